@@ -1,0 +1,126 @@
+//! Typed configuration, loaded in layers and validated once at start.
+//!
+//! Layers, later ones win: the embedded `config/default.toml`, the embedded profile overlay,
+//! an optional file, `PORTFOLIO_*` environment variables, then command-line overrides.
+//! Loading reads the environment only through [`ConfigSources`], so tests pass a map and
+//! never mutate the process environment.
+
+mod profile;
+mod redact;
+mod sources;
+mod validate;
+
+pub use profile::Profile;
+pub use redact::redact_url;
+pub use sources::ConfigSources;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The embedded defaults, shown by `config print-default`.
+pub const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
+
+/// The effective configuration of one process.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The deployment profile; chosen from the environment, never from a file.
+    #[serde(default)]
+    pub environment: Profile,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub logging: LoggingConfig,
+    pub health: HealthConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub cors_allowed_origins: Vec<String>,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_drain_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// May carry a password: printed only through [`redact_url`].
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub migrate_on_start: bool,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// The URL in use: the configured one, or SQLite under the data directory.
+    pub fn effective_url(&self) -> String {
+        if self.url.trim().is_empty() {
+            format!("sqlite://{}", self.data_dir.join("portfolio.db").display())
+        } else {
+            self.url.trim().to_owned()
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+}
+
+/// Why configuration could not be loaded; every message names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] ::config::ConfigError),
+    #[error("invalid profile {value:?} in {source_var}: expected development, staging or production")]
+    Profile { source_var: &'static str, value: String },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Loads and validates the configuration from `sources`.
+    pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
+        let profile = sources.profile()?;
+        let config: Config = sources.builder(profile)?.build()?.try_deserialize()?;
+        let config = Config { environment: profile, ..config };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&shown.database.url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+//! Checks that need more than types: every problem is collected and reported at once.
+
+use super::{Config, ConfigError};
+use std::net::IpAddr;
+use std::time::Duration;
+
+impl Config {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, message: String| {
+            if !ok {
+                problems.push(message);
+            }
+        };
+        let server = &self.server;
+        check(
+            server.host.parse::<IpAddr>().is_ok() || is_hostname(&server.host),
+            format!("server.host: {:?} is neither an IP address nor a host name", server.host),
+        );
+        check(
+            server.request_timeout >= Duration::from_millis(10),
+            "server.request_timeout: must be at least 10ms".into(),
+        );
+        check(server.max_body_bytes >= 1024, "server.max_body_bytes: must be at least 1024".into());
+        check(!server.cors_allowed_origins.is_empty(), "server.cors_allowed_origins: list at least one origin, or \"*\"".into());
+        for origin in &server.cors_allowed_origins {
+            check(
+                origin == "*" || ((origin.starts_with("http://") || origin.starts_with("https://")) && url::Url::parse(origin).is_ok()),
+                format!("server.cors_allowed_origins: {origin:?} is not \"*\" or an http(s) origin"),
+            );
+        }
+        check(
+            !(server.cors_allowed_origins.len() > 1 && server.cors_allowed_origins.iter().any(|o| o == "*")),
+            "server.cors_allowed_origins: \"*\" cannot be combined with other origins".into(),
+        );
+
+        let db = &self.database;
+        let url = db.effective_url();
+        check(
+            url.starts_with("sqlite:"),
+            format!(
+                "database.url: unsupported scheme in {:?}; supported: sqlite://PATH",
+                super::redact_url(&url)
+            ),
+        );
+        check(db.max_connections >= 1, "database.max_connections: must be at least 1".into());
+        check(db.acquire_timeout >= Duration::from_millis(1), "database.acquire_timeout: must be positive".into());
+
+        check(
+            crate::telemetry::parse_filter(&self.logging.level).is_ok(),
+            format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),
+        );
+        check(
+            self.health.probe_timeout >= Duration::from_millis(1),
+            "health.probe_timeout: must be positive".into(),
+        );
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+}
+
+fn is_hostname(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}

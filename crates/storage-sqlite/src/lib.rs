@@ -1,0 +1,97 @@
+//! SQLite backend: the embedded default, one file under the data directory.
+//!
+//! # Layout
+//! - [`SqliteStore`] (this file): pools and lifecycle.
+//! - `queries`: the [`PortfolioStore`](pfs_storage::PortfolioStore) implementation.
+//! - `errors`: mapping sqlx errors onto [`StoreError`](pfs_storage::StoreError).
+//!
+//! SQLite allows one writer at a time. Rather than let several pooled connections fight over
+//! the write lock (and spin in `busy_timeout`), writes go through a pool of exactly one
+//! connection and reads through a separate read-only pool; in WAL mode readers never block
+//! the writer and always see its committed transactions.
+
+mod errors;
+mod queries;
+
+use pfs_storage::StoreResult;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The schema history, embedded so the binary migrates itself.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Pool and connection settings.
+#[derive(Clone, Debug)]
+pub struct SqliteSettings {
+    /// Read-only connections. SQLite reads run in parallel, so about one per core is enough;
+    /// more only adds memory (each connection has its own page cache).
+    pub max_read_connections: u32,
+    /// How long a request waits for a free connection before the store reports unavailable.
+    pub acquire_timeout: Duration,
+    /// How long a statement waits on SQLite's write lock (another process, a checkpoint).
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        Self { max_read_connections: 4, acquire_timeout: Duration::from_secs(5), busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// A SQLite database with a single-connection writer pool and a read-only reader pool.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite:path`).
+    /// Does not migrate: call [`SqliteStore::migrate`] or use `portfolio-service migrate`.
+    pub async fn connect(url: &str, settings: &SqliteSettings) -> StoreResult<Self> {
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(errors::classify)?
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode survives a process crash (SIGKILL) without losing committed
+            // transactions; only an OS crash or power loss can drop the last few.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(settings.busy_timeout)
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(errors::classify)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(settings.max_read_connections.max(1))
+            .min_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(errors::classify)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Opens the database file at `path`, creating parent directories.
+    pub async fn open_file(path: &Path, settings: &SqliteSettings) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| pfs_storage::StoreError::Backend(Box::new(e)))?;
+        }
+        Self::connect(&format!("sqlite://{}", path.display()), settings).await
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.writer).await.map_err(errors::migrate)
+    }
+
+    /// The writer pool, for migration commands and tests.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+}

@@ -1,0 +1,191 @@
+//! The [`PortfolioStore`] implementation: one statement (or one transaction) per call.
+
+use crate::{SqliteStore, errors::classify};
+use async_trait::async_trait;
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::time::Duration;
+
+const COLUMNS: &str = "id, name, date_created, version";
+
+fn to_portfolio(row: &SqliteRow) -> StoreResult<Portfolio> {
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt portfolio row: {what}").into());
+    let id: &str = row.try_get("id").map_err(classify)?;
+    let millis: i64 = row.try_get("date_created").map_err(classify)?;
+    Ok(Portfolio {
+        id: PortfolioId::parse(id).ok_or_else(|| corrupt("id"))?,
+        name: row.try_get("name").map_err(classify)?,
+        date_created: Timestamp::from_millis(millis).ok_or_else(|| corrupt("date_created"))?,
+        version: Version(row.try_get("version").map_err(classify)?),
+    })
+}
+
+fn to_portfolios(rows: &[SqliteRow]) -> StoreResult<Vec<Portfolio>> {
+    rows.iter().map(to_portfolio).collect()
+}
+
+/// `LIKE` pattern for a substring match. Search terms can only carry `_` of the `LIKE`
+/// metacharacters, but escaping all three keeps this correct for any input.
+fn contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Appends the `WHERE` clause of a search. Exact matches use `COLLATE NOCASE`, served by the
+/// `portfolio_by_name_nocase` index; `LIKE` is ASCII-case-insensitive in SQLite by default.
+fn push_filter(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter) {
+    match filter {
+        NameFilter::All => {}
+        NameFilter::Exact(term) => {
+            query.push(" WHERE name = ").push_bind(term.as_str().to_owned()).push(" COLLATE NOCASE");
+        }
+        NameFilter::Contains(term) => {
+            query.push(" WHERE name LIKE ").push_bind(contains_pattern(term.as_str())).push(" ESCAPE '\\'");
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Tells `NotFound` from `Conflict` after a version-checked write matched no row.
+    async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
+        let exists = sqlx::query("SELECT 1 FROM portfolio WHERE id = ?")
+            .bind(id.to_hex())
+            .fetch_optional(&self.writer)
+            .await;
+        match exists {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => classify(e),
+        }
+    }
+}
+
+#[async_trait]
+impl PortfolioStore for SqliteStore {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        let rows = sqlx::query("SELECT id, name, date_created, version FROM portfolio ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        to_portfolios(&rows)
+    }
+
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        let row = sqlx::query("SELECT id, name, date_created, version FROM portfolio WHERE id = ?")
+            .bind(id.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(to_portfolio).transpose()
+    }
+
+    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
+        if portfolios.is_empty() {
+            return Ok(());
+        }
+        // One multi-row INSERT inside one transaction: all rows or none. 100 rows x 4
+        // parameters stays far below SQLite's 32766-parameter limit.
+        let mut tx = self.writer.begin().await.map_err(classify)?;
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO portfolio (id, name, date_created, version) ");
+        query.push_values(portfolios, |mut row, p| {
+            row.push_bind(p.id.to_hex())
+                .push_bind(p.name.clone())
+                .push_bind(p.date_created.millis())
+                .push_bind(p.version.0);
+        });
+        query.build().execute(&mut *tx).await.map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
+        let next = expected.next().ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
+        let row = sqlx::query(
+            "UPDATE portfolio SET name = ?1, date_created = COALESCE(?2, date_created), version = ?3 \
+             WHERE id = ?4 AND version = ?5 RETURNING id, name, date_created, version",
+        )
+        .bind(&changes.name)
+        .bind(changes.date_created.map(Timestamp::millis))
+        .bind(next.0)
+        .bind(id.to_hex())
+        .bind(expected.0)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(classify)?;
+        match row {
+            Some(row) => to_portfolio(&row),
+            None => Err(self.missing_or_conflict(id).await),
+        }
+    }
+
+    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM portfolio WHERE id = ?1 AND version = ?2")
+            .bind(id.to_hex())
+            .bind(expected.0)
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(self.missing_or_conflict(id).await) }
+    }
+
+    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
+        // Count and page in one read transaction, so the total describes the same snapshot.
+        let mut tx = self.reader.begin().await.map_err(classify)?;
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM portfolio");
+        push_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?;
+
+        let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio"));
+        push_filter(&mut select, filter);
+        select
+            .push(" ORDER BY date_created DESC, id DESC LIMIT ")
+            .push_bind(i64::from(page.limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        let rows = select.build().fetch_all(&mut *tx).await.map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(SearchPage { items: to_portfolios(&rows)?, total: total.max(0) as u64 })
+    }
+
+    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        let ping = sqlx::query("SELECT 1").execute(&self.reader);
+        match tokio::time::timeout(timeout, ping).await {
+            Ok(result) => result.map(drop).map_err(classify),
+            Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
+        }
+    }
+
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        let version: String = sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(classify)?;
+        Ok(BackendInfo { kind: "sqlite", server_version: version })
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(contains_pattern("a_b"), "%a\\_b%");
+        assert_eq!(contains_pattern("50%"), "%50\\%%");
+        assert_eq!(contains_pattern("x\\y"), "%x\\\\y%");
+    }
+}

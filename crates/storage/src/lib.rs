@@ -1,0 +1,84 @@
+//! The storage port. Backends (`pfs-storage-sqlite`, ...) implement [`PortfolioStore`]; the
+//! composition root picks one from the database URL and hands it around as
+//! `Arc<dyn PortfolioStore>`, so nothing above this crate knows which database is behind it.
+
+use async_trait::async_trait;
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use std::time::Duration;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why a storage call failed, classified so the API can answer precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No portfolio has this id.
+    #[error("portfolio not found")]
+    NotFound,
+    /// The portfolio exists but its version is not the expected one; nothing was written.
+    #[error("version conflict")]
+    Conflict,
+    /// The database could not be reached in time (pool exhausted, connection refused, ...).
+    /// Transient: the same call may succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else the backend reported.
+    #[error("storage failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Whether retrying the same call later could succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// One page of a search, with the total count of matches for the pagination block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchPage {
+    pub items: Vec<Portfolio>,
+    pub total: u64,
+}
+
+/// What `/health/detailed` reports about the backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// `sqlite`, `postgres`, ...
+    pub kind: &'static str,
+    pub server_version: String,
+}
+
+/// Persistence of portfolios. Every method is a single atomic operation.
+#[async_trait]
+pub trait PortfolioStore: Send + Sync + 'static {
+    /// Every portfolio in creation order (ascending id), unpaged: the v1 list.
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>>;
+
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>>;
+
+    /// Inserts all portfolios in one transaction: either every one is stored or none is.
+    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()>;
+
+    /// Applies `changes` and sets the version to `expected + 1` if and only if the stored
+    /// version is `expected`, atomically. `NotFound` or `Conflict` otherwise.
+    async fn update(
+        &self,
+        id: PortfolioId,
+        expected: Version,
+        changes: &PortfolioChanges,
+    ) -> StoreResult<Portfolio>;
+
+    /// Deletes the portfolio if and only if its stored version is `expected`, atomically.
+    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()>;
+
+    /// Matches ordered by `dateCreated` descending, ties by id descending, then paged.
+    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage>;
+
+    /// A round trip through the pool (never a new connection), for readiness.
+    async fn ping(&self, timeout: Duration) -> StoreResult<()>;
+
+    async fn info(&self) -> StoreResult<BackendInfo>;
+
+    /// Closes the pool after in-flight calls finish; called once on shutdown.
+    async fn close(&self);
+}
