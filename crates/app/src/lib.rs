@@ -1,1 +1,87 @@
-//! stub
+//! Composition root: the only crate that knows the concrete storage backends.
+//!
+//! [`App::build`] opens (and migrates) the configured store and assembles the router;
+//! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
+//! and the integration tests both start the service through these two calls.
+
+pub mod storage;
+
+use anyhow::Context;
+use pfs_api::AppState;
+use pfs_platform::Config;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A built application, ready to serve.
+pub struct App {
+    state: AppState,
+    router: axum::Router,
+}
+
+impl App {
+    /// Opens the store (migrating it when `database.migrate_on_start`) and builds the router.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let backend = storage::open(&config.database).await?;
+        if config.database.migrate_on_start {
+            backend.migrate_up().await.context("applying migrations")?;
+        }
+        let state = AppState::new(backend.into_store(), config.clone());
+        let router = pfs_api::router(state.clone(), config);
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "application built"
+        );
+        Ok(Self { state, router })
+    }
+
+    /// Serves until `shutdown` is cancelled, then: readiness turns 503 and the listener stays
+    /// open for `shutdown_drain_delay` (so load balancers stop sending traffic), then the
+    /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
+    /// the pool closes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Self { state, router } = self;
+        let server_config = &state.config.server;
+        let (drain_delay, grace) = (
+            server_config.shutdown_drain_delay,
+            server_config.shutdown_timeout,
+        );
+        tracing::info!(address = %listener.local_addr()?, environment = %state.config.environment, "listening");
+
+        let lifecycle = state.lifecycle.clone();
+        let token = shutdown.clone();
+        let stop_accepting = async move {
+            token.cancelled().await;
+            lifecycle.start_draining();
+            if !drain_delay.is_zero() {
+                tracing::info!(?drain_delay, "draining: readiness is now 503");
+                tokio::time::sleep(drain_delay).await;
+            }
+            tracing::info!(?grace, "closing the listener, finishing in-flight requests");
+        };
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop_accepting)
+        .into_future();
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(drain_delay + grace).await;
+        };
+        tokio::select! {
+            result = server => result.context("HTTP server failed")?,
+            () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown timeout; dropping them"),
+        }
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,1 +1,110 @@
-fn main() {}
+//! `portfolio-service`: one binary, thin subcommands over the library crates.
+//!
+//! - `serve` (the default): run the HTTP API.
+//! - `migrate up|down|status`: manage the schema.
+//! - `config print|print-default`: show the effective or the embedded configuration.
+//! - `bench`: drive a running service over loopback and report latencies.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use pfs_platform::{Config, ConfigSources};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portfolio-service",
+    version,
+    about = "GlobeCo Portfolio Service"
+)]
+struct Cli {
+    /// A TOML file layered over the embedded defaults and the profile overlay.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTFOLIO_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default when no subcommand is given).
+    Serve(commands::serve::Opts),
+    /// Apply, revert or list schema migrations.
+    #[command(subcommand)]
+    Migrate(commands::migrate::Opts),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(commands::config::Opts),
+    /// Measure a running service over loopback.
+    Bench(commands::bench::Opts),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut sources = ConfigSources::from_process();
+    sources.file = cli.config;
+    match cli
+        .command
+        .unwrap_or(Command::Serve(commands::serve::Opts::default()))
+    {
+        Command::Serve(opts) => commands::serve::run(opts, sources).await,
+        Command::Migrate(opts) => commands::migrate::run(opts, load(&sources)?).await,
+        Command::Config(opts) => commands::config::run(opts, &sources),
+        Command::Bench(opts) => commands::bench::run(opts).await,
+    }
+}
+
+/// Loads configuration and starts logging with it.
+fn load(sources: &ConfigSources) -> anyhow::Result<Config> {
+    let config = Config::load(sources)?;
+    pfs_platform::telemetry::init(&config.logging);
+    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let cli = Cli::try_parse_from(["portfolio-service"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from(["portfolio-service", "serve", "--port", "9000"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve(opts)) if opts.port == Some(9000)));
+    }
+}

@@ -91,7 +91,10 @@ mod tests {
         let id = PortfolioId::generate();
         let hex = id.to_hex();
         assert_eq!(hex.len(), 24);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_eq!(PortfolioId::parse(&hex), Some(id));
     }
 
@@ -100,7 +103,11 @@ mod tests {
         let a = PortfolioId::generate();
         let b = PortfolioId::generate();
         assert_ne!(a, b);
-        assert_eq!(a.as_bytes()[4..9], b.as_bytes()[4..9], "process part is stable");
+        assert_eq!(
+            a.as_bytes()[4..9],
+            b.as_bytes()[4..9],
+            "process part is stable"
+        );
     }
 
     #[test]
@@ -111,7 +118,14 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in ["abc", "123", "6740f1c2a1b2c3d4e5f607180", "zzzzzzzzzzzzzzzzzzzzzzzz", "", "6740f1c2a1b2c3d4e5f6071é"] {
+        for bad in [
+            "abc",
+            "123",
+            "6740f1c2a1b2c3d4e5f607180",
+            "zzzzzzzzzzzzzzzzzzzzzzzz",
+            "",
+            "6740f1c2a1b2c3d4e5f6071é",
+        ] {
             assert_eq!(PortfolioId::parse(bad), None, "{bad:?}");
         }
     }

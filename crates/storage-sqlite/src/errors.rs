@@ -13,7 +13,11 @@ pub(crate) fn classify(err: sqlx::Error) -> StoreError {
             .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
         _ => false,
     };
-    if transient { StoreError::Unavailable(Box::new(err)) } else { StoreError::Backend(Box::new(err)) }
+    if transient {
+        StoreError::Unavailable(Box::new(err))
+    } else {
+        StoreError::Backend(Box::new(err))
+    }
 }
 
 pub(crate) fn migrate(err: sqlx::migrate::MigrateError) -> StoreError {

@@ -1,0 +1,116 @@
+//! [`ApiError`]: every way a request can fail, and the exact response each one produces.
+
+use crate::wire::Issue;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pfs_storage::StoreError;
+use serde_json::json;
+
+/// The 500 `detail` of the v1 routes.
+pub const V1_FAILURE: &str = "Internal server error";
+/// The 500 `detail` of v2 search.
+pub const SEARCH_FAILURE: &str = "An unexpected error occurred while searching portfolios";
+/// The 500 `detail` of v2 bulk create.
+pub const BULK_FAILURE: &str = "An unexpected error occurred while creating portfolios";
+
+/// A failed request. Bodies are `{"detail": ...}` as FastAPI writes them.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404 `Portfolio not found`: unknown or malformed id.
+    #[error("Portfolio not found")]
+    PortfolioNotFound,
+    /// 409 `Version conflict`: the stored version is not the one the client sent.
+    #[error("Version conflict")]
+    VersionConflict,
+    /// 400 with one of the contract's messages.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 422 with Pydantic's issue list.
+    #[error("request validation failed")]
+    Validation(Vec<Issue>),
+    /// 413: the body is larger than `server.max_body_bytes`.
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    /// 404 `Not Found`: no route has this path.
+    #[error("Not Found")]
+    RouteNotFound,
+    /// 405 `Method Not Allowed`: the path exists, the method does not.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    /// 503 with `Retry-After`: the database is unreachable or saturated; retrying is safe.
+    #[error("Service temporarily unavailable")]
+    Unavailable(#[source] StoreError),
+    /// 503: the request ran past `server.request_timeout`.
+    #[error("Request timed out")]
+    Timeout,
+    /// 500 with the endpoint's contract message; the cause is logged, never sent.
+    #[error("{detail}")]
+    Internal {
+        detail: &'static str,
+        source: Option<StoreError>,
+    },
+}
+
+impl ApiError {
+    /// Maps a storage failure, with the 500 message of the endpoint that met it.
+    pub fn from_store(err: StoreError, detail: &'static str) -> Self {
+        match err {
+            StoreError::NotFound => Self::PortfolioNotFound,
+            StoreError::Conflict => Self::VersionConflict,
+            err if err.is_transient() => Self::Unavailable(err),
+            err => Self::Internal {
+                detail,
+                source: Some(err),
+            },
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::PortfolioNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::VersionConflict => StatusCode::CONFLICT,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Self::Validation(issues) => json!({ "detail": issues }),
+            other => json!({ "detail": other.to_string() }),
+        };
+        match &self {
+            Self::Internal { source, .. } => {
+                tracing::error!(error = ?source, "request failed: {self}");
+            }
+            Self::Unavailable(source) => tracing::warn!(error = %source, "storage unavailable"),
+            _ => {}
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<Vec<Issue>> for ApiError {
+    fn from(issues: Vec<Issue>) -> Self {
+        Self::Validation(issues)
+    }
+}
+
+impl From<Issue> for ApiError {
+    fn from(issue: Issue) -> Self {
+        Self::Validation(vec![issue])
+    }
+}

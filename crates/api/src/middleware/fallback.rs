@@ -1,0 +1,33 @@
+//! Unknown paths (404, or Starlette's trailing-slash redirect) and unknown methods (405).
+
+use crate::error::ApiError;
+use crate::paths;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+/// A path that only differs from a route by trailing slashes gets a 307 to the route, keeping
+/// the query, as FastAPI's `redirect_slashes` does; anything else is 404 `Not Found`.
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    if path != "/" && trimmed.len() < path.len() && !trimmed.is_empty() && paths::is_known(trimmed)
+    {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let location = format!("http://{host}{trimmed}{query}");
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
+    ApiError::RouteNotFound.into_response()
+}
+
+pub async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}

@@ -1,0 +1,64 @@
+//! The request id and the span every log line of a request is written in.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Headers a caller may carry its id in, in the original's order of preference.
+const INCOMING: &[&str] = &[
+    "x-request-id",
+    "x-correlation-id",
+    "x-trace-id",
+    "request-id",
+];
+
+/// Ids longer than this, or with characters outside visible ASCII, are replaced: they end up
+/// in every log line, so they must not be able to forge or flood one.
+const MAX_LEN: usize = 128;
+
+/// The id of the current request, available to handlers as an extension.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub HeaderValue);
+
+fn incoming(headers: &HeaderMap) -> Option<HeaderValue> {
+    INCOMING
+        .iter()
+        .filter_map(|name| headers.get(*name))
+        .find_map(|value| {
+            let ok = !value.is_empty()
+                && value.len() <= MAX_LEN
+                && value.as_bytes().iter().all(|b| b.is_ascii_graphic());
+            ok.then(|| value.clone())
+        })
+}
+
+fn fresh() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+pub async fn layer(mut req: Request, next: Next) -> Response {
+    let id = incoming(req.headers()).unwrap_or_else(fresh);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %String::from_utf8_lossy(id.as_bytes()),
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let start = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+            "request completed"
+        );
+    });
+    response.headers_mut().insert("x-request-id", id);
+    response
+}

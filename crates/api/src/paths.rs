@@ -1,0 +1,73 @@
+//! Every route path, in one place: the router registers these, the trailing-slash redirect
+//! matches against them, and a test checks the OpenAPI document lists the API ones.
+
+pub const ROOT: &str = "/";
+pub const PORTFOLIOS_V1: &str = "/api/v1/portfolios";
+pub const PORTFOLIO_V1: &str = "/api/v1/portfolio/{portfolioId}";
+pub const PORTFOLIOS_V2: &str = "/api/v2/portfolios";
+pub const HEALTH: &str = "/health";
+pub const HEALTH_LIVE: &str = "/health/live";
+pub const HEALTH_READY: &str = "/health/ready";
+pub const HEALTH_STARTUP: &str = "/health/startup";
+pub const HEALTH_DETAILED: &str = "/health/detailed";
+pub const HEALTH_METRICS: &str = "/health/metrics";
+pub const OPENAPI: &str = "/openapi.json";
+pub const DOCS: &str = "/docs";
+pub const DOCS_OAUTH2_REDIRECT: &str = "/docs/oauth2-redirect";
+pub const DOCS_ASSET: &str = "/docs/{file}";
+pub const REDOC: &str = "/redoc";
+
+/// Every registered path template.
+pub const ALL: &[&str] = &[
+    ROOT,
+    PORTFOLIOS_V1,
+    PORTFOLIO_V1,
+    PORTFOLIOS_V2,
+    HEALTH,
+    HEALTH_LIVE,
+    HEALTH_READY,
+    HEALTH_STARTUP,
+    HEALTH_DETAILED,
+    HEALTH_METRICS,
+    OPENAPI,
+    DOCS,
+    DOCS_OAUTH2_REDIRECT,
+    DOCS_ASSET,
+    REDOC,
+];
+
+/// Whether `path` matches a template (`{param}` matches one non-empty segment).
+pub fn is_known(path: &str) -> bool {
+    ALL.iter().any(|template| matches(template, path))
+}
+
+fn matches(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                if ps.is_empty() {
+                    return false;
+                }
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_one_segment_per_parameter() {
+        assert!(is_known("/api/v1/portfolio/abc"));
+        assert!(!is_known("/api/v1/portfolio/"));
+        assert!(!is_known("/api/v1/portfolio/a/b"));
+        assert!(is_known("/api/v2/portfolios"));
+        assert!(!is_known("/api/v2/portfolio"));
+        assert!(is_known("/"));
+    }
+}

@@ -1,0 +1,172 @@
+//! The service banner and the health probes.
+//!
+//! Probes keep the original's JSON shapes (Kubernetes and dashboards read them). Readiness and
+//! startup do one round trip through the existing pool, bounded by `health.probe_timeout`, and
+//! never open a new connection, so they cannot flap under load the way the original's did.
+
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use pfs_domain::Timestamp;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+const SERVICE: &str = "globeco-portfolio-service";
+const VERSION: &str = "2.0.0";
+
+fn now() -> String {
+    Timestamp::now().to_rfc3339()
+}
+
+fn millis_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The circuit-breaker block the original reports; no breaker exists yet, so all are healthy.
+fn breakers() -> Value {
+    json!({"status": "healthy", "total_breakers": 0, "healthy_breakers": 0, "open_breakers": 0, "half_open_breakers": 0, "overall_health": 1.0})
+}
+
+/// The service banner.
+#[utoipa::path(get, path = "/", tag = "service", responses((status = 200, description = "Banner")))]
+pub async fn root(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "message": "GlobeCo Portfolio Service",
+        "version": VERSION,
+        "environment": state.config.environment.as_str(),
+        "status": "operational",
+        "features": {
+            "unified_monitoring": true,
+            "prometheus_removed": true,
+            "optimized_performance": true,
+            "environment_profiles": true,
+            "circuit_breakers": true,
+            "validation_caching": true
+        }
+    }))
+}
+
+/// Plain-text `OK`: the process is up (Docker `HEALTHCHECK`).
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "OK", content_type = "text/plain")))]
+pub async fn plain() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "OK")
+}
+
+/// Liveness: the process answers. Stays 200 while draining.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive")))]
+pub async fn live() -> Json<Value> {
+    let start = Instant::now();
+    Json(json!({
+        "status": "alive", "timestamp": now(), "service": SERVICE, "probe_type": "liveness",
+        "response_time_ms": millis_since(start), "cached": false
+    }))
+}
+
+/// Readiness: the database answers through the pool and the process is not draining.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let start = Instant::now();
+    let database = database_check(&state, "ready", "unhealthy").await;
+    let draining = state.lifecycle.is_draining();
+    let ready = database.0 && !draining;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "timestamp": now(), "service": SERVICE, "probe_type": "readiness",
+        "checks": {
+            "database": database.1,
+            "circuit_breakers": {"status": "ready", "healthy_ratio": 1.0},
+            "lifecycle": {"status": if draining { "draining" } else { "serving" }}
+        },
+        "response_time_ms": millis_since(start), "cached": false
+    });
+    (status(ready), Json(body))
+}
+
+/// Startup: migrations ran (the server only listens after they did) and the database answers.
+#[utoipa::path(get, path = "/health/startup", tag = "health",
+    responses((status = 200, description = "Started"), (status = 503, description = "Starting")))]
+pub async fn startup(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let start = Instant::now();
+    let (ok, database) = database_check(&state, "connected", "error").await;
+    let body = json!({
+        "status": if ok { "started" } else { "starting" },
+        "timestamp": now(), "service": SERVICE, "probe_type": "startup",
+        "checks": {
+            "database": database,
+            "monitoring": {"status": "initialized", "healthy": true, "fallback_mode": false}
+        },
+        "response_time_ms": millis_since(start), "cached": false
+    });
+    (status(ok), Json(body))
+}
+
+/// Everything the probes know, plus the backend's version; 503 when the database is down.
+#[utoipa::path(get, path = "/health/detailed", tag = "health",
+    responses((status = 200, description = "Healthy"), (status = 503, description = "Unhealthy")))]
+pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let start = Instant::now();
+    let timeout = state.config.health.probe_timeout;
+    let (ok, mut database) = database_check(&state, "healthy", "unhealthy").await;
+    if ok && let Ok(Ok(info)) = tokio::time::timeout(timeout, state.store.info()).await {
+        database["server_version"] = json!(info.server_version);
+        database["backend"] = json!(info.kind);
+    }
+    database["connection_configured"] = json!(true);
+    let body = json!({
+        "status": if ok { "healthy" } else { "unhealthy" },
+        "timestamp": now(), "service": SERVICE, "version": VERSION, "probe_type": "detailed",
+        "environment": state.config.environment.as_str(),
+        "uptime_seconds": state.lifecycle.uptime_seconds(),
+        "draining": state.lifecycle.is_draining(),
+        "checks": {
+            "database": database,
+            "circuit_breakers": breakers(),
+            "monitoring": {"status": "healthy", "fallback_mode": false}
+        },
+        "response_time_ms": millis_since(start)
+    });
+    (status(ok), Json(body))
+}
+
+/// Health-check statistics, in the original's shape, with a real uptime.
+#[utoipa::path(get, path = "/health/metrics", tag = "health", responses((status = 200, description = "Health statistics")))]
+pub async fn metrics(State(state): State<AppState>) -> Json<Value> {
+    let start = Instant::now();
+    Json(json!({
+        "timestamp": now(), "service": SERVICE,
+        "uptime_seconds": state.lifecycle.uptime_seconds(),
+        "health_checks": {"liveness_cache_hit_rate": 0.0, "readiness_cache_hit_rate": 0.0, "startup_cache_hit_rate": 0.0},
+        "circuit_breakers": breakers(),
+        "monitoring": {"status": "healthy", "fallback_mode": false},
+        "response_time_ms": millis_since(start)
+    }))
+}
+
+/// One pooled round trip: `(ok, {"status": ok_word|fail_word, "response_time_ms"|"error"})`.
+async fn database_check(state: &AppState, ok_word: &str, fail_word: &str) -> (bool, Value) {
+    let start = Instant::now();
+    match state.store.ping(state.config.health.probe_timeout).await {
+        Ok(()) => (
+            true,
+            json!({"status": ok_word, "response_time_ms": millis_since(start)}),
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: database unreachable");
+            (
+                false,
+                json!({"status": fail_word, "error": "database unreachable", "response_time_ms": millis_since(start)}),
+            )
+        }
+    }
+}
+
+fn status(ok: bool) -> StatusCode {
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}

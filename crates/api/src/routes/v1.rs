@@ -1,0 +1,126 @@
+//! v1: list, get, create, update and delete single portfolios.
+
+use crate::error::{ApiError, V1_FAILURE};
+use crate::extract::{JsonBody, PortfolioPath, QueryParams};
+use crate::loc;
+use crate::state::AppState;
+use crate::wire::Issue;
+use crate::wire::dto::{self, PortfolioDto};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pfs_domain::{Portfolio, PortfolioChanges, Version};
+use serde_json::json;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn store_err(err: pfs_storage::StoreError) -> ApiError {
+    ApiError::from_store(err, V1_FAILURE)
+}
+
+/// List every portfolio, unpaged, in creation order.
+#[utoipa::path(get, path = "/api/v1/portfolios", tag = "v1",
+    responses((status = 200, body = [PortfolioDto])))]
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<PortfolioDto>>> {
+    let all = state.store.list_all().await.map_err(store_err)?;
+    Ok(Json(all.iter().map(PortfolioDto::from).collect()))
+}
+
+/// Get one portfolio. Unknown and malformed ids are both 404.
+#[utoipa::path(get, path = "/api/v1/portfolio/{portfolioId}", tag = "v1",
+    params(("portfolioId" = String, Path, description = "24 hex characters, either case")),
+    responses((status = 200, body = PortfolioDto), (status = 404, description = "Portfolio not found")))]
+pub async fn get(
+    State(state): State<AppState>,
+    path: PortfolioPath,
+) -> ApiResult<Json<PortfolioDto>> {
+    let found = state.store.get(path.id()?).await.map_err(store_err)?;
+    found
+        .as_ref()
+        .map(|p| Json(PortfolioDto::from(p)))
+        .ok_or(ApiError::PortfolioNotFound)
+}
+
+/// Create one portfolio. Any name is accepted; a missing, null or 0 version becomes 1.
+#[utoipa::path(post, path = "/api/v1/portfolios", tag = "v1",
+    request_body = dto::PortfolioPostSchema,
+    responses((status = 201, body = PortfolioDto), (status = 422, description = "Validation error")))]
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let new = dto::parse_new_body(body)?;
+    let portfolio = Portfolio::new(
+        new.name,
+        new.date_created,
+        Version::for_v1_create(new.version),
+    );
+    state
+        .store
+        .insert_many(std::slice::from_ref(&portfolio))
+        .await
+        .map_err(store_err)?;
+    Ok((StatusCode::CREATED, Json(PortfolioDto::from(&portfolio))))
+}
+
+/// Update a portfolio if its stored version equals the body's; the version then increments.
+#[utoipa::path(put, path = "/api/v1/portfolio/{portfolioId}", tag = "v1",
+    params(("portfolioId" = String, Path)),
+    request_body = dto::PortfolioPutSchema,
+    responses((status = 200, body = PortfolioDto), (status = 404, description = "Portfolio not found"),
+        (status = 409, description = "Version conflict"), (status = 422, description = "Validation error")))]
+pub async fn update(
+    State(state): State<AppState>,
+    path: PortfolioPath,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<PortfolioDto>> {
+    let update = dto::parse_update_body(body)?;
+    let id = path.id()?;
+    let expected = Version(update.version);
+    if expected.next().is_none() {
+        return Err(Issue::new(
+            "less_than",
+            format!("Input should be less than {}", i64::MAX),
+            json!(update.version),
+        )
+        .at(&loc!["body", "version"])
+        .with_ctx(json!({ "lt": i64::MAX }))
+        .into());
+    }
+    let changes = PortfolioChanges {
+        name: update.name,
+        date_created: update.date_created,
+    };
+    let updated = state
+        .store
+        .update(id, expected, &changes)
+        .await
+        .map_err(store_err)?;
+    Ok(Json(PortfolioDto::from(&updated)))
+}
+
+/// Delete a portfolio if its stored version equals `?version=`.
+#[utoipa::path(delete, path = "/api/v1/portfolio/{portfolioId}", tag = "v1",
+    params(("portfolioId" = String, Path), ("version" = i64, Query, description = "The stored version")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "Portfolio not found"),
+        (status = 409, description = "Version conflict"), (status = 422, description = "Validation error")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    path: PortfolioPath,
+    QueryParams(query): QueryParams,
+) -> ApiResult<Response> {
+    let version = query.required_int("version")?;
+    state
+        .store
+        .delete(path.id()?, Version(version))
+        .await
+        .map_err(store_err)?;
+    // FastAPI sends a JSON content type even on an empty 204; clients may look for it.
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}

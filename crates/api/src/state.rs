@@ -1,0 +1,58 @@
+//! [`AppState`]: what every handler can reach, cheap to clone.
+
+use pfs_platform::Config;
+use pfs_storage::PortfolioStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// The portfolio store; which backend is behind it is decided once, at start-up.
+    pub store: Arc<dyn PortfolioStore>,
+    /// The validated configuration this process started with.
+    pub config: Arc<Config>,
+    /// Process lifecycle, for the health probes.
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn PortfolioStore>, config: Config) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            lifecycle: Arc::new(Lifecycle::default()),
+        }
+    }
+}
+
+/// Where the process is in its life: readiness turns 503 once draining starts, while
+/// liveness stays 200 so the orchestrator does not kill a pod that is shutting down cleanly.
+#[derive(Debug)]
+pub struct Lifecycle {
+    started: Instant,
+    draining: AtomicBool,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            draining: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Lifecycle {
+    pub fn uptime_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,16 @@
+//! The wire format: how requests are read and responses written, byte-compatible with the
+//! original FastAPI service.
+//!
+//! - [`issue`]: one entry of a 422 `detail` list, in Pydantic's shape.
+//! - [`lax`]: Pydantic's lax-mode coercions (strings, integers, datetimes).
+//! - [`json`]: request bodies, including Python-`json`-compatible syntax error positions.
+//! - [`dto`]: request and response bodies.
+//! - [`query`]: query strings (last repeated value wins, as in Starlette).
+
+pub mod dto;
+pub mod issue;
+pub mod json;
+pub mod lax;
+pub mod query;
+
+pub use issue::Issue;

@@ -1,0 +1,194 @@
+//! Routing errors: 404, 405, trailing-slash 307, and the 413 body limit (contract §1, decisions).
+
+use crate::helpers::*;
+use pfs_test_support::{TestApp, json};
+
+#[tokio::test]
+async fn unknown_paths_are_404_not_found() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/nope",
+        "/api",
+        "/api/v1",
+        "/api/v1/portfolio",
+        "/api/v3/portfolios",
+        "/api/v1/portfolios/extra/x",
+        "/metrics",
+        "/health/nope",
+        "/nope/",
+    ] {
+        let (status, body) = status_json(app.get(path).await).await;
+        assert_eq!(
+            (status, body),
+            (404, json!({ "detail": "Not Found" })),
+            "GET {path}"
+        );
+    }
+    let (status, body) = status_json(request(&app, "POST", "/nope").await).await;
+    assert_eq!((status, body), (404, json!({ "detail": "Not Found" })));
+}
+
+#[tokio::test]
+async fn a_known_path_with_an_unsupported_method_is_405() {
+    let app = TestApp::spawn().await;
+    let id = "ffffffffffffffffffffffff";
+    let item = format!("/api/v1/portfolio/{id}");
+    let cases = [
+        ("PATCH", "/api/v1/portfolios"),
+        ("DELETE", "/api/v1/portfolios"),
+        ("PUT", "/api/v1/portfolios"),
+        ("POST", item.as_str()),
+        ("PATCH", item.as_str()),
+        ("PUT", "/api/v2/portfolios"),
+        ("DELETE", "/api/v2/portfolios"),
+        ("POST", "/health"),
+        ("DELETE", "/"),
+        ("POST", "/health/live"),
+        ("OPTIONS", "/api/v1/portfolios"),
+        ("OPTIONS", "/api/v2/portfolios"),
+    ];
+    for (method, path) in cases {
+        let (status, body) = status_json(request(&app, method, path).await).await;
+        assert_eq!(
+            (status, body),
+            (405, json!({ "detail": "Method Not Allowed" })),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn head_on_get_routes_is_405() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/v1/portfolios",
+        "/api/v2/portfolios",
+        "/health",
+        "/health/live",
+        "/",
+        "/api/v1/portfolio/ffffffffffffffffffffffff",
+    ] {
+        assert_eq!(
+            request(&app, "HEAD", path).await.status(),
+            405,
+            "HEAD {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_trailing_slash_on_a_known_path_redirects_307_to_the_absolute_slashless_url() {
+    let app = TestApp::spawn().await;
+    let host = app.address.to_string();
+    let id = app.create_portfolio("x").await["portfolioId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases = [
+        (
+            "GET",
+            "/api/v2/portfolios/?limit=5".to_owned(),
+            "/api/v2/portfolios?limit=5".to_owned(),
+        ),
+        (
+            "GET",
+            "/api/v1/portfolios/".to_owned(),
+            "/api/v1/portfolios".to_owned(),
+        ),
+        (
+            "POST",
+            "/api/v1/portfolios/".to_owned(),
+            "/api/v1/portfolios".to_owned(),
+        ),
+        (
+            "GET",
+            format!("/api/v1/portfolio/{id}/"),
+            format!("/api/v1/portfolio/{id}"),
+        ),
+        ("GET", "/health/live/".to_owned(), "/health/live".to_owned()),
+        (
+            "GET",
+            "/api/v2/portfolios/?name=a%20b&limit=2".to_owned(),
+            "/api/v2/portfolios?name=a%20b&limit=2".to_owned(),
+        ),
+    ];
+    for (method, from, to) in cases {
+        let response = request(&app, method, &from).await;
+        assert_eq!(response.status(), 307, "{method} {from}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, format!("http://{host}{to}"), "{method} {from}");
+    }
+    assert_eq!(
+        stored_count(&app).await,
+        1,
+        "the redirected POST must not create anything"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_path_with_a_trailing_slash_is_404_not_a_redirect() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/v3/portfolios/", "/nothing/", "/api/v1/portfolio/"] {
+        let (status, body) = status_json(app.get(path).await).await;
+        assert_eq!(
+            (status, body),
+            (404, json!({ "detail": "Not Found" })),
+            "GET {path}"
+        );
+    }
+}
+
+/// A JSON body `{"name":"xxx…"}` of exactly `len` bytes.
+fn body_of_len(len: usize) -> String {
+    let overhead = r#"{"name":""}"#.len();
+    format!(r#"{{"name":"{}"}}"#, "x".repeat(len - overhead))
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_413_with_a_json_detail() {
+    let app = TestApp::spawn().await;
+    for (path, len) in [
+        ("/api/v1/portfolios", 1_048_577),
+        ("/api/v1/portfolios", 3_000_000),
+        ("/api/v2/portfolios", 1_048_577),
+    ] {
+        let (status, body) = status_json(app.post_raw(path, &body_of_len(len)).await).await;
+        assert_eq!(status, 413, "{path} with {len} bytes");
+        assert!(body["detail"].is_string(), "{body}");
+    }
+    let id = app.create_portfolio("x").await["portfolioId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/portfolio/{id}");
+    let response = app
+        .client
+        .put(app.url(&path))
+        .header("content-type", "application/json")
+        .body(body_of_len(1_048_577))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(stored_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_one_mebibyte_is_accepted() {
+    let app = TestApp::spawn().await;
+    let body = body_of_len(1_048_576);
+    assert_eq!(body.len(), 1_048_576);
+    let created = expect_json(app.post_raw("/api/v1/portfolios", &body).await, 201).await;
+    assert_eq!(created["name"].as_str().unwrap().len(), 1_048_576 - 11);
+}
+
+#[tokio::test]
+async fn an_oversized_bulk_request_inserts_nothing() {
+    let app = TestApp::spawn().await;
+    let wanted: Vec<String> = (0..50)
+        .map(|i| format!("{i}{}", "y".repeat(25_000)))
+        .collect();
+    let response = bulk(&app, &bulk_body(&wanted)).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(stored_count(&app).await, 0);
+}

@@ -1,0 +1,194 @@
+//! Root banner, health probes, OpenAPI and documentation routes (contract §6, §8.3).
+
+use crate::helpers::*;
+use pfs_test_support::{TestApp, json};
+use serde_json::Value;
+
+fn assert_probe_common(body: &Value, status: &str, probe_type: &str) {
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["probe_type"], probe_type, "{body}");
+    assert_eq!(body["service"], "globeco-portfolio-service", "{body}");
+    assert_recent(&body["timestamp"]);
+    assert!(
+        body["response_time_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn root_serves_the_service_banner_for_the_development_profile() {
+    let app = TestApp::spawn().await;
+    let body = expect_json(app.get("/").await, 200).await;
+    let expected = json!({
+        "message": "GlobeCo Portfolio Service",
+        "version": "2.0.0",
+        "environment": "development",
+        "status": "operational",
+        "features": {
+            "unified_monitoring": true, "prometheus_removed": true, "optimized_performance": true,
+            "environment_profiles": true, "circuit_breakers": true, "validation_caching": true
+        }
+    });
+    assert_eq!(body, expected);
+}
+
+#[tokio::test]
+async fn root_reports_the_configured_environment() {
+    for env in ["production", "staging"] {
+        let app = TestApp::spawn_with_env(&[("PORTFOLIO_ENV", env)]).await;
+        let body = expect_json(app.get("/").await, 200).await;
+        assert_eq!(body["environment"], env);
+        assert_eq!(body["status"], "operational");
+    }
+}
+
+#[tokio::test]
+async fn health_is_plain_text_ok() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert_eq!(response.text().await.unwrap(), "OK");
+}
+
+#[tokio::test]
+async fn liveness_probe_reports_alive() {
+    let app = TestApp::spawn().await;
+    let body = expect_json(app.get("/health/live").await, 200).await;
+    assert_probe_common(&body, "alive", "liveness");
+    assert!(body["cached"].is_boolean(), "{body}");
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "status",
+            "timestamp",
+            "service",
+            "probe_type",
+            "response_time_ms",
+            "cached"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn readiness_probe_reports_a_ready_database() {
+    let app = TestApp::spawn().await;
+    let body = expect_json(app.get("/health/ready").await, 200).await;
+    assert_probe_common(&body, "ready", "readiness");
+    assert_eq!(body["checks"]["database"]["status"], "ready", "{body}");
+    assert!(
+        body["checks"]["database"]["response_time_ms"].is_number(),
+        "{body}"
+    );
+    assert!(body["cached"].is_boolean(), "{body}");
+}
+
+#[tokio::test]
+async fn startup_probe_reports_a_connected_database() {
+    let app = TestApp::spawn().await;
+    let body = expect_json(app.get("/health/startup").await, 200).await;
+    assert_probe_common(&body, "started", "startup");
+    assert_eq!(body["checks"]["database"]["status"], "connected", "{body}");
+}
+
+#[tokio::test]
+async fn detailed_health_reports_a_healthy_database_with_its_version() {
+    let app = TestApp::spawn().await;
+    let body = expect_json(app.get("/health/detailed").await, 200).await;
+    assert_probe_common(&body, "healthy", "detailed");
+    let database = &body["checks"]["database"];
+    assert_eq!(database["status"], "healthy", "{body}");
+    assert!(database["response_time_ms"].is_number(), "{body}");
+    assert!(
+        database["server_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{body}"
+    );
+    assert_eq!(database["connection_configured"], true, "{body}");
+}
+
+#[tokio::test]
+async fn health_metrics_reports_a_small_uptime_and_cache_and_breaker_sections() {
+    let app = TestApp::spawn().await;
+    let body = expect_json(app.get("/health/metrics").await, 200).await;
+    assert_eq!(body["service"], "globeco-portfolio-service", "{body}");
+    assert_recent(&body["timestamp"]);
+    let uptime = body["uptime_seconds"].as_f64().expect("uptime is a number");
+    assert!((0.0..600.0).contains(&uptime), "uptime {uptime}");
+    assert!(body["health_checks"].is_object(), "{body}");
+    assert!(body["circuit_breakers"].is_object(), "{body}");
+}
+
+#[tokio::test]
+async fn metrics_endpoint_is_not_served() {
+    let app = TestApp::spawn().await;
+    expect_detail(app.get("/metrics").await, 404, "Not Found").await;
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_api_route() {
+    let app = TestApp::spawn().await;
+    let doc = expect_json(app.get("/openapi.json").await, 200).await;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "GlobeCo Portfolio Service");
+    assert_eq!(doc["info"]["version"], "2.0.0");
+    let routes: &[(&str, &[&str])] = &[
+        ("/api/v1/portfolios", &["get", "post"]),
+        ("/api/v1/portfolio/{portfolioId}", &["get", "put", "delete"]),
+        ("/api/v2/portfolios", &["get", "post"]),
+    ];
+    for (path, methods) in routes {
+        let item = &doc["paths"][path];
+        assert!(item.is_object(), "missing path {path}");
+        for method in *methods {
+            assert!(item[method].is_object(), "missing {method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn documentation_pages_are_served_without_a_cdn() {
+    let app = TestApp::spawn().await;
+    for path in ["/docs", "/redoc"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+    }
+    let docs = app.get("/docs").await.text().await.unwrap();
+    assert!(docs.to_ascii_lowercase().contains("swagger"), "{docs}");
+    assert!(
+        !docs.contains("cdn.jsdelivr.net"),
+        "Swagger UI should be self-hosted"
+    );
+    assert_eq!(app.get("/docs/oauth2-redirect").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_server_shuts_down_gracefully() {
+    let app = TestApp::spawn().await;
+    app.create_portfolio("before shutdown").await;
+    app.stop()
+        .await
+        .expect("serve returns Ok after a graceful shutdown");
+}

@@ -1,0 +1,14 @@
+//! Black-box HTTP integration tests for the portfolio service, written from the API contract
+//! (`portfolio-api.md`). Every test spawns its own server on a fresh database.
+
+mod concurrency;
+mod errors;
+mod health;
+mod helpers;
+mod middleware;
+mod v1;
+mod v1_put_delete;
+mod v2_bulk;
+mod v2_search;
+mod v2_search_validation;
+mod validation;

@@ -1,0 +1,228 @@
+//! v1 list, get and create (contract §3.1–3.3, §2.2–2.3).
+
+use crate::helpers::*;
+use pfs_test_support::{TestApp, json};
+use serde_json::Value;
+
+#[tokio::test]
+async fn list_on_a_fresh_database_is_an_empty_array() {
+    let app = TestApp::spawn().await;
+    assert_eq!(list_all(&app).await, json!([]));
+}
+
+#[tokio::test]
+async fn create_returns_201_with_the_four_portfolio_keys_and_server_defaults() {
+    let app = TestApp::spawn().await;
+    let created = create_with(&app, json!({ "name": "Tech Growth" })).await;
+    assert_portfolio(&created);
+    assert_eq!(created["name"], "Tech Growth");
+    assert_eq!(created["version"], 1);
+    assert_recent(&created["dateCreated"]);
+}
+
+#[tokio::test]
+async fn a_created_portfolio_reads_back_identically_through_get_and_list() {
+    let app = TestApp::spawn().await;
+    let created = app.create_portfolio("Read Back").await;
+    let id = created["portfolioId"].as_str().unwrap();
+    let fetched = expect_json(app.get(&format!("/api/v1/portfolio/{id}")).await, 200).await;
+    assert_eq!(fetched, created);
+    assert_eq!(list_all(&app).await, json!([created]));
+}
+
+#[tokio::test]
+async fn list_returns_portfolios_in_creation_order_with_ascending_ids() {
+    let app = TestApp::spawn().await;
+    let wanted = ["zeta", "Alpha", "mid", "alpha"];
+    for name in wanted {
+        app.create_portfolio(name).await;
+    }
+    let listed = list_all(&app).await;
+    assert_eq!(names(&listed), wanted);
+    let ids = ids(&listed);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids not ascending: {ids:?}"
+    );
+    listed.as_array().unwrap().iter().for_each(assert_portfolio);
+}
+
+#[tokio::test]
+async fn list_ignores_query_parameters() {
+    let app = TestApp::spawn().await;
+    for name in ["a", "b", "c"] {
+        app.create_portfolio(name).await;
+    }
+    let listed = expect_json(
+        app.get("/api/v1/portfolios?limit=1&offset=2&name=a").await,
+        200,
+    )
+    .await;
+    assert_eq!(names(&listed), ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn create_defaults_missing_null_and_zero_versions_to_one_and_keeps_others() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (json!({ "name": "missing" }), 1),
+        (json!({ "name": "null", "version": null }), 1),
+        (json!({ "name": "zero", "version": 0 }), 1),
+        (json!({ "name": "five", "version": 5 }), 5),
+        (json!({ "name": "negative", "version": -3 }), -3),
+    ];
+    for (body, expected) in cases {
+        let created = create_with(&app, body.clone()).await;
+        assert_eq!(created["version"], expected, "for {body}");
+        let id = created["portfolioId"].as_str().unwrap();
+        let fetched = expect_json(app.get(&format!("/api/v1/portfolio/{id}")).await, 200).await;
+        assert_eq!(fetched["version"], expected, "stored version for {body}");
+    }
+}
+
+#[tokio::test]
+async fn create_stores_any_string_name_verbatim_including_duplicates() {
+    let app = TestApp::spawn().await;
+    let long = "x".repeat(500);
+    let names_in = [
+        "",
+        "   ",
+        "  padded  ",
+        "Test@Portfolio!",
+        "Ünïcødé 🚀 ™",
+        long.as_str(),
+        "Dup",
+        "dup",
+        "Dup",
+    ];
+    let mut seen = Vec::new();
+    for name in names_in {
+        let created = app.create_portfolio(name).await;
+        assert_eq!(created["name"], name);
+        seen.push(created["portfolioId"].as_str().unwrap().to_owned());
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "ids must be distinct");
+    assert_eq!(names(&list_all(&app).await), names_in);
+}
+
+#[tokio::test]
+async fn create_ignores_a_client_supplied_id_and_unknown_fields() {
+    let app = TestApp::spawn().await;
+    let forced = "aaaaaaaaaaaaaaaaaaaaaaaa";
+    let body = json!({ "portfolioId": forced, "name": "Mine", "colour": "blue", "extra": [1, 2] });
+    let created = create_with(&app, body).await;
+    assert_portfolio(&created);
+    assert_ne!(created["portfolioId"], forced);
+    let response = app.get(&format!("/api/v1/portfolio/{forced}")).await;
+    expect_detail(response, 404, "Portfolio not found").await;
+}
+
+/// Client-supplied `dateCreated` inputs and their canonical UTC millisecond rendering.
+const DATE_CASES: &[(&str, &str)] = &[
+    (r#""2024-01-15T10:30:00Z""#, "2024-01-15T10:30:00.000Z"),
+    (r#""2024-01-15T10:30:00+05:00""#, "2024-01-15T05:30:00.000Z"),
+    (r#""2024-01-15T01:30:00-03:00""#, "2024-01-15T04:30:00.000Z"),
+    (r#""2024-01-15T02:00:00+05:00""#, "2024-01-14T21:00:00.000Z"),
+    (r#""2024-01-15T10:30:00""#, "2024-01-15T10:30:00.000Z"),
+    (r#""2024-01-15""#, "2024-01-15T00:00:00.000Z"),
+    (r#"1705314600"#, "2024-01-15T10:30:00.000Z"),
+    (r#""1705314600""#, "2024-01-15T10:30:00.000Z"),
+    (r#""2024-01-15T10:30:00.5Z""#, "2024-01-15T10:30:00.500Z"),
+    (
+        r#""2024-01-15T10:30:00.123456Z""#,
+        "2024-01-15T10:30:00.123Z",
+    ),
+    (
+        r#""2024-01-15T10:30:00.999999Z""#,
+        "2024-01-15T10:30:00.999Z",
+    ),
+    (
+        r#""2024-01-15T10:30:00.123456+02:00""#,
+        "2024-01-15T08:30:00.123Z",
+    ),
+];
+
+#[tokio::test]
+async fn create_normalises_client_dates_to_utc_milliseconds_in_post_and_get() {
+    let app = TestApp::spawn().await;
+    for (input, expected) in DATE_CASES {
+        let date: Value = serde_json::from_str(input).unwrap();
+        let created = create_with(&app, json!({ "name": "dated", "dateCreated": date })).await;
+        assert_eq!(
+            created["dateCreated"], *expected,
+            "POST response for input {input}"
+        );
+        let id = created["portfolioId"].as_str().unwrap();
+        let fetched = expect_json(app.get(&format!("/api/v1/portfolio/{id}")).await, 200).await;
+        assert_eq!(fetched, created, "GET after POST for input {input}");
+    }
+}
+
+#[tokio::test]
+async fn create_with_null_date_uses_the_current_time() {
+    let app = TestApp::spawn().await;
+    let created = create_with(&app, json!({ "name": "now", "dateCreated": null })).await;
+    assert_recent(&created["dateCreated"]);
+}
+
+#[tokio::test]
+async fn create_rejects_unparseable_dates_with_422_on_the_date_field() {
+    let app = TestApp::spawn().await;
+    for date in [
+        json!("not a date"),
+        json!("2024-13-45T00:00:00Z"),
+        json!("2024-02-30"),
+        json!([]),
+        json!({}),
+    ] {
+        let response = app
+            .post_json(
+                "/api/v1/portfolios",
+                &json!({ "name": "x", "dateCreated": date }),
+            )
+            .await;
+        let body = expect_json(response, 422).await;
+        let errors = body["detail"].as_array().expect("detail list");
+        assert_eq!(errors.len(), 1, "{body}");
+        assert_eq!(errors[0]["loc"], json!(["body", "dateCreated"]), "{body}");
+        assert_eq!(errors[0]["input"], date, "{body}");
+    }
+    assert_eq!(stored_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn get_finds_a_portfolio_by_its_upper_case_id_and_answers_lower_case() {
+    let app = TestApp::spawn().await;
+    let created = app.create_portfolio("Case").await;
+    let id = created["portfolioId"].as_str().unwrap();
+    let upper = id.to_ascii_uppercase();
+    let fetched = expect_json(app.get(&format!("/api/v1/portfolio/{upper}")).await, 200).await;
+    assert_eq!(fetched, created);
+}
+
+#[tokio::test]
+async fn get_answers_404_for_unknown_and_malformed_ids() {
+    let app = TestApp::spawn().await;
+    app.create_portfolio("exists").await;
+    let bad = [
+        "ffffffffffffffffffffffff",
+        "000000000000000000000000",
+        "abc",
+        "123",
+        "aaaaaaaaaaaaaaaaaaaaaaaaa",
+        "zzzzzzzzzzzzzzzzzzzzzzzz",
+        "aaaaaaaaaaaaaaaaaaaaaaa",
+        "%20",
+    ];
+    for id in bad {
+        expect_detail(
+            app.get(&format!("/api/v1/portfolio/{id}")).await,
+            404,
+            "Portfolio not found",
+        )
+        .await;
+    }
+}

@@ -1,0 +1,4 @@
+pub mod bench;
+pub mod config;
+pub mod migrate;
+pub mod serve;

@@ -1,0 +1,60 @@
+//! `portfolio-service serve`.
+
+use anyhow::Context;
+use pfs_app::App;
+use pfs_platform::ConfigSources;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct Opts {
+    /// Address to listen on (default 0.0.0.0).
+    #[arg(long, env = "PORTFOLIO_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on (default 8000; 0 picks a free port).
+    #[arg(long, env = "PORTFOLIO_PORT")]
+    pub port: Option<u16>,
+    /// Deployment profile: development, staging or production (default development).
+    #[arg(long = "env", env = "PORTFOLIO_ENV", value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Storage URL: sqlite://PATH (default: SQLite under --data-dir).
+    #[arg(
+        long,
+        env = "PORTFOLIO_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Directory of the embedded SQLite database (default ./data).
+    #[arg(long, env = "PORTFOLIO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<String>,
+}
+
+pub async fn run(opts: Opts, mut sources: ConfigSources) -> anyhow::Result<()> {
+    if let Some(profile) = opts.profile {
+        sources.env.insert("PORTFOLIO_ENV".into(), profile);
+    }
+    let overrides = [
+        ("server.host", opts.host),
+        ("server.port", opts.port.map(|p| p.to_string())),
+        ("database.url", opts.database_url),
+        ("database.data_dir", opts.data_dir),
+    ];
+    for (key, value) in overrides {
+        if let Some(value) = value {
+            sources = sources.with_override(key, value);
+        }
+    }
+    let config = super::super::load(&sources)?;
+    let app = App::build(&config).await?;
+    let address = (config.server.host.as_str(), config.server.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {}:{}", address.0, address.1))?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        pfs_platform::shutdown::signal().await;
+        trigger.cancel();
+    });
+    app.serve(listener, shutdown).await
+}
