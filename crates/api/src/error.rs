@@ -45,10 +45,7 @@ pub enum ApiError {
     Timeout,
     /// 500 with the endpoint's contract message; the cause is logged, never sent.
     #[error("{detail}")]
-    Internal {
-        detail: &'static str,
-        source: Option<StoreError>,
-    },
+    Internal { detail: &'static str, source: Option<StoreError> },
 }
 
 impl ApiError {
@@ -58,10 +55,7 @@ impl ApiError {
             StoreError::NotFound => Self::PortfolioNotFound,
             StoreError::Conflict => Self::VersionConflict,
             err if err.is_transient() => Self::Unavailable(err),
-            err => Self::Internal {
-                detail,
-                source: Some(err),
-            },
+            err => Self::Internal { detail, source: Some(err) },
         }
     }
 
@@ -95,9 +89,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

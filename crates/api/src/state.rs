@@ -18,11 +18,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn PortfolioStore>, config: Config) -> Self {
-        Self {
-            store,
-            config: Arc::new(config),
-            lifecycle: Arc::new(Lifecycle::default()),
-        }
+        Self { store, config: Arc::new(config), lifecycle: Arc::new(Lifecycle::default()) }
     }
 }
 
@@ -36,10 +32,7 @@ pub struct Lifecycle {
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            draining: AtomicBool::new(false),
-        }
+        Self { started: Instant::now(), draining: AtomicBool::new(false) }
     }
 }
 

@@ -31,10 +31,7 @@ impl App {
         }
         let state = AppState::new(backend.into_store(), config.clone());
         let router = pfs_api::router(state.clone(), config);
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "application built"
-        );
+        tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "application built");
         Ok(Self { state, router })
     }
 
@@ -42,17 +39,10 @@ impl App {
     /// open for `shutdown_drain_delay` (so load balancers stop sending traffic), then the
     /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
     /// the pool closes.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { state, router } = self;
         let server_config = &state.config.server;
-        let (drain_delay, grace) = (
-            server_config.shutdown_drain_delay,
-            server_config.shutdown_timeout,
-        );
+        let (drain_delay, grace) = (server_config.shutdown_drain_delay, server_config.shutdown_timeout);
         tracing::info!(address = %listener.local_addr()?, environment = %state.config.environment, "listening");
 
         let lifecycle = state.lifecycle.clone();
@@ -66,12 +56,9 @@ impl App {
             }
             tracing::info!(?grace, "closing the listener, finishing in-flight requests");
         };
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop_accepting)
-        .into_future();
+        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop_accepting)
+            .into_future();
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(drain_delay + grace).await;

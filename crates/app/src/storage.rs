@@ -30,13 +30,11 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Backend> {
             ..SqliteSettings::default()
         };
         if config.url.trim().is_empty() {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating data directory {}", config.data_dir.display())
-            })?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         }
-        let store = SqliteStore::connect(&url, &settings)
-            .await
-            .with_context(|| format!("opening {}", redact_url(&url)))?;
+        let store =
+            SqliteStore::connect(&url, &settings).await.with_context(|| format!("opening {}", redact_url(&url)))?;
         return Ok(Backend::Sqlite(store));
     }
     bail!("unsupported database URL {}", redact_url(&url))

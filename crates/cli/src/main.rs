@@ -13,19 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "portfolio-service",
-    version,
-    about = "GlobeCo Portfolio Service"
-)]
+#[command(name = "portfolio-service", version, about = "GlobeCo Portfolio Service")]
 struct Cli {
     /// A TOML file layered over the embedded defaults and the profile overlay.
-    #[arg(
-        long,
-        global = true,
-        env = "PORTFOLIO_CONFIG_FILE",
-        value_name = "FILE"
-    )]
+    #[arg(long, global = true, env = "PORTFOLIO_CONFIG_FILE", value_name = "FILE")]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -48,10 +39,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -71,10 +59,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut sources = ConfigSources::from_process();
     sources.file = cli.config;
-    match cli
-        .command
-        .unwrap_or(Command::Serve(commands::serve::Opts::default()))
-    {
+    match cli.command.unwrap_or(Command::Serve(commands::serve::Opts::default())) {
         Command::Serve(opts) => commands::serve::run(opts, sources).await,
         Command::Migrate(opts) => commands::migrate::run(opts, load(&sources)?).await,
         Command::Config(opts) => commands::config::run(opts, &sources),

@@ -22,11 +22,7 @@ impl fmt::Display for BulkError {
             Self::Empty => f.write_str("Request must contain at least 1 portfolio"),
             Self::TooMany => f.write_str("Request cannot contain more than 100 portfolios"),
             Self::DuplicateNames(names) => {
-                write!(
-                    f,
-                    "Duplicate portfolio names found in request: {}",
-                    names.join(", ")
-                )
+                write!(f, "Duplicate portfolio names found in request: {}", names.join(", "))
             }
         }
     }
@@ -34,9 +30,7 @@ impl fmt::Display for BulkError {
 
 /// Checks the batch size and that no two names are equal after `strip().lower()`.
 /// Names already stored are not compared: the original inserts them again, and so do we.
-pub fn check_bulk_names<'a>(
-    names: impl ExactSizeIterator<Item = &'a str>,
-) -> Result<(), BulkError> {
+pub fn check_bulk_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Result<(), BulkError> {
     match names.len() {
         0 => return Err(BulkError::Empty),
         n if n > MAX_BULK_ITEMS => return Err(BulkError::TooMany),
@@ -51,11 +45,7 @@ pub fn check_bulk_names<'a>(
             repeats.push(name.to_owned());
         }
     }
-    if repeats.is_empty() {
-        Ok(())
-    } else {
-        Err(BulkError::DuplicateNames(repeats))
-    }
+    if repeats.is_empty() { Ok(()) } else { Err(BulkError::DuplicateNames(repeats)) }
 }
 
 #[cfg(test)]
@@ -69,10 +59,7 @@ mod tests {
     #[test]
     fn reports_the_first_repeat_of_each_group_in_order_of_appearance() {
         let err = check(&["A x", "a x", "B", "b", "A X"]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Duplicate portfolio names found in request: a x, b"
-        );
+        assert_eq!(err.to_string(), "Duplicate portfolio names found in request: a x, b");
     }
 
     #[test]
@@ -90,13 +77,7 @@ mod tests {
     fn sizes_outside_one_to_one_hundred_are_rejected() {
         assert_eq!(check(&[]), Err(BulkError::Empty));
         let names: Vec<String> = (0..101).map(|i| format!("p{i}")).collect();
-        assert_eq!(
-            check_bulk_names(names.iter().map(String::as_str)),
-            Err(BulkError::TooMany)
-        );
-        assert_eq!(
-            check_bulk_names(names[..100].iter().map(String::as_str)),
-            Ok(())
-        );
+        assert_eq!(check_bulk_names(names.iter().map(String::as_str)), Err(BulkError::TooMany));
+        assert_eq!(check_bulk_names(names[..100].iter().map(String::as_str)), Ok(()));
     }
 }

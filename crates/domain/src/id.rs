@@ -19,9 +19,7 @@ impl PortfolioId {
         static PROCESS_RANDOM: OnceLock<[u8; 5]> = OnceLock::new();
         static COUNTER: OnceLock<AtomicU32> = OnceLock::new();
         let process = PROCESS_RANDOM.get_or_init(rand::random);
-        let counter = COUNTER
-            .get_or_init(|| AtomicU32::new(rand::random::<u32>()))
-            .fetch_add(1, Ordering::Relaxed);
+        let counter = COUNTER.get_or_init(|| AtomicU32::new(rand::random::<u32>())).fetch_add(1, Ordering::Relaxed);
         let seconds = chrono::Utc::now().timestamp() as u32;
         let mut bytes = [0u8; 12];
         bytes[..4].copy_from_slice(&seconds.to_be_bytes());
@@ -91,10 +89,7 @@ mod tests {
         let id = PortfolioId::generate();
         let hex = id.to_hex();
         assert_eq!(hex.len(), 24);
-        assert!(
-            hex.chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_eq!(PortfolioId::parse(&hex), Some(id));
     }
 
@@ -103,11 +98,7 @@ mod tests {
         let a = PortfolioId::generate();
         let b = PortfolioId::generate();
         assert_ne!(a, b);
-        assert_eq!(
-            a.as_bytes()[4..9],
-            b.as_bytes()[4..9],
-            "process part is stable"
-        );
+        assert_eq!(a.as_bytes()[4..9], b.as_bytes()[4..9], "process part is stable");
     }
 
     #[test]
@@ -118,14 +109,9 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in [
-            "abc",
-            "123",
-            "6740f1c2a1b2c3d4e5f607180",
-            "zzzzzzzzzzzzzzzzzzzzzzzz",
-            "",
-            "6740f1c2a1b2c3d4e5f6071é",
-        ] {
+        for bad in
+            ["abc", "123", "6740f1c2a1b2c3d4e5f607180", "zzzzzzzzzzzzzzzzzzzzzzzz", "", "6740f1c2a1b2c3d4e5f6071é"]
+        {
             assert_eq!(PortfolioId::parse(bad), None, "{bad:?}");
         }
     }

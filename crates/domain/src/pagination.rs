@@ -62,13 +62,7 @@ mod tests {
         for (total, limit, offset, pages, current, next, previous) in cases {
             let p = Pagination::compute(total, PageRequest { limit, offset });
             assert_eq!(
-                (
-                    p.total_pages,
-                    p.current_page,
-                    p.has_next,
-                    p.has_previous,
-                    p.page_size
-                ),
+                (p.total_pages, p.current_page, p.has_next, p.has_previous, p.page_size),
                 (pages, current, next, previous, limit),
                 "total={total} limit={limit} offset={offset}"
             );

@@ -14,12 +14,7 @@ pub struct Portfolio {
 impl Portfolio {
     /// A new portfolio with a fresh id; a missing `dateCreated` means "now".
     pub fn new(name: String, date_created: Option<Timestamp>, version: Version) -> Self {
-        Self {
-            id: PortfolioId::generate(),
-            name,
-            date_created: date_created.unwrap_or_else(Timestamp::now),
-            version,
-        }
+        Self { id: PortfolioId::generate(), name, date_created: date_created.unwrap_or_else(Timestamp::now), version }
     }
 }
 

@@ -27,10 +27,6 @@ mod tests {
     #[test]
     fn unicode_spaces_are_stripped_from_both_ends() {
         assert_eq!(python_strip("\u{a0}\u{3000} a b\t\u{2009}"), "a b");
-        assert_eq!(
-            python_strip("\u{200b}x"),
-            "\u{200b}x",
-            "zero-width space is not whitespace"
-        );
+        assert_eq!(python_strip("\u{200b}x"), "\u{200b}x", "zero-width space is not whitespace");
     }
 }

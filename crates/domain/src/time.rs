@@ -21,9 +21,7 @@ impl Timestamp {
 
     /// Milliseconds since the Unix epoch; `None` outside years 1..=9999.
     pub fn from_millis(millis: i64) -> Option<Self> {
-        (MIN_MILLIS..=MAX_MILLIS)
-            .contains(&millis)
-            .then_some(Self(millis))
+        (MIN_MILLIS..=MAX_MILLIS).contains(&millis).then_some(Self(millis))
     }
 
     /// Truncates sub-millisecond precision (towards the past, like BSON).
@@ -43,8 +41,7 @@ impl Timestamp {
     /// RFC 3339 in UTC with a `Z` and exactly three fraction digits, the one format every
     /// response uses (contract §10: consistent `Z` on all datetimes).
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
+        self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 }
 
@@ -62,25 +59,15 @@ mod tests {
 
     #[test]
     fn microseconds_are_truncated_not_rounded() {
-        let dt = Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap()
-            + chrono::Duration::microseconds(123_999);
-        assert_eq!(
-            Timestamp::from_datetime(&dt).unwrap().to_rfc3339(),
-            "2024-01-15T10:30:00.123Z"
-        );
+        let dt = Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).unwrap() + chrono::Duration::microseconds(123_999);
+        assert_eq!(Timestamp::from_datetime(&dt).unwrap().to_rfc3339(), "2024-01-15T10:30:00.123Z");
     }
 
     #[test]
     fn years_outside_python_datetime_are_rejected() {
         assert!(Timestamp::from_millis(MAX_MILLIS + 1).is_none());
         assert!(Timestamp::from_millis(MIN_MILLIS - 1).is_none());
-        assert_eq!(
-            Timestamp::from_millis(MIN_MILLIS).unwrap().to_rfc3339(),
-            "0001-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            Timestamp::from_millis(MAX_MILLIS).unwrap().to_rfc3339(),
-            "9999-12-31T23:59:59.999Z"
-        );
+        assert_eq!(Timestamp::from_millis(MIN_MILLIS).unwrap().to_rfc3339(), "0001-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::from_millis(MAX_MILLIS).unwrap().to_rfc3339(), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -17,26 +17,16 @@ pub fn init(config: &LoggingConfig) {
         .and_then(|spec| parse_filter(&spec).ok())
         .or_else(|| parse_filter(&config.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
     };
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so passing runs stay quiet.
 pub fn init_for_test() {
     if std::env::var_os("TEST_LOG").is_some() {
-        init(&LoggingConfig {
-            level: "debug,sqlx=warn".into(),
-            format: LogFormat::Pretty,
-        });
+        init(&LoggingConfig { level: "debug,sqlx=warn".into(), format: LogFormat::Pretty });
     }
 }

@@ -15,9 +15,7 @@ mod queries;
 
 use pfs_storage::StoreResult;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -39,11 +37,7 @@ pub struct SqliteSettings {
 
 impl Default for SqliteSettings {
     fn default() -> Self {
-        Self {
-            max_read_connections: 4,
-            acquire_timeout: Duration::from_secs(5),
-            busy_timeout: Duration::from_secs(5),
-        }
+        Self { max_read_connections: 4, acquire_timeout: Duration::from_secs(5), busy_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -86,8 +80,7 @@ impl SqliteStore {
     /// Opens the database file at `path`, creating parent directories.
     pub async fn open_file(path: &Path, settings: &SqliteSettings) -> StoreResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| pfs_storage::StoreError::Backend(Box::new(e)))?;
+            std::fs::create_dir_all(parent).map_err(|e| pfs_storage::StoreError::Backend(Box::new(e)))?;
         }
         Self::connect(&format!("sqlite://{}", path.display()), settings).await
     }
@@ -99,20 +92,16 @@ impl SqliteStore {
 
     /// Reverts applied migrations newer than `target`; 0 reverts them all.
     pub async fn migrate_down(&self, target: i64) -> StoreResult<()> {
-        MIGRATOR
-            .undo(&self.writer, target)
-            .await
-            .map_err(errors::migrate)
+        MIGRATOR.undo(&self.writer, target).await.map_err(errors::migrate)
     }
 
     /// Versions of the migrations applied so far (none on a new database).
     pub async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
-        let tracked: Option<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(errors::classify)?;
+        let tracked: Option<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(errors::classify)?;
         if tracked.is_none() {
             return Ok(Vec::new());
         }

@@ -2,9 +2,7 @@
 
 use crate::{SqliteStore, errors::classify};
 use async_trait::async_trait;
-use pfs_domain::{
-    NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version,
-};
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -49,16 +47,10 @@ fn push_filter(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter) {
     match filter {
         NameFilter::All => {}
         NameFilter::Exact(term) => {
-            query
-                .push(" WHERE name = ")
-                .push_bind(term.as_str().to_owned())
-                .push(" COLLATE NOCASE");
+            query.push(" WHERE name = ").push_bind(term.as_str().to_owned()).push(" COLLATE NOCASE");
         }
         NameFilter::Contains(term) => {
-            query
-                .push(" WHERE name LIKE ")
-                .push_bind(contains_pattern(term.as_str()))
-                .push(" ESCAPE '\\'");
+            query.push(" WHERE name LIKE ").push_bind(contains_pattern(term.as_str())).push(" ESCAPE '\\'");
         }
     }
 }
@@ -66,10 +58,8 @@ fn push_filter(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter) {
 impl SqliteStore {
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row.
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
-        let exists = sqlx::query("SELECT 1 FROM portfolio WHERE id = ?")
-            .bind(id.to_hex())
-            .fetch_optional(&self.writer)
-            .await;
+        let exists =
+            sqlx::query("SELECT 1 FROM portfolio WHERE id = ?").bind(id.to_hex()).fetch_optional(&self.writer).await;
         match exists {
             Ok(Some(_)) => StoreError::Conflict,
             Ok(None) => StoreError::NotFound,
@@ -104,8 +94,7 @@ impl PortfolioStore for SqliteStore {
         // One multi-row INSERT inside one transaction: all rows or none. 100 rows x 4
         // parameters stays far below SQLite's 32766-parameter limit.
         let mut tx = self.writer.begin().await.map_err(classify)?;
-        let mut query =
-            QueryBuilder::<Sqlite>::new("INSERT INTO portfolio (id, name, date_created, version) ");
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO portfolio (id, name, date_created, version) ");
         query.push_values(portfolios, |mut row, p| {
             row.push_bind(p.id.to_hex())
                 .push_bind(p.name.clone())
@@ -116,15 +105,8 @@ impl PortfolioStore for SqliteStore {
         tx.commit().await.map_err(classify)
     }
 
-    async fn update(
-        &self,
-        id: PortfolioId,
-        expected: Version,
-        changes: &PortfolioChanges,
-    ) -> StoreResult<Portfolio> {
-        let next = expected
-            .next()
-            .ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
+        let next = expected.next().ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
         let row = sqlx::query(
             "UPDATE portfolio SET name = ?1, date_created = COALESCE(?2, date_created), version = ?3 \
              WHERE id = ?4 AND version = ?5 RETURNING id, name, date_created, version",
@@ -150,11 +132,7 @@ impl PortfolioStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(classify)?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(self.missing_or_conflict(id).await)
-        }
+        if done.rows_affected() == 1 { Ok(()) } else { Err(self.missing_or_conflict(id).await) }
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
@@ -162,11 +140,7 @@ impl PortfolioStore for SqliteStore {
         let mut tx = self.reader.begin().await.map_err(classify)?;
         let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM portfolio");
         push_filter(&mut count, filter);
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(classify)?;
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?;
 
         let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio"));
         push_filter(&mut select, filter);
@@ -177,10 +151,7 @@ impl PortfolioStore for SqliteStore {
             .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
         let rows = select.build().fetch_all(&mut *tx).await.map_err(classify)?;
         tx.commit().await.map_err(classify)?;
-        Ok(SearchPage {
-            items: to_portfolios(&rows)?,
-            total: total.max(0) as u64,
-        })
+        Ok(SearchPage { items: to_portfolios(&rows)?, total: total.max(0) as u64 })
     }
 
     async fn ping(&self, timeout: Duration) -> StoreResult<()> {
@@ -192,14 +163,9 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn info(&self) -> StoreResult<BackendInfo> {
-        let version: String = sqlx::query_scalar("SELECT sqlite_version()")
-            .fetch_one(&self.reader)
-            .await
-            .map_err(classify)?;
-        Ok(BackendInfo {
-            kind: "sqlite",
-            server_version: version,
-        })
+        let version: String =
+            sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&self.reader).await.map_err(classify)?;
+        Ok(BackendInfo { kind: "sqlite", server_version: version })
     }
 
     async fn close(&self) {

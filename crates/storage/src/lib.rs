@@ -61,12 +61,7 @@ pub trait PortfolioStore: Send + Sync + 'static {
 
     /// Applies `changes` and sets the version to `expected + 1` if and only if the stored
     /// version is `expected`, atomically. `NotFound` or `Conflict` otherwise.
-    async fn update(
-        &self,
-        id: PortfolioId,
-        expected: Version,
-        changes: &PortfolioChanges,
-    ) -> StoreResult<Portfolio>;
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio>;
 
     /// Deletes the portfolio if and only if its stored version is `expected`, atomically.
     async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()>;

@@ -32,39 +32,19 @@ impl TestApp {
         let mut vars: Vec<(String, String)> = vec![
             ("PORTFOLIO_HOST".into(), "127.0.0.1".into()),
             ("PORTFOLIO_PORT".into(), "0".into()),
-            (
-                "PORTFOLIO_DATA_DIR".into(),
-                data_dir.path().display().to_string(),
-            ),
+            ("PORTFOLIO_DATA_DIR".into(), data_dir.path().display().to_string()),
         ];
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let sources = ConfigSources {
-            env: vars.into_iter().collect(),
-            ..ConfigSources::default()
-        };
+        let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };
         let config = Config::load(&sources).expect("test configuration is valid");
 
-        let app = pfs_app::App::build(&config)
-            .await
-            .expect("application builds");
-        let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), 0))
-            .await
-            .expect("bind port 0");
+        let app = pfs_app::App::build(&config).await.expect("application builds");
+        let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), 0)).await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.serve(listener, shutdown.clone()));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            address,
-            client,
-            config,
-            shutdown,
-            server: Some(server),
-            _data_dir: data_dir,
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { address, client, config, shutdown, server: Some(server), _data_dir: data_dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -76,12 +56,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("POST")
+        self.client.post(self.url(path)).json(body).send().await.expect("POST")
     }
 
     /// POSTs `body` verbatim with `Content-Type: application/json` (for malformed JSON).
@@ -96,27 +71,16 @@ impl TestApp {
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .put(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("PUT")
+        self.client.put(self.url(path)).json(body).send().await.expect("PUT")
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .send()
-            .await
-            .expect("DELETE")
+        self.client.delete(self.url(path)).send().await.expect("DELETE")
     }
 
     /// Creates a portfolio through v1 and returns the response body.
     pub async fn create_portfolio(&self, name: &str) -> Value {
-        let response = self
-            .post_json("/api/v1/portfolios", &json!({ "name": name }))
-            .await;
+        let response = self.post_json("/api/v1/portfolios", &json!({ "name": name })).await;
         assert_eq!(response.status(), 201, "creating {name:?}");
         response.json().await.expect("JSON body")
     }

@@ -10,8 +10,7 @@ use axum::response::{IntoResponse, Response};
 pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
     let trimmed = path.trim_end_matches('/');
-    if path != "/" && trimmed.len() < path.len() && !trimmed.is_empty() && paths::is_known(trimmed)
-    {
+    if path != "/" && trimmed.len() < path.len() && !trimmed.is_empty() && paths::is_known(trimmed) {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -19,11 +18,7 @@ pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
             .unwrap_or("localhost");
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
         let location = format!("http://{host}{trimmed}{query}");
-        return (
-            StatusCode::TEMPORARY_REDIRECT,
-            [(header::LOCATION, location)],
-        )
-            .into_response();
+        return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response();
     }
     ApiError::RouteNotFound.into_response()
 }

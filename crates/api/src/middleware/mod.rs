@@ -25,16 +25,9 @@ pub fn essentials(routes: Router, config: &Config) -> Router {
     let security = Arc::new(security_headers::for_profile(config.environment));
     routes
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
-        .layer(from_fn_with_state(
-            config.server.request_timeout,
-            timeout::layer,
-        ))
+        .layer(from_fn_with_state(config.server.request_timeout, timeout::layer))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal {
-                detail: crate::error::V1_FAILURE,
-                source: None,
-            }
-            .into_response()
+            ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
         }))
         .layer(cors(&config.server.cors_allowed_origins))
         .layer(map_response_with_state(security, security_headers::apply))

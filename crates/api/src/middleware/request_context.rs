@@ -8,12 +8,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 /// Headers a caller may carry its id in, in the original's order of preference.
-const INCOMING: &[&str] = &[
-    "x-request-id",
-    "x-correlation-id",
-    "x-trace-id",
-    "request-id",
-];
+const INCOMING: &[&str] = &["x-request-id", "x-correlation-id", "x-trace-id", "request-id"];
 
 /// Ids longer than this, or with characters outside visible ASCII, are replaced: they end up
 /// in every log line, so they must not be able to forge or flood one.
@@ -24,15 +19,10 @@ const MAX_LEN: usize = 128;
 pub struct RequestId(pub HeaderValue);
 
 fn incoming(headers: &HeaderMap) -> Option<HeaderValue> {
-    INCOMING
-        .iter()
-        .filter_map(|name| headers.get(*name))
-        .find_map(|value| {
-            let ok = !value.is_empty()
-                && value.len() <= MAX_LEN
-                && value.as_bytes().iter().all(|b| b.is_ascii_graphic());
-            ok.then(|| value.clone())
-        })
+    INCOMING.iter().filter_map(|name| headers.get(*name)).find_map(|value| {
+        let ok = !value.is_empty() && value.len() <= MAX_LEN && value.as_bytes().iter().all(|b| b.is_ascii_graphic());
+        ok.then(|| value.clone())
+    })
 }
 
 fn fresh() -> HeaderValue {

@@ -26,32 +26,21 @@ use utoipa::OpenApi;
 pub struct ApiDoc;
 
 /// Rendered once: the document is static for the life of the process.
-static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-});
+static OPENAPI_JSON: LazyLock<String> =
+    LazyLock::new(|| ApiDoc::openapi().to_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
 
 static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
     LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::new(["/openapi.json"])));
 
 pub async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI_JSON.as_str(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.as_str()).into_response()
 }
 
 /// The UI page. Its asset links are relative, so a `<base>` makes them resolve under `/docs/`
 /// whether the page was requested as `/docs` or `/redoc`.
 pub async fn index() -> Result<Response, ApiError> {
     let page = asset("index.html")?;
-    let html = String::from_utf8_lossy(&page.0).replacen(
-        "<head>",
-        "<head>\n    <base href=\"/docs/\">",
-        1,
-    );
+    let html = String::from_utf8_lossy(&page.0).replacen("<head>", "<head>\n    <base href=\"/docs/\">", 1);
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 

@@ -149,10 +149,7 @@ pub async fn metrics(State(state): State<AppState>) -> Json<Value> {
 async fn database_check(state: &AppState, ok_word: &str, fail_word: &str) -> (bool, Value) {
     let start = Instant::now();
     match state.store.ping(state.config.health.probe_timeout).await {
-        Ok(()) => (
-            true,
-            json!({"status": ok_word, "response_time_ms": millis_since(start)}),
-        ),
+        Ok(()) => (true, json!({"status": ok_word, "response_time_ms": millis_since(start)})),
         Err(err) => {
             tracing::warn!(error = %err, "health check: database unreachable");
             (
@@ -164,9 +161,5 @@ async fn database_check(state: &AppState, ok_word: &str, fail_word: &str) -> (bo
 }
 
 fn status(ok: bool) -> StatusCode {
-    if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
+    if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
 }

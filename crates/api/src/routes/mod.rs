@@ -15,10 +15,7 @@ use axum::routing::get;
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route(PORTFOLIOS_V1, get(v1::list).post(v1::create))
-        .route(
-            PORTFOLIO_V1,
-            get(v1::get).put(v1::update).delete(v1::delete),
-        )
+        .route(PORTFOLIO_V1, get(v1::get).put(v1::update).delete(v1::delete))
         .route(PORTFOLIOS_V2, get(v2::search).post(v2::bulk_create))
         .route(ROOT, get(health::root))
         .route(HEALTH, get(health::plain))

@@ -31,36 +31,19 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<Portfolio
 #[utoipa::path(get, path = "/api/v1/portfolio/{portfolioId}", tag = "v1",
     params(("portfolioId" = String, Path, description = "24 hex characters, either case")),
     responses((status = 200, body = PortfolioDto), (status = 404, description = "Portfolio not found")))]
-pub async fn get(
-    State(state): State<AppState>,
-    path: PortfolioPath,
-) -> ApiResult<Json<PortfolioDto>> {
+pub async fn get(State(state): State<AppState>, path: PortfolioPath) -> ApiResult<Json<PortfolioDto>> {
     let found = state.store.get(path.id()?).await.map_err(store_err)?;
-    found
-        .as_ref()
-        .map(|p| Json(PortfolioDto::from(p)))
-        .ok_or(ApiError::PortfolioNotFound)
+    found.as_ref().map(|p| Json(PortfolioDto::from(p))).ok_or(ApiError::PortfolioNotFound)
 }
 
 /// Create one portfolio. Any name is accepted; a missing, null or 0 version becomes 1.
 #[utoipa::path(post, path = "/api/v1/portfolios", tag = "v1",
     request_body = dto::PortfolioPostSchema,
     responses((status = 201, body = PortfolioDto), (status = 422, description = "Validation error")))]
-pub async fn create(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<impl IntoResponse> {
+pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<impl IntoResponse> {
     let new = dto::parse_new_body(body)?;
-    let portfolio = Portfolio::new(
-        new.name,
-        new.date_created,
-        Version::for_v1_create(new.version),
-    );
-    state
-        .store
-        .insert_many(std::slice::from_ref(&portfolio))
-        .await
-        .map_err(store_err)?;
+    let portfolio = Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version));
+    state.store.insert_many(std::slice::from_ref(&portfolio)).await.map_err(store_err)?;
     Ok((StatusCode::CREATED, Json(PortfolioDto::from(&portfolio))))
 }
 
@@ -79,24 +62,13 @@ pub async fn update(
     let id = path.id()?;
     let expected = Version(update.version);
     if expected.next().is_none() {
-        return Err(Issue::new(
-            "less_than",
-            format!("Input should be less than {}", i64::MAX),
-            json!(update.version),
-        )
-        .at(&loc!["body", "version"])
-        .with_ctx(json!({ "lt": i64::MAX }))
-        .into());
+        return Err(Issue::new("less_than", format!("Input should be less than {}", i64::MAX), json!(update.version))
+            .at(&loc!["body", "version"])
+            .with_ctx(json!({ "lt": i64::MAX }))
+            .into());
     }
-    let changes = PortfolioChanges {
-        name: update.name,
-        date_created: update.date_created,
-    };
-    let updated = state
-        .store
-        .update(id, expected, &changes)
-        .await
-        .map_err(store_err)?;
+    let changes = PortfolioChanges { name: update.name, date_created: update.date_created };
+    let updated = state.store.update(id, expected, &changes).await.map_err(store_err)?;
     Ok(Json(PortfolioDto::from(&updated)))
 }
 
@@ -111,16 +83,9 @@ pub async fn delete(
     QueryParams(query): QueryParams,
 ) -> ApiResult<Response> {
     let version = query.required_int("version")?;
-    state
-        .store
-        .delete(path.id()?, Version(version))
-        .await
-        .map_err(store_err)?;
+    state.store.delete(path.id()?, Version(version)).await.map_err(store_err)?;
     // FastAPI sends a JSON content type even on an empty 204; clients may look for it.
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }

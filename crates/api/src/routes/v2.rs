@@ -24,33 +24,19 @@ pub async fn search(
     State(state): State<AppState>,
     QueryParams(query): QueryParams,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let limit = query.int(
-        "limit",
-        i64::from(PageRequest::DEFAULT_LIMIT),
-        1,
-        Some(i64::from(PageRequest::MAX_LIMIT)),
-    );
+    let limit = query.int("limit", i64::from(PageRequest::DEFAULT_LIMIT), 1, Some(i64::from(PageRequest::MAX_LIMIT)));
     let offset = query.int("offset", 0, 0, None);
     let (limit, offset) = match (limit, offset) {
         (Ok(limit), Ok(offset)) => (limit, offset),
         (limit, offset) => {
-            return Err(ApiError::Validation(
-                limit.err().into_iter().chain(offset.err()).collect(),
-            ));
+            return Err(ApiError::Validation(limit.err().into_iter().chain(offset.err()).collect()));
         }
     };
     let filter = NameFilter::from_params(query.get("name"), query.get("name_like"))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // Both are in range: checked just above.
-    let page = PageRequest {
-        limit: limit as u32,
-        offset: offset as u64,
-    };
-    let found = state
-        .store
-        .search(&filter, page)
-        .await
-        .map_err(|e| ApiError::from_store(e, SEARCH_FAILURE))?;
+    let page = PageRequest { limit: limit as u32, offset: offset as u64 };
+    let found = state.store.search(&filter, page).await.map_err(|e| ApiError::from_store(e, SEARCH_FAILURE))?;
     Ok(Json(SearchResponse {
         portfolios: found.items.iter().map(PortfolioDto::from).collect(),
         pagination: Pagination::compute(found.total, page).into(),
@@ -67,25 +53,11 @@ pub async fn bulk_create(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Vec<PortfolioDto>>), ApiError> {
     let items = dto::parse_bulk_body(body)?;
-    check_bulk_names(items.iter().map(|item| item.name.as_str()))
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    check_bulk_names(items.iter().map(|item| item.name.as_str())).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let portfolios: Vec<Portfolio> = items
         .into_iter()
-        .map(|item| {
-            Portfolio::new(
-                item.name,
-                item.date_created,
-                Version::for_bulk_create(item.version),
-            )
-        })
+        .map(|item| Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version)))
         .collect();
-    state
-        .store
-        .insert_many(&portfolios)
-        .await
-        .map_err(|e| ApiError::from_store(e, BULK_FAILURE))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(portfolios.iter().map(PortfolioDto::from).collect()),
-    ))
+    state.store.insert_many(&portfolios).await.map_err(|e| ApiError::from_store(e, BULK_FAILURE))?;
+    Ok((StatusCode::CREATED, Json(portfolios.iter().map(PortfolioDto::from).collect())))
 }

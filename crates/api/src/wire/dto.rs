@@ -129,9 +129,7 @@ pub fn parse_bulk_body(body: Body) -> Parsed<Vec<NewPortfolio>> {
     let items = match require(body)? {
         Value::Array(items) => items,
         other => {
-            return Err(vec![
-                Issue::new("list_type", "Input should be a valid list", other).at(&loc!["body"]),
-            ]);
+            return Err(vec![Issue::new("list_type", "Input should be a valid list", other).at(&loc!["body"])]);
         }
     };
     let mut parsed = Vec::with_capacity(items.len());
@@ -142,11 +140,7 @@ pub fn parse_bulk_body(body: Body) -> Parsed<Vec<NewPortfolio>> {
             Err(errs) => issues.extend(prefix(errs, &loc!["body", index])),
         }
     }
-    if issues.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(issues)
-    }
+    if issues.is_empty() { Ok(parsed) } else { Err(issues) }
 }
 
 /// The v1 update body.
@@ -158,11 +152,7 @@ pub fn parse_update_body(body: Body) -> Parsed<Update> {
     let date_created = fields.optional("dateCreated", lax::datetime);
     let version = fields.required("version", lax::int);
     match (fields.finish(), portfolio_id, name, date_created, version) {
-        (Ok(()), Some(_), Some(name), Some(date_created), Some(version)) => Ok(Update {
-            name,
-            date_created,
-            version,
-        }),
+        (Ok(()), Some(_), Some(name), Some(date_created), Some(version)) => Ok(Update { name, date_created, version }),
         (result, ..) => Err(prefix(result.err().unwrap_or_default(), &loc!["body"])),
     }
 }
@@ -173,11 +163,7 @@ fn parse_new(value: &Value) -> Parsed<NewPortfolio> {
     let date_created = fields.optional("dateCreated", lax::datetime);
     let version = fields.optional("version", lax::int);
     match (fields.finish(), name, date_created, version) {
-        (Ok(()), Some(name), Some(date_created), Some(version)) => Ok(NewPortfolio {
-            name,
-            date_created,
-            version,
-        }),
+        (Ok(()), Some(name), Some(date_created), Some(version)) => Ok(NewPortfolio { name, date_created, version }),
         (result, ..) => Err(result.err().unwrap_or_default()),
     }
 }
@@ -206,11 +192,7 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn of(value: &'a Value) -> Result<Self, Issue> {
         match value {
-            Value::Object(object) => Ok(Self {
-                object,
-                whole: value,
-                issues: Vec::new(),
-            }),
+            Value::Object(object) => Ok(Self { object, whole: value, issues: Vec::new() }),
             other => Err(Issue::new(
                 "model_attributes_type",
                 "Input should be a valid dictionary or object to extract fields from",
@@ -219,11 +201,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required<T>(
-        &mut self,
-        key: &'static str,
-        parse: fn(&Value) -> Result<T, Issue>,
-    ) -> Option<T> {
+    fn required<T>(&mut self, key: &'static str, parse: fn(&Value) -> Result<T, Issue>) -> Option<T> {
         let result = match self.object.get(key) {
             None => Err(Issue::missing(self.whole.clone())),
             Some(value) => parse(value),
@@ -232,11 +210,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Missing and `null` both mean "not supplied".
-    fn optional<T>(
-        &mut self,
-        key: &'static str,
-        parse: fn(&Value) -> Result<T, Issue>,
-    ) -> Option<Option<T>> {
+    fn optional<T>(&mut self, key: &'static str, parse: fn(&Value) -> Result<T, Issue>) -> Option<Option<T>> {
         match self.object.get(key) {
             None | Some(Value::Null) => Some(None),
             Some(value) => {
@@ -247,17 +221,11 @@ impl<'a> Fields<'a> {
     }
 
     fn record<T>(&mut self, key: &'static str, result: Result<T, Issue>) -> Option<T> {
-        result
-            .map_err(|issue| self.issues.push(issue.at(&loc![key])))
-            .ok()
+        result.map_err(|issue| self.issues.push(issue.at(&loc![key]))).ok()
     }
 
     fn finish(self) -> Result<(), Vec<Issue>> {
-        if self.issues.is_empty() {
-            Ok(())
-        } else {
-            Err(self.issues)
-        }
+        if self.issues.is_empty() { Ok(()) } else { Err(self.issues) }
     }
 }
 

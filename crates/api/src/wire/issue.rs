@@ -18,13 +18,7 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(kind: &'static str, msg: impl Into<String>, input: Value) -> Self {
-        Self {
-            kind,
-            loc: Vec::new(),
-            msg: msg.into(),
-            input,
-            ctx: None,
-        }
+        Self { kind, loc: Vec::new(), msg: msg.into(), input, ctx: None }
     }
 
     pub fn with_ctx(mut self, ctx: Value) -> Self {

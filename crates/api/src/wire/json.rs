@@ -51,12 +51,7 @@ pub fn is_json_content_type(headers: &HeaderMap) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match essence.split_once('/') {
         Some(("application", subtype)) => subtype == "json" || subtype.ends_with("+json"),
         _ => false,
@@ -67,10 +62,7 @@ pub fn is_json_content_type(headers: &HeaderMap) -> bool {
 /// `None` if Python would accept it (e.g. `NaN`, which serde_json refuses).
 pub fn python_error(text: &str) -> Option<(usize, String)> {
     let chars: Vec<char> = text.chars().collect();
-    let mut scanner = Scanner {
-        s: &chars,
-        depth: 0,
-    };
+    let mut scanner = Scanner { s: &chars, depth: 0 };
     let start = scanner.skip_ws(0);
     let end = match scanner.value(start) {
         Ok(end) => end,
@@ -109,9 +101,7 @@ impl Scanner<'_> {
     }
 
     fn literal(&self, i: usize, word: &str) -> bool {
-        word.chars()
-            .enumerate()
-            .all(|(k, c)| self.at(i + k) == Some(c))
+        word.chars().enumerate().all(|(k, c)| self.at(i + k) == Some(c))
     }
 
     fn value(&mut self, i: usize) -> Scan {
@@ -125,8 +115,7 @@ impl Scanner<'_> {
                         return Ok(i + word.chars().count());
                     }
                 }
-                self.number(i)
-                    .map_or_else(|| Self::fail(i, "Expecting value"), Ok)
+                self.number(i).map_or_else(|| Self::fail(i, "Expecting value"), Ok)
             }
         }
     }
@@ -181,8 +170,7 @@ impl Scanner<'_> {
                     None => return Self::fail(begin - 1, "Unterminated string starting at"),
                     Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't') => i += 2,
                     Some('u') => {
-                        let hex =
-                            (2..6).all(|k| self.at(i + k).is_some_and(|c| c.is_ascii_hexdigit()));
+                        let hex = (2..6).all(|k| self.at(i + k).is_some_and(|c| c.is_ascii_hexdigit()));
                         if !hex {
                             return Self::fail(i, "Invalid \\uXXXX escape");
                         }
@@ -252,36 +240,15 @@ mod tests {
     fn positions_and_messages_match_cpython() {
         assert_eq!(err(""), (0, "Expecting value".into()));
         assert_eq!(err("{\"name\": }"), (9, "Expecting value".into()));
-        assert_eq!(
-            err("{\"name\": \"x\""),
-            (12, "Expecting ',' delimiter".into())
-        );
-        assert_eq!(
-            err("{name: 1}"),
-            (
-                1,
-                "Expecting property name enclosed in double quotes".into()
-            )
-        );
+        assert_eq!(err("{\"name\": \"x\""), (12, "Expecting ',' delimiter".into()));
+        assert_eq!(err("{name: 1}"), (1, "Expecting property name enclosed in double quotes".into()));
         assert_eq!(err("{\"a\" 1}"), (5, "Expecting ':' delimiter".into()));
-        assert_eq!(
-            err("{\"a\": 1,}"),
-            (
-                8,
-                "Expecting property name enclosed in double quotes".into()
-            )
-        );
+        assert_eq!(err("{\"a\": 1,}"), (8, "Expecting property name enclosed in double quotes".into()));
         assert_eq!(err("[1, 2,]"), (6, "Expecting value".into()));
         assert_eq!(err("{} x"), (3, "Extra data".into()));
-        assert_eq!(
-            err("{\"a\": \"abc"),
-            (6, "Unterminated string starting at".into())
-        );
+        assert_eq!(err("{\"a\": \"abc"), (6, "Unterminated string starting at".into()));
         assert_eq!(err("01"), (1, "Extra data".into()));
-        assert_eq!(
-            err("[\"a\tb\"]"),
-            (3, "Invalid control character at".into())
-        );
+        assert_eq!(err("[\"a\tb\"]"), (3, "Invalid control character at".into()));
     }
 
     #[test]
@@ -291,10 +258,7 @@ mod tests {
 
     #[test]
     fn valid_json_and_python_extensions_are_accepted() {
-        assert_eq!(
-            python_error("{\"a\": [1, -2.5e3, true, null, \"\\u00e9\"]}"),
-            None
-        );
+        assert_eq!(python_error("{\"a\": [1, -2.5e3, true, null, \"\\u00e9\"]}"), None);
         assert_eq!(python_error(" NaN "), None);
     }
 
@@ -308,10 +272,7 @@ mod tests {
     fn bodies_are_read_per_content_type() {
         let mut headers = HeaderMap::new();
         assert!(is_json_content_type(&headers), "no content type means JSON");
-        headers.insert(
-            "content-type",
-            "application/vnd.api+json; charset=utf-8".parse().unwrap(),
-        );
+        headers.insert("content-type", "application/vnd.api+json; charset=utf-8".parse().unwrap());
         assert!(is_json_content_type(&headers));
         headers.insert("content-type", "text/plain".parse().unwrap());
         assert!(!is_json_content_type(&headers));

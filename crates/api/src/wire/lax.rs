@@ -15,11 +15,7 @@ const INT_PARSING: &str = "Input should be a valid integer, unable to parse stri
 pub fn string(value: &Value) -> Result<String, Issue> {
     match value {
         Value::String(s) => Ok(s.clone()),
-        other => Err(Issue::new(
-            "string_type",
-            "Input should be a valid string",
-            other.clone(),
-        )),
+        other => Err(Issue::new("string_type", "Input should be a valid string", other.clone())),
     }
 }
 
@@ -34,11 +30,7 @@ pub fn int(value: &Value) -> Result<i64, Issue> {
             if n.is_u64() || (f.fract() == 0.0 && f.is_finite()) {
                 Err(too_big(value))
             } else if !f.is_finite() {
-                Err(Issue::new(
-                    "finite_number",
-                    "Input should be a finite number",
-                    value.clone(),
-                ))
+                Err(Issue::new("finite_number", "Input should be a finite number", value.clone()))
             } else {
                 Err(Issue::new(
                     "int_from_float",
@@ -52,22 +44,14 @@ pub fn int(value: &Value) -> Result<i64, Issue> {
             IntError::Size => too_big(value),
             IntError::Parse => Issue::new("int_parsing", INT_PARSING, value.clone()),
         }),
-        other => Err(Issue::new(
-            "int_type",
-            "Input should be a valid integer",
-            other.clone(),
-        )),
+        other => Err(Issue::new("int_type", "Input should be a valid integer", other.clone())),
     }
 }
 
 /// Python's `int` is unbounded but every store here keeps 64 bits, so larger values are a
 /// clear 422 rather than an overflow later.
 fn too_big(value: &Value) -> Issue {
-    Issue::new(
-        "int_parsing_size",
-        "Unable to parse input string as an integer, exceeded maximum size",
-        value.clone(),
-    )
+    Issue::new("int_parsing_size", "Unable to parse input string as an integer, exceeded maximum size", value.clone())
 }
 
 #[derive(Debug, PartialEq)]
@@ -117,26 +101,17 @@ pub fn datetime(value: &Value) -> Result<Timestamp, Issue> {
                 } else {
                     "Input should be a valid datetime"
                 };
-                Issue::new(kind, format!("{prefix}, {reason}"), value.clone())
-                    .with_ctx(json!({ "error": reason }))
+                Issue::new(kind, format!("{prefix}, {reason}"), value.clone()).with_ctx(json!({ "error": reason }))
             })
         }
-        other => Err(Issue::new(
-            "datetime_type",
-            "Input should be a valid datetime",
-            other.clone(),
-        )),
+        other => Err(Issue::new("datetime_type", "Input should be a valid datetime", other.clone())),
     }
 }
 
 /// Seconds since the epoch, or milliseconds when larger than 2e10 (Pydantic's rule, so that
 /// JavaScript `Date.now()` values work too).
 fn from_unix(value: f64) -> Option<Timestamp> {
-    let millis = if value.abs() > 2e10 {
-        value
-    } else {
-        value * 1000.0
-    };
+    let millis = if value.abs() > 2e10 { value } else { value * 1000.0 };
     if !millis.is_finite() || millis.abs() > 1e16 {
         return None;
     }
@@ -154,11 +129,7 @@ fn parse_iso(s: &str) -> Result<Timestamp, ParseError> {
     }
     let num = |range: std::ops::Range<usize>, what| -> Result<u32, ParseError> {
         let part = &s[range];
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            Ok(part.parse().unwrap_or(0))
-        } else {
-            Err(date_err(what))
-        }
+        if part.bytes().all(|c| c.is_ascii_digit()) { Ok(part.parse().unwrap_or(0)) } else { Err(date_err(what)) }
     };
     if !b[..4].iter().all(u8::is_ascii_digit) {
         return Err(date_err("invalid character in year"));
@@ -172,35 +143,27 @@ fn parse_iso(s: &str) -> Result<Timestamp, ParseError> {
     if !(1..=12).contains(&month) {
         return Err(date_err("month value is outside expected range of 1-12"));
     }
-    let date = NaiveDate::from_ymd_opt(year, month, day)
-        .ok_or(date_err("day value is outside expected range"))?;
+    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(date_err("day value is outside expected range"))?;
     if b.len() == 10 {
         return to_timestamp(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
     }
     if !matches!(b[10], b'T' | b't' | b' ' | b'_') {
-        return Err(date_err(
-            "invalid datetime separator, expected `T`, `t`, `_` or space",
-        ));
+        return Err(date_err("invalid datetime separator, expected `T`, `t`, `_` or space"));
     }
     let (time_part, offset) = split_offset(&s[11..]).map_err(time_err)?;
     let time = parse_time(time_part).map_err(time_err)?;
     let naive = NaiveDateTime::new(date, time);
     let instant: DateTime<Utc> = match offset {
         None => Utc.from_utc_datetime(&naive),
-        Some(offset) => offset
-            .from_local_datetime(&naive)
-            .single()
-            .ok_or(time_err("invalid timezone offset"))?
-            .with_timezone(&Utc),
+        Some(offset) => {
+            offset.from_local_datetime(&naive).single().ok_or(time_err("invalid timezone offset"))?.with_timezone(&Utc)
+        }
     };
     to_timestamp(instant)
 }
 
 fn to_timestamp(dt: DateTime<Utc>) -> Result<Timestamp, ParseError> {
-    Timestamp::from_datetime(&dt).ok_or((
-        "datetime_parsing",
-        "dates before 0001 or after 9999 are not supported",
-    ))
+    Timestamp::from_datetime(&dt).ok_or(("datetime_parsing", "dates before 0001 or after 9999 are not supported"))
 }
 
 /// Splits `HH:MM[:SS[.ffffff]]` from a trailing `Z`, `±HH:MM`, `±HHMM` or `±HH`.
@@ -218,11 +181,7 @@ fn split_offset(s: &str) -> Result<(&str, Option<FixedOffset>), &'static str> {
         return Err("invalid timezone sign");
     }
     let hours: i32 = digits[..2].parse().unwrap_or(99);
-    let minutes: i32 = if digits.len() == 4 {
-        digits[2..].parse().unwrap_or(99)
-    } else {
-        0
-    };
+    let minutes: i32 = if digits.len() == 4 { digits[2..].parse().unwrap_or(99) } else { 0 };
     if hours > 23 || minutes > 59 {
         return Err("timezone offset must be less than 24 hours");
     }
@@ -236,16 +195,8 @@ fn parse_time(s: &str) -> Result<NaiveTime, &'static str> {
         None => (s, None),
     };
     let parts: Vec<&str> = hms.split(':').collect();
-    if !(2..=3).contains(&parts.len())
-        || parts
-            .iter()
-            .any(|p| p.len() != 2 || !p.bytes().all(|c| c.is_ascii_digit()))
-    {
-        return Err(if s.len() < 5 {
-            "input is too short"
-        } else {
-            "invalid character in hour"
-        });
+    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|c| c.is_ascii_digit())) {
+        return Err(if s.len() < 5 { "input is too short" } else { "invalid character in hour" });
     }
     let field = |i: usize| parts.get(i).map_or(0, |p| p.parse::<u32>().unwrap_or(99));
     let (hour, minute, second) = (field(0), field(1), field(2));

@@ -12,11 +12,7 @@ pub struct Query(HashMap<String, String>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        Self(
-            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        Self(url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect())
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -25,13 +21,7 @@ impl Query {
 
     /// An optional integer with bounds, reported in Pydantic's words (the input stays the
     /// raw string, as FastAPI shows it).
-    pub fn int(
-        &self,
-        name: &'static str,
-        default: i64,
-        min: i64,
-        max: Option<i64>,
-    ) -> Result<i64, Issue> {
+    pub fn int(&self, name: &'static str, default: i64, min: i64, max: Option<i64>) -> Result<i64, Issue> {
         match self.get(name) {
             None => Ok(default),
             Some(raw) => bounded(name, raw, min, max),
@@ -59,13 +49,9 @@ fn bounded(name: &'static str, raw: &str, min: i64, max: Option<i64>) -> Result<
         .with_ctx(json!({ "ge": min })));
     }
     if let Some(max) = max.filter(|max| value > *max) {
-        return Err(Issue::new(
-            "less_than_equal",
-            format!("Input should be less than or equal to {max}"),
-            raw.into(),
-        )
-        .at(&loc!["query", name])
-        .with_ctx(json!({ "le": max })));
+        return Err(Issue::new("less_than_equal", format!("Input should be less than or equal to {max}"), raw.into())
+            .at(&loc!["query", name])
+            .with_ctx(json!({ "le": max })));
     }
     Ok(value)
 }
@@ -101,10 +87,7 @@ mod tests {
     fn unparseable_and_missing_values_are_reported() {
         let q = Query::parse(Some("limit=abc"));
         let issue = q.int("limit", 50, 1, Some(1000)).unwrap_err();
-        assert_eq!(
-            (issue.kind, issue.input.clone()),
-            ("int_parsing", json!("abc"))
-        );
+        assert_eq!((issue.kind, issue.input.clone()), ("int_parsing", json!("abc")));
         let issue = q.required_int("version").unwrap_err();
         assert_eq!(
             serde_json::to_value(&issue).unwrap(),

@@ -8,10 +8,7 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_with_the_same_version_let_exactly_one_win() {
     let app = TestApp::spawn().await;
-    let id = app.create_portfolio("contended").await["portfolioId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_portfolio("contended").await["portfolioId"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/portfolio/{id}");
     let attempts = (0..12).map(|i| {
         let body = json!({ "portfolioId": id, "name": format!("writer {i}"), "version": 1 });
@@ -19,17 +16,10 @@ async fn concurrent_puts_with_the_same_version_let_exactly_one_win() {
         async move { status_json(app.put_json(path, &body).await).await }
     });
     let results = join_all(attempts).await;
-    let winners: Vec<&Value> = results
-        .iter()
-        .filter(|(s, _)| *s == 200)
-        .map(|(_, b)| b)
-        .collect();
+    let winners: Vec<&Value> = results.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
-        assert_eq!(
-            (*status, body),
-            (409, &json!({ "detail": "Version conflict" }))
-        );
+        assert_eq!((*status, body), (409, &json!({ "detail": "Version conflict" })));
     }
     let stored = expect_json(app.get(&path).await, 200).await;
     assert_eq!(stored["version"], 2);
@@ -39,10 +29,7 @@ async fn concurrent_puts_with_the_same_version_let_exactly_one_win() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_read_modify_write_loops_lose_no_update() {
     let app = TestApp::spawn().await;
-    let id = app.create_portfolio("counter").await["portfolioId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_portfolio("counter").await["portfolioId"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/portfolio/{id}");
     let writers = (0..8).map(|i| {
         let (app, path, id) = (&app, &path, &id);
@@ -65,22 +52,11 @@ async fn concurrent_read_modify_write_loops_lose_no_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deletes_remove_the_portfolio_exactly_once() {
     let app = TestApp::spawn().await;
-    let id = app.create_portfolio("once").await["portfolioId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_portfolio("once").await["portfolioId"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/portfolio/{id}?version=1");
-    let statuses: Vec<u16> =
-        join_all((0..8).map(|_| async { app.delete(&path).await.status().as_u16() })).await;
-    assert_eq!(
-        statuses.iter().filter(|&&s| s == 204).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|&s| s == 204 || s == 404 || s == 409),
-        "{statuses:?}"
-    );
+    let statuses: Vec<u16> = join_all((0..8).map(|_| async { app.delete(&path).await.status().as_u16() })).await;
+    assert_eq!(statuses.iter().filter(|&&s| s == 204).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|&s| s == 204 || s == 404 || s == 409), "{statuses:?}");
     assert_eq!(stored_count(&app).await, 0);
 }
 
@@ -88,10 +64,7 @@ async fn concurrent_deletes_remove_the_portfolio_exactly_once() {
 async fn a_put_racing_a_delete_never_resurrects_the_portfolio() {
     let app = TestApp::spawn().await;
     for round in 0..15 {
-        let id = app.create_portfolio(&format!("race {round}")).await["portfolioId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = app.create_portfolio(&format!("race {round}")).await["portfolioId"].as_str().unwrap().to_owned();
         let path = format!("/api/v1/portfolio/{id}");
         let body = json!({ "portfolioId": id, "name": "updated", "version": 1 });
         let delete_path = format!("{path}?version=1");
@@ -115,10 +88,7 @@ async fn concurrent_creates_all_land_with_distinct_ids() {
     let app = TestApp::spawn().await;
     let single = join_all((0..30).map(|i| {
         let app = &app;
-        async move {
-            app.post_json("/api/v1/portfolios", &json!({ "name": format!("s{i}") }))
-                .await
-        }
+        async move { app.post_json("/api/v1/portfolios", &json!({ "name": format!("s{i}") })).await }
     }))
     .await;
     let batches = join_all((0..5).map(|b| {
@@ -128,12 +98,7 @@ async fn concurrent_creates_all_land_with_distinct_ids() {
         async move { bulk(app, &body).await }
     }))
     .await;
-    assert!(
-        single
-            .iter()
-            .chain(batches.iter())
-            .all(|r| r.status() == 201)
-    );
+    assert!(single.iter().chain(batches.iter()).all(|r| r.status() == 201));
     let mut all = ids(&list_all(&app).await);
     assert_eq!(all.len(), 130);
     all.sort();
@@ -153,10 +118,7 @@ async fn rejected_bulk_requests_insert_nothing() {
         (bulk_body(&many), 400),
         (bulk_body(&["new one", "other", "NEW ONE "]), 400),
         (Value::Array(bad_item), 422),
-        (
-            json!([{ "name": "fine" }, { "name": "bad", "dateCreated": "yesterday" }]),
-            422,
-        ),
+        (json!([{ "name": "fine" }, { "name": "bad", "dateCreated": "yesterday" }]), 422),
         (json!({ "name": "object" }), 422),
     ];
     for (body, status) in rejected {
@@ -179,18 +141,13 @@ async fn searches_during_bulk_inserts_see_whole_batches_only() {
     let reader = async {
         let mut seen = Vec::new();
         for _ in 0..40 {
-            let total = search(&app, "limit=1").await["pagination"]["totalElements"]
-                .as_u64()
-                .unwrap();
+            let total = search(&app, "limit=1").await["pagination"]["totalElements"].as_u64().unwrap();
             seen.push(total);
             tokio::task::yield_now().await;
         }
         seen
     };
     let ((), seen) = tokio::join!(writer, reader);
-    assert!(
-        seen.iter().all(|total| total % 50 == 0),
-        "partial batch visible: {seen:?}"
-    );
+    assert!(seen.iter().all(|total| total % 50 == 0), "partial batch visible: {seen:?}");
     assert_eq!(stored_count(&app).await, 500);
 }

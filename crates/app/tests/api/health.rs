@@ -9,12 +9,7 @@ fn assert_probe_common(body: &Value, status: &str, probe_type: &str) {
     assert_eq!(body["probe_type"], probe_type, "{body}");
     assert_eq!(body["service"], "globeco-portfolio-service", "{body}");
     assert_recent(&body["timestamp"]);
-    assert!(
-        body["response_time_ms"]
-            .as_f64()
-            .is_some_and(|ms| ms >= 0.0),
-        "{body}"
-    );
+    assert!(body["response_time_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{body}");
 }
 
 #[tokio::test]
@@ -49,10 +44,7 @@ async fn health_is_plain_text_ok() {
     let app = TestApp::spawn().await;
     let response = app.get("/health").await;
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     assert_eq!(response.text().await.unwrap(), "OK");
 }
@@ -64,17 +56,7 @@ async fn liveness_probe_reports_alive() {
     assert_probe_common(&body, "alive", "liveness");
     assert!(body["cached"].is_boolean(), "{body}");
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        [
-            "status",
-            "timestamp",
-            "service",
-            "probe_type",
-            "response_time_ms",
-            "cached"
-        ]
-    );
+    assert_eq!(keys, ["status", "timestamp", "service", "probe_type", "response_time_ms", "cached"]);
 }
 
 #[tokio::test]
@@ -83,10 +65,7 @@ async fn readiness_probe_reports_a_ready_database() {
     let body = expect_json(app.get("/health/ready").await, 200).await;
     assert_probe_common(&body, "ready", "readiness");
     assert_eq!(body["checks"]["database"]["status"], "ready", "{body}");
-    assert!(
-        body["checks"]["database"]["response_time_ms"].is_number(),
-        "{body}"
-    );
+    assert!(body["checks"]["database"]["response_time_ms"].is_number(), "{body}");
     assert!(body["cached"].is_boolean(), "{body}");
 }
 
@@ -106,12 +85,7 @@ async fn detailed_health_reports_a_healthy_database_with_its_version() {
     let database = &body["checks"]["database"];
     assert_eq!(database["status"], "healthy", "{body}");
     assert!(database["response_time_ms"].is_number(), "{body}");
-    assert!(
-        database["server_version"]
-            .as_str()
-            .is_some_and(|v| !v.is_empty()),
-        "{body}"
-    );
+    assert!(database["server_version"].as_str().is_some_and(|v| !v.is_empty()), "{body}");
     assert_eq!(database["connection_configured"], true, "{body}");
 }
 
@@ -137,13 +111,7 @@ async fn metrics_endpoint_is_not_served() {
 async fn openapi_document_describes_every_api_route() {
     let app = TestApp::spawn().await;
     let doc = expect_json(app.get("/openapi.json").await, 200).await;
-    assert!(
-        doc["openapi"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("3.1")),
-        "{}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
     assert_eq!(doc["info"]["title"], "GlobeCo Portfolio Service");
     assert_eq!(doc["info"]["version"], "2.0.0");
     let routes: &[(&str, &[&str])] = &[
@@ -166,21 +134,12 @@ async fn documentation_pages_are_served_without_a_cdn() {
     for path in ["/docs", "/redoc"] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            content_type.starts_with("text/html"),
-            "{path}: {content_type}"
-        );
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("text/html"), "{path}: {content_type}");
     }
     let docs = app.get("/docs").await.text().await.unwrap();
     assert!(docs.to_ascii_lowercase().contains("swagger"), "{docs}");
-    assert!(
-        !docs.contains("cdn.jsdelivr.net"),
-        "Swagger UI should be self-hosted"
-    );
+    assert!(!docs.contains("cdn.jsdelivr.net"), "Swagger UI should be self-hosted");
     assert_eq!(app.get("/docs/oauth2-redirect").await.status(), 200);
 }
 
@@ -188,7 +147,5 @@ async fn documentation_pages_are_served_without_a_cdn() {
 async fn the_server_shuts_down_gracefully() {
     let app = TestApp::spawn().await;
     app.create_portfolio("before shutdown").await;
-    app.stop()
-        .await
-        .expect("serve returns Ok after a graceful shutdown");
+    app.stop().await.expect("serve returns Ok after a graceful shutdown");
 }

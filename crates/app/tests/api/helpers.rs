@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.expect("response body");
-    let value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
     (status, value)
 }
 
@@ -33,26 +33,13 @@ pub fn is_timestamp(s: &str) -> bool {
         return false;
     }
     let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
-    let fixed = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-        (23, b'Z'),
-    ];
+    let fixed = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')];
     digits.iter().all(|&i| b[i].is_ascii_digit()) && fixed.iter().all(|&(i, c)| b[i] == c)
 }
 
 pub fn assert_timestamp(value: &Value) {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("timestamp is not a string: {value}"));
-    assert!(
-        is_timestamp(s),
-        "not an RFC 3339 UTC millisecond timestamp: {s:?}"
-    );
+    let s = value.as_str().unwrap_or_else(|| panic!("timestamp is not a string: {value}"));
+    assert!(is_timestamp(s), "not an RFC 3339 UTC millisecond timestamp: {s:?}");
 }
 
 /// Milliseconds since the Unix epoch of a timestamp accepted by [`is_timestamp`].
@@ -72,9 +59,7 @@ pub fn epoch_millis(s: &str) -> i64 {
 }
 
 pub fn now_millis() -> i64 {
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after epoch");
+    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after epoch");
     i64::try_from(elapsed.as_millis()).expect("fits")
 }
 
@@ -82,34 +67,20 @@ pub fn now_millis() -> i64 {
 pub fn assert_recent(value: &Value) {
     assert_timestamp(value);
     let delta = (epoch_millis(value.as_str().unwrap()) - now_millis()).abs();
-    assert!(
-        delta < 60_000,
-        "timestamp {value} is {delta} ms away from now"
-    );
+    assert!(delta < 60_000, "timestamp {value} is {delta} ms away from now");
 }
 
 /// 24 lower-case hex characters.
 pub fn is_object_id(s: &str) -> bool {
-    s.len() == 24
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    s.len() == 24 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 /// Asserts the exact `Portfolio` shape: four keys in contract order, well-formed values.
 pub fn assert_portfolio(value: &Value) {
-    let object = value
-        .as_object()
-        .unwrap_or_else(|| panic!("portfolio is not an object: {value}"));
+    let object = value.as_object().unwrap_or_else(|| panic!("portfolio is not an object: {value}"));
     let keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        ["portfolioId", "name", "dateCreated", "version"],
-        "{value}"
-    );
-    assert!(
-        is_object_id(value["portfolioId"].as_str().expect("id string")),
-        "{value}"
-    );
+    assert_eq!(keys, ["portfolioId", "name", "dateCreated", "version"], "{value}");
+    assert!(is_object_id(value["portfolioId"].as_str().expect("id string")), "{value}");
     assert!(value["name"].is_string(), "{value}");
     assert_timestamp(&value["dateCreated"]);
     assert!(value["version"].is_i64(), "{value}");
@@ -117,20 +88,12 @@ pub fn assert_portfolio(value: &Value) {
 
 /// `name` of every element of a JSON array.
 pub fn names(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("array")
-        .iter()
-        .map(|p| p["name"].as_str().expect("name").to_owned())
-        .collect()
+    list.as_array().expect("array").iter().map(|p| p["name"].as_str().expect("name").to_owned()).collect()
 }
 
 /// `portfolioId` of every element of a JSON array.
 pub fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("array")
-        .iter()
-        .map(|p| p["portfolioId"].as_str().expect("id").to_owned())
-        .collect()
+    list.as_array().expect("array").iter().map(|p| p["portfolioId"].as_str().expect("id").to_owned()).collect()
 }
 
 /// Creates a portfolio through v1 with an arbitrary body, expecting 201.
@@ -153,24 +116,14 @@ pub async fn list_all(app: &TestApp) -> Value {
 /// Number of stored portfolios, checked through both v1 list and v2 search.
 pub async fn stored_count(app: &TestApp) -> usize {
     let listed = list_all(app).await.as_array().expect("array").len();
-    let searched = search(app, "limit=1").await["pagination"]["totalElements"]
-        .as_u64()
-        .expect("count");
-    assert_eq!(
-        listed as u64, searched,
-        "v1 list and v2 search disagree on the count"
-    );
+    let searched = search(app, "limit=1").await["pagination"]["totalElements"].as_u64().expect("count");
+    assert_eq!(listed as u64, searched, "v1 list and v2 search disagree on the count");
     listed
 }
 
 /// A bulk request body with one `{"name": ...}` item per name.
 pub fn bulk_body<S: AsRef<str>>(names: &[S]) -> Value {
-    Value::Array(
-        names
-            .iter()
-            .map(|n| json!({ "name": n.as_ref() }))
-            .collect(),
-    )
+    Value::Array(names.iter().map(|n| json!({ "name": n.as_ref() })).collect())
 }
 
 /// `POST /api/v2/portfolios`.
@@ -181,11 +134,7 @@ pub async fn bulk(app: &TestApp, body: &Value) -> reqwest::Response {
 /// Sends a request with an arbitrary method.
 pub async fn request(app: &TestApp, method: &str, path: &str) -> reqwest::Response {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    app.client
-        .request(method, app.url(path))
-        .send()
-        .await
-        .expect("request")
+    app.client.request(method, app.url(path)).send().await.expect("request")
 }
 
 #[test]
@@ -200,13 +149,5 @@ fn timestamp_helpers_accept_only_the_canonical_form() {
 
 /// Percent-encodes every byte that is not an ASCII letter or digit (for query values).
 pub fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }

@@ -4,46 +4,27 @@ use crate::helpers::*;
 use pfs_test_support::{TestApp, json, reqwest};
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ASCII header").to_owned())
+    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
 }
 
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[tokio::test]
 async fn an_incoming_request_id_is_echoed() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/portfolios"))
-        .header("X-Request-ID", "abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        header(&response, "x-request-id").as_deref(),
-        Some("abc-123")
-    );
+    let response =
+        app.client.get(app.url("/api/v1/portfolios")).header("X-Request-ID", "abc-123").send().await.unwrap();
+    assert_eq!(header(&response, "x-request-id").as_deref(), Some("abc-123"));
 }
 
 #[tokio::test]
 async fn a_correlation_id_is_used_when_no_request_id_is_sent() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/health"))
-        .header("X-Correlation-ID", "corr-9")
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(app.url("/health")).header("X-Correlation-ID", "corr-9").send().await.unwrap();
     assert_eq!(header(&response, "x-request-id").as_deref(), Some("corr-9"));
 }
 
@@ -78,35 +59,16 @@ async fn assorted_responses(app: &TestApp) -> Vec<(String, reqwest::Response)> {
         ("GET /".into(), app.get("/").await),
         ("GET /health".into(), app.get("/health").await),
         ("GET /health/live".into(), app.get("/health/live").await),
-        (
-            "POST v1".into(),
-            app.post_json("/api/v1/portfolios", &json!({ "name": "n" }))
-                .await,
-        ),
+        ("POST v1".into(), app.post_json("/api/v1/portfolios", &json!({ "name": "n" })).await),
         ("GET v2".into(), app.get("/api/v2/portfolios").await),
         ("400".into(), app.get("/api/v2/portfolios?name=").await),
         ("404".into(), app.get("/nope").await),
-        (
-            "405".into(),
-            request(app, "PATCH", "/api/v1/portfolios").await,
-        ),
+        ("405".into(), request(app, "PATCH", "/api/v1/portfolios").await),
         ("307".into(), app.get("/api/v1/portfolios/").await),
-        (
-            "409".into(),
-            app.delete(&format!("/api/v1/portfolio/{id}?version=9"))
-                .await,
-        ),
+        ("409".into(), app.delete(&format!("/api/v1/portfolio/{id}?version=9")).await),
         ("422".into(), app.post_raw("/api/v1/portfolios", "{").await),
-        (
-            "413".into(),
-            app.post_raw("/api/v1/portfolios", &"x".repeat(1_100_000))
-                .await,
-        ),
-        (
-            "204".into(),
-            app.delete(&format!("/api/v1/portfolio/{id}?version=1"))
-                .await,
-        ),
+        ("413".into(), app.post_raw("/api/v1/portfolios", &"x".repeat(1_100_000)).await),
+        ("204".into(), app.delete(&format!("/api/v1/portfolio/{id}?version=1")).await),
         ("docs".into(), app.get("/docs").await),
     ]
 }
@@ -123,36 +85,15 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
             ("pragma", "no-cache"),
         ];
         for (name, value) in expected {
-            assert_eq!(
-                header(&response, name).as_deref(),
-                Some(value),
-                "{name} on {what}"
-            );
+            assert_eq!(header(&response, name).as_deref(), Some(value), "{name} on {what}");
         }
-        let servers: Vec<&str> = response
-            .headers()
-            .get_all("server")
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .collect();
-        assert!(
-            servers.contains(&"GlobeCo-Portfolio-Service"),
-            "server on {what}: {servers:?}"
-        );
+        let servers: Vec<&str> = response.headers().get_all("server").iter().map(|v| v.to_str().unwrap()).collect();
+        assert!(servers.contains(&"GlobeCo-Portfolio-Service"), "server on {what}: {servers:?}");
         for name in ["referrer-policy", "content-security-policy"] {
-            assert!(
-                header(&response, name).is_some_and(|v| !v.is_empty()),
-                "{name} on {what}"
-            );
+            assert!(header(&response, name).is_some_and(|v| !v.is_empty()), "{name} on {what}");
         }
-        assert!(
-            header(&response, "x-request-id").is_some_and(|v| !v.is_empty()),
-            "x-request-id on {what}"
-        );
-        assert!(
-            header(&response, "strict-transport-security").is_none(),
-            "HSTS outside production on {what}"
-        );
+        assert!(header(&response, "x-request-id").is_some_and(|v| !v.is_empty()), "x-request-id on {what}");
+        assert!(header(&response, "strict-transport-security").is_none(), "HSTS outside production on {what}");
     }
 }
 
@@ -160,11 +101,7 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
 async fn responses_expire_immediately() {
     let app = TestApp::spawn().await;
     for (what, response) in assorted_responses(&app).await {
-        assert_eq!(
-            header(&response, "expires").as_deref(),
-            Some("0"),
-            "expires on {what}"
-        );
+        assert_eq!(header(&response, "expires").as_deref(), Some("0"), "expires on {what}");
     }
 }
 
@@ -176,22 +113,14 @@ async fn production_adds_strict_transport_security() {
             header(&response, "strict-transport-security").is_some_and(|v| v.contains("max-age=")),
             "HSTS on {what}"
         );
-        assert_eq!(
-            header(&response, "x-frame-options").as_deref(),
-            Some("DENY"),
-            "{what}"
-        );
+        assert_eq!(header(&response, "x-frame-options").as_deref(), Some("DENY"), "{what}");
     }
 }
 
 #[tokio::test]
 async fn a_cors_preflight_is_answered_200_for_any_origin() {
     let app = TestApp::spawn().await;
-    for path in [
-        "/api/v1/portfolios",
-        "/api/v2/portfolios",
-        "/api/v1/portfolio/ffffffffffffffffffffffff",
-    ] {
+    for path in ["/api/v1/portfolios", "/api/v2/portfolios", "/api/v1/portfolio/ffffffffffffffffffffffff"] {
         let response = app
             .client
             .request(reqwest::Method::OPTIONS, app.url(path))
@@ -207,25 +136,12 @@ async fn a_cors_preflight_is_answered_200_for_any_origin() {
             Some("https://client.example"),
             "{path}"
         );
-        assert_eq!(
-            header(&response, "access-control-allow-credentials").as_deref(),
-            Some("true"),
-            "{path}"
-        );
+        assert_eq!(header(&response, "access-control-allow-credentials").as_deref(), Some("true"), "{path}");
         let methods = header(&response, "access-control-allow-methods").unwrap_or_default();
         assert!(methods.contains("PUT"), "allow-methods {methods:?}");
-        let headers = header(&response, "access-control-allow-headers")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        assert!(
-            headers.contains("x-custom-header") || headers.contains('*'),
-            "allow-headers {headers:?}"
-        );
-        assert_eq!(
-            header(&response, "x-content-type-options").as_deref(),
-            Some("nosniff"),
-            "{path}"
-        );
+        let headers = header(&response, "access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
+        assert!(headers.contains("x-custom-header") || headers.contains('*'), "allow-headers {headers:?}");
+        assert_eq!(header(&response, "x-content-type-options").as_deref(), Some("nosniff"), "{path}");
     }
     assert_eq!(stored_count(&app).await, 0);
 }
@@ -233,17 +149,9 @@ async fn a_cors_preflight_is_answered_200_for_any_origin() {
 #[tokio::test]
 async fn a_simple_cross_origin_request_gets_an_allow_origin_header() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(app.url("/api/v1/portfolios"))
-        .header("Origin", "https://client.example")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(app.url("/api/v1/portfolios")).header("Origin", "https://client.example").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let allowed = header(&response, "access-control-allow-origin").expect("allow-origin");
-    assert!(
-        allowed == "*" || allowed == "https://client.example",
-        "{allowed}"
-    );
+    assert!(allowed == "*" || allowed == "https://client.example", "{allowed}");
 }

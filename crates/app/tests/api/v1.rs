@@ -40,10 +40,7 @@ async fn list_returns_portfolios_in_creation_order_with_ascending_ids() {
     let listed = list_all(&app).await;
     assert_eq!(names(&listed), wanted);
     let ids = ids(&listed);
-    assert!(
-        ids.windows(2).all(|w| w[0] < w[1]),
-        "ids not ascending: {ids:?}"
-    );
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not ascending: {ids:?}");
     listed.as_array().unwrap().iter().for_each(assert_portfolio);
 }
 
@@ -53,11 +50,7 @@ async fn list_ignores_query_parameters() {
     for name in ["a", "b", "c"] {
         app.create_portfolio(name).await;
     }
-    let listed = expect_json(
-        app.get("/api/v1/portfolios?limit=1&offset=2&name=a").await,
-        200,
-    )
-    .await;
+    let listed = expect_json(app.get("/api/v1/portfolios?limit=1&offset=2&name=a").await, 200).await;
     assert_eq!(names(&listed), ["a", "b", "c"]);
 }
 
@@ -84,17 +77,7 @@ async fn create_defaults_missing_null_and_zero_versions_to_one_and_keeps_others(
 async fn create_stores_any_string_name_verbatim_including_duplicates() {
     let app = TestApp::spawn().await;
     let long = "x".repeat(500);
-    let names_in = [
-        "",
-        "   ",
-        "  padded  ",
-        "Test@Portfolio!",
-        "Ünïcødé 🚀 ™",
-        long.as_str(),
-        "Dup",
-        "dup",
-        "Dup",
-    ];
+    let names_in = ["", "   ", "  padded  ", "Test@Portfolio!", "Ünïcødé 🚀 ™", long.as_str(), "Dup", "dup", "Dup"];
     let mut seen = Vec::new();
     for name in names_in {
         let created = app.create_portfolio(name).await;
@@ -131,18 +114,9 @@ const DATE_CASES: &[(&str, &str)] = &[
     (r#"1705314600"#, "2024-01-15T10:30:00.000Z"),
     (r#""1705314600""#, "2024-01-15T10:30:00.000Z"),
     (r#""2024-01-15T10:30:00.5Z""#, "2024-01-15T10:30:00.500Z"),
-    (
-        r#""2024-01-15T10:30:00.123456Z""#,
-        "2024-01-15T10:30:00.123Z",
-    ),
-    (
-        r#""2024-01-15T10:30:00.999999Z""#,
-        "2024-01-15T10:30:00.999Z",
-    ),
-    (
-        r#""2024-01-15T10:30:00.123456+02:00""#,
-        "2024-01-15T08:30:00.123Z",
-    ),
+    (r#""2024-01-15T10:30:00.123456Z""#, "2024-01-15T10:30:00.123Z"),
+    (r#""2024-01-15T10:30:00.999999Z""#, "2024-01-15T10:30:00.999Z"),
+    (r#""2024-01-15T10:30:00.123456+02:00""#, "2024-01-15T08:30:00.123Z"),
 ];
 
 #[tokio::test]
@@ -151,10 +125,7 @@ async fn create_normalises_client_dates_to_utc_milliseconds_in_post_and_get() {
     for (input, expected) in DATE_CASES {
         let date: Value = serde_json::from_str(input).unwrap();
         let created = create_with(&app, json!({ "name": "dated", "dateCreated": date })).await;
-        assert_eq!(
-            created["dateCreated"], *expected,
-            "POST response for input {input}"
-        );
+        assert_eq!(created["dateCreated"], *expected, "POST response for input {input}");
         let id = created["portfolioId"].as_str().unwrap();
         let fetched = expect_json(app.get(&format!("/api/v1/portfolio/{id}")).await, 200).await;
         assert_eq!(fetched, created, "GET after POST for input {input}");
@@ -171,19 +142,8 @@ async fn create_with_null_date_uses_the_current_time() {
 #[tokio::test]
 async fn create_rejects_unparseable_dates_with_422_on_the_date_field() {
     let app = TestApp::spawn().await;
-    for date in [
-        json!("not a date"),
-        json!("2024-13-45T00:00:00Z"),
-        json!("2024-02-30"),
-        json!([]),
-        json!({}),
-    ] {
-        let response = app
-            .post_json(
-                "/api/v1/portfolios",
-                &json!({ "name": "x", "dateCreated": date }),
-            )
-            .await;
+    for date in [json!("not a date"), json!("2024-13-45T00:00:00Z"), json!("2024-02-30"), json!([]), json!({})] {
+        let response = app.post_json("/api/v1/portfolios", &json!({ "name": "x", "dateCreated": date })).await;
         let body = expect_json(response, 422).await;
         let errors = body["detail"].as_array().expect("detail list");
         assert_eq!(errors.len(), 1, "{body}");
@@ -218,11 +178,6 @@ async fn get_answers_404_for_unknown_and_malformed_ids() {
         "%20",
     ];
     for id in bad {
-        expect_detail(
-            app.get(&format!("/api/v1/portfolio/{id}")).await,
-            404,
-            "Portfolio not found",
-        )
-        .await;
+        expect_detail(app.get(&format!("/api/v1/portfolio/{id}")).await, 404, "Portfolio not found").await;
     }
 }

@@ -15,10 +15,7 @@ async fn bulk_creates_every_item_in_request_order_with_fresh_ids() {
         assert_eq!(item["version"], 1);
         assert_recent(&item["dateCreated"]);
         let id = item["portfolioId"].as_str().unwrap();
-        assert_eq!(
-            &expect_json(app.get(&format!("/api/v1/portfolio/{id}")).await, 200).await,
-            item
-        );
+        assert_eq!(&expect_json(app.get(&format!("/api/v1/portfolio/{id}")).await, 200).await, item);
     }
     let mut unique = ids(&created);
     unique.sort();
@@ -38,20 +35,10 @@ async fn bulk_keeps_a_zero_version_and_defaults_only_missing_or_null() {
         { "name": "negative", "version": -2 },
     ]);
     let created = expect_json(bulk(&app, &body).await, 201).await;
-    let versions: Vec<i64> = created
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["version"].as_i64().unwrap())
-        .collect();
+    let versions: Vec<i64> = created.as_array().unwrap().iter().map(|p| p["version"].as_i64().unwrap()).collect();
     assert_eq!(versions, [0, 1, 1, 7, -2]);
     let listed = list_all(&app).await;
-    let stored: Vec<i64> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["version"].as_i64().unwrap())
-        .collect();
+    let stored: Vec<i64> = listed.as_array().unwrap().iter().map(|p| p["version"].as_i64().unwrap()).collect();
     assert_eq!(stored, [0, 1, 1, 7, -2]);
 }
 
@@ -67,12 +54,7 @@ async fn bulk_normalises_supplied_dates_like_v1() {
         { "name": "null", "dateCreated": null },
     ]);
     let created = expect_json(bulk(&app, &body).await, 201).await;
-    let dates: Vec<&Value> = created
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| &p["dateCreated"])
-        .collect();
+    let dates: Vec<&Value> = created.as_array().unwrap().iter().map(|p| &p["dateCreated"]).collect();
     assert_eq!(
         dates[..5],
         [
@@ -95,10 +77,7 @@ async fn bulk_accepts_names_the_search_would_reject_and_names_already_stored() {
     let wanted = ["Bad@Name!", "", long.as_str(), "EXISTING", "  spaced  "];
     let created = expect_json(bulk(&app, &bulk_body(&wanted)).await, 201).await;
     assert_eq!(names(&created), wanted);
-    assert_eq!(
-        search(&app, "name=existing").await["pagination"]["totalElements"],
-        2
-    );
+    assert_eq!(search(&app, "name=existing").await["pagination"]["totalElements"], 2);
     assert_eq!(stored_count(&app).await, 6);
 }
 
@@ -114,12 +93,7 @@ async fn bulk_accepts_exactly_one_hundred_items_in_request_order() {
 #[tokio::test]
 async fn bulk_with_no_items_is_400() {
     let app = TestApp::spawn().await;
-    expect_detail(
-        bulk(&app, &json!([])).await,
-        400,
-        "Request must contain at least 1 portfolio",
-    )
-    .await;
+    expect_detail(bulk(&app, &json!([])).await, 400, "Request must contain at least 1 portfolio").await;
 }
 
 #[tokio::test]
@@ -127,21 +101,14 @@ async fn bulk_with_more_than_one_hundred_items_is_400() {
     let app = TestApp::spawn().await;
     let wanted: Vec<String> = (0..101).map(|i| format!("item {i}")).collect();
     let response = bulk(&app, &bulk_body(&wanted)).await;
-    expect_detail(
-        response,
-        400,
-        "Request cannot contain more than 100 portfolios",
-    )
-    .await;
+    expect_detail(response, 400, "Request cannot contain more than 100 portfolios").await;
     assert_eq!(stored_count(&app).await, 0);
 }
 
 #[tokio::test]
 async fn bulk_validates_every_item_before_counting_them() {
     let app = TestApp::spawn().await;
-    let mut items: Vec<Value> = (0..101)
-        .map(|i| json!({ "name": format!("item {i}") }))
-        .collect();
+    let mut items: Vec<Value> = (0..101).map(|i| json!({ "name": format!("item {i}") })).collect();
     items[50] = json!({ "name": 50 });
     let body = expect_json(bulk(&app, &Value::Array(items)).await, 422).await;
     let expected = json!({ "detail": [
@@ -173,12 +140,7 @@ async fn bulk_counts_before_looking_for_duplicates() {
     let app = TestApp::spawn().await;
     let wanted = vec!["dup"; 101];
     let response = bulk(&app, &bulk_body(&wanted)).await;
-    expect_detail(
-        response,
-        400,
-        "Request cannot contain more than 100 portfolios",
-    )
-    .await;
+    expect_detail(response, 400, "Request cannot contain more than 100 portfolios").await;
 }
 
 #[tokio::test]

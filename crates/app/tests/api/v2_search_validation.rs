@@ -6,26 +6,19 @@ use serde_json::Value;
 
 const ONLY_ONE: &str = "Only one search parameter allowed: name or name_like";
 const EMPTY: &str = "Search parameter cannot be empty";
-const FORMAT: &str = "Invalid portfolio name format. Name must be 1-200 characters, alphanumeric, spaces, hyphens, and underscores only";
+const FORMAT: &str =
+    "Invalid portfolio name format. Name must be 1-200 characters, alphanumeric, spaces, hyphens, and underscores only";
 
 async fn expect_400(app: &TestApp, query: &str, message: &str) {
     let response = app.get(&format!("/api/v2/portfolios?{query}")).await;
     let (status, body) = status_json(response).await;
-    assert_eq!(
-        (status, body),
-        (400, json!({ "detail": message })),
-        "query {query:?}"
-    );
+    assert_eq!((status, body), (400, json!({ "detail": message })), "query {query:?}");
 }
 
 async fn expect_422(app: &TestApp, query: &str, errors: Value) {
     let response = app.get(&format!("/api/v2/portfolios?{query}")).await;
     let (status, body) = status_json(response).await;
-    assert_eq!(
-        (status, body),
-        (422, json!({ "detail": errors })),
-        "query {query:?}"
-    );
+    assert_eq!((status, body), (422, json!({ "detail": errors })), "query {query:?}");
 }
 
 #[tokio::test]
@@ -68,8 +61,8 @@ async fn search_checks_the_name_format_before_name_like() {
 async fn search_rejects_every_character_outside_the_name_alphabet() {
     let app = TestApp::spawn().await;
     let bad = [
-        ".", "*", "+", "?", "^", "$", "(", ")", "[", "]", "{", "}", "|", "\\", "/", "@", "!", "#",
-        "%", "&", "'", "\"", ",", ";", ":", "=", "<", ">", "~", "`", "é", "™", "🚀", "ß", "١",
+        ".", "*", "+", "?", "^", "$", "(", ")", "[", "]", "{", "}", "|", "\\", "/", "@", "!", "#", "%", "&", "'", "\"",
+        ",", ";", ":", "=", "<", ">", "~", "`", "é", "™", "🚀", "ß", "١",
     ];
     for c in bad {
         let value = enc(&format!("a{c}b"));
@@ -81,23 +74,11 @@ async fn search_rejects_every_character_outside_the_name_alphabet() {
 #[tokio::test]
 async fn search_accepts_letters_digits_spaces_hyphens_underscores_and_unicode_whitespace() {
     let app = TestApp::spawn().await;
-    for value in [
-        "Az09",
-        "a-b_c d",
-        "-",
-        "_",
-        " x ",
-        "a\u{a0}b",
-        "a\u{2003}b",
-        "a\u{3000}b",
-        "a\u{85}b",
-        "a\tb",
-        "a\u{1f}b",
-    ] {
+    for value in
+        ["Az09", "a-b_c d", "-", "_", " x ", "a\u{a0}b", "a\u{2003}b", "a\u{3000}b", "a\u{85}b", "a\tb", "a\u{1f}b"]
+    {
         for param in ["name", "name_like"] {
-            let response = app
-                .get(&format!("/api/v2/portfolios?{param}={}", enc(value)))
-                .await;
+            let response = app.get(&format!("/api/v2/portfolios?{param}={}", enc(value))).await;
             assert_eq!(response.status(), 200, "{param}={value:?}");
         }
     }
@@ -110,21 +91,8 @@ async fn search_limits_names_to_200_code_points() {
     let multibyte_ok = format!("{}\u{3000}", "a".repeat(199));
     let too_long = "a".repeat(201);
     for param in ["name", "name_like"] {
-        assert_eq!(
-            app.get(&format!("/api/v2/portfolios?{param}={ok}"))
-                .await
-                .status(),
-            200
-        );
-        assert_eq!(
-            app.get(&format!(
-                "/api/v2/portfolios?{param}={}",
-                enc(&multibyte_ok)
-            ))
-            .await
-            .status(),
-            200
-        );
+        assert_eq!(app.get(&format!("/api/v2/portfolios?{param}={ok}")).await.status(), 200);
+        assert_eq!(app.get(&format!("/api/v2/portfolios?{param}={}", enc(&multibyte_ok))).await.status(), 200);
         expect_400(&app, &format!("{param}={too_long}"), FORMAT).await;
     }
 }
@@ -184,18 +152,9 @@ async fn search_uses_the_last_value_of_a_repeated_parameter() {
     let app = TestApp::spawn().await;
     app.create_portfolio("first").await;
     app.create_portfolio("second").await;
-    assert_eq!(
-        search(&app, "limit=2&limit=3").await["pagination"]["pageSize"],
-        3
-    );
-    assert_eq!(
-        search(&app, "limit=0&limit=5").await["pagination"]["pageSize"],
-        5
-    );
-    assert_eq!(
-        names(&search(&app, "name=first&name=second").await["portfolios"]),
-        ["second"]
-    );
+    assert_eq!(search(&app, "limit=2&limit=3").await["pagination"]["pageSize"], 3);
+    assert_eq!(search(&app, "limit=0&limit=5").await["pagination"]["pageSize"], 5);
+    assert_eq!(names(&search(&app, "name=first&name=second").await["portfolios"]), ["second"]);
     let error = json!([{ "type": "greater_than_equal", "loc": ["query", "limit"], "msg": "Input should be greater than or equal to 1", "input": "0", "ctx": { "ge": 1 } }]);
     expect_422(&app, "limit=5&limit=0", error).await;
 }

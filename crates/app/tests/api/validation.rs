@@ -22,16 +22,8 @@ async fn a_post_without_a_body_or_with_json_null_reports_the_missing_body() {
         expect_errors(app.post_raw(path, "").await, missing_body()).await;
         expect_errors(app.post_raw(path, "null").await, missing_body()).await;
     }
-    let id = app.create_portfolio("x").await["portfolioId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let response = app
-        .client
-        .put(app.url(&format!("/api/v1/portfolio/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let id = app.create_portfolio("x").await["portfolioId"].as_str().unwrap().to_owned();
+    let response = app.client.put(app.url(&format!("/api/v1/portfolio/{id}"))).send().await.unwrap();
     expect_errors(response, missing_body()).await;
 }
 
@@ -49,9 +41,7 @@ async fn malformed_json_reports_the_character_offset_like_python() {
     for (raw, offset) in cases {
         for path in ["/api/v1/portfolios", "/api/v2/portfolios"] {
             let body = expect_json(app.post_raw(path, raw).await, 422).await;
-            let errors = body["detail"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{raw}: {body}"));
+            let errors = body["detail"].as_array().unwrap_or_else(|| panic!("{raw}: {body}"));
             assert_eq!(errors.len(), 1, "{raw}: {body}");
             let error = &errors[0];
             let keys: Vec<&String> = error.as_object().unwrap().keys().collect();
@@ -78,17 +68,15 @@ async fn an_array_body_on_v1_is_not_a_dictionary() {
 async fn an_object_body_on_bulk_is_not_a_list() {
     let app = TestApp::spawn().await;
     let input = json!({ "name": "x" });
-    let error = json!([{ "type": "list_type", "loc": ["body"], "msg": "Input should be a valid list", "input": input }]);
+    let error =
+        json!([{ "type": "list_type", "loc": ["body"], "msg": "Input should be a valid list", "input": input }]);
     expect_errors(bulk(&app, &input).await, error).await;
 }
 
 #[tokio::test]
 async fn a_non_json_content_type_is_validated_as_raw_text() {
     let app = TestApp::spawn().await;
-    for (path, kind) in [
-        ("/api/v1/portfolios", "model_attributes_type"),
-        ("/api/v2/portfolios", "list_type"),
-    ] {
+    for (path, kind) in [("/api/v1/portfolios", "model_attributes_type"), ("/api/v2/portfolios", "list_type")] {
         let response = app
             .client
             .post(app.url(path))
@@ -115,24 +103,13 @@ async fn v1_create_reports_a_missing_name_with_the_whole_body_as_input() {
 #[tokio::test]
 async fn v1_create_rejects_non_string_names() {
     let app = TestApp::spawn().await;
-    for name in [
-        json!(5),
-        json!(true),
-        json!(["a"]),
-        json!({ "a": 1 }),
-        json!(null),
-    ] {
-        let response = app
-            .post_json("/api/v1/portfolios", &json!({ "name": name }))
-            .await;
+    for name in [json!(5), json!(true), json!(["a"]), json!({ "a": 1 }), json!(null)] {
+        let response = app.post_json("/api/v1/portfolios", &json!({ "name": name })).await;
         let body = expect_json(response, 422).await;
         assert_eq!(body["detail"].as_array().unwrap().len(), 1, "{body}");
         assert_eq!(body["detail"][0]["type"], "string_type", "{body}");
         assert_eq!(body["detail"][0]["loc"], json!(["body", "name"]), "{body}");
-        assert_eq!(
-            body["detail"][0]["msg"], "Input should be a valid string",
-            "{body}"
-        );
+        assert_eq!(body["detail"][0]["msg"], "Input should be a valid string", "{body}");
         assert_eq!(body["detail"][0]["input"], name, "{body}");
     }
 }
@@ -141,15 +118,7 @@ async fn v1_create_rejects_non_string_names() {
 async fn v1_create_rejects_a_fractional_version() {
     let app = TestApp::spawn().await;
     let error = json!([{ "type": "int_from_float", "loc": ["body", "version"], "msg": "Input should be a valid integer, got a number with a fractional part", "input": 1.5 }]);
-    expect_errors(
-        app.post_json(
-            "/api/v1/portfolios",
-            &json!({ "name": "x", "version": 1.5 }),
-        )
-        .await,
-        error,
-    )
-    .await;
+    expect_errors(app.post_json("/api/v1/portfolios", &json!({ "name": "x", "version": 1.5 })).await, error).await;
 }
 
 #[tokio::test]
@@ -157,20 +126,8 @@ async fn v1_create_reports_every_failing_field_in_field_order() {
     let app = TestApp::spawn().await;
     let body = json!({ "version": 1.5, "dateCreated": "garbage", "name": 5 });
     let response = expect_json(app.post_json("/api/v1/portfolios", &body).await, 422).await;
-    let locs: Vec<&Value> = response["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["loc"])
-        .collect();
-    assert_eq!(
-        locs,
-        [
-            &json!(["body", "name"]),
-            &json!(["body", "dateCreated"]),
-            &json!(["body", "version"])
-        ]
-    );
+    let locs: Vec<&Value> = response["detail"].as_array().unwrap().iter().map(|e| &e["loc"]).collect();
+    assert_eq!(locs, [&json!(["body", "name"]), &json!(["body", "dateCreated"]), &json!(["body", "version"])]);
     assert_eq!(response["detail"][0]["type"], "string_type");
     assert_eq!(response["detail"][2]["type"], "int_from_float");
 }
@@ -178,8 +135,7 @@ async fn v1_create_reports_every_failing_field_in_field_order() {
 #[tokio::test]
 async fn bulk_reports_each_bad_item_with_its_index() {
     let app = TestApp::spawn().await;
-    let body =
-        json!([{ "name": "ok" }, { "name": 5 }, { "name": "z", "version": 1.5 }, {}, "text"]);
+    let body = json!([{ "name": "ok" }, { "name": 5 }, { "name": "z", "version": 1.5 }, {}, "text"]);
     let expected = json!([
         { "type": "string_type", "loc": ["body", 1, "name"], "msg": "Input should be a valid string", "input": 5 },
         { "type": "int_from_float", "loc": ["body", 2, "version"], "msg": "Input should be a valid integer, got a number with a fractional part", "input": 1.5 },
@@ -193,19 +149,11 @@ async fn bulk_reports_each_bad_item_with_its_index() {
 #[tokio::test]
 async fn delete_without_a_version_reports_the_missing_query_parameter() {
     let app = TestApp::spawn().await;
-    let id = app.create_portfolio("x").await["portfolioId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_portfolio("x").await["portfolioId"].as_str().unwrap().to_owned();
     let error = json!([{ "type": "missing", "loc": ["query", "version"], "msg": "Field required", "input": null }]);
     expect_errors(app.delete(&format!("/api/v1/portfolio/{id}")).await, error).await;
     let error = json!([{ "type": "int_parsing", "loc": ["query", "version"], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": "one" }]);
-    expect_errors(
-        app.delete(&format!("/api/v1/portfolio/{id}?version=one"))
-            .await,
-        error,
-    )
-    .await;
+    expect_errors(app.delete(&format!("/api/v1/portfolio/{id}?version=one")).await, error).await;
     expect_errors(
         app.delete("/api/v1/portfolio/abc").await,
         json!([{ "type": "missing", "loc": ["query", "version"], "msg": "Field required", "input": null }]),

@@ -47,9 +47,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     if opts.concurrency == 0 || opts.requests == 0 {
         bail!("--requests and --concurrency must be at least 1");
     }
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(opts.concurrency as usize)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(opts.concurrency as usize).build()?;
     let target = Arc::new(Target::prepare(&client, &opts).await?);
     for i in 0..opts.warmup {
         target.send(&client, u64::MAX - i).await?;
@@ -59,11 +57,9 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
     let started = Instant::now();
     let workers: Vec<_> = (0..opts.concurrency)
         .map(|_| {
-            let (client, target, next, total) =
-                (client.clone(), target.clone(), next.clone(), opts.requests);
+            let (client, target, next, total) = (client.clone(), target.clone(), next.clone(), opts.requests);
             tokio::spawn(async move {
-                let mut histogram =
-                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+                let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
                 let mut errors = 0u64;
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
@@ -88,10 +84,7 @@ pub async fn run(opts: Opts) -> anyhow::Result<()> {
         errors += e;
     }
     let elapsed = started.elapsed();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&summary(&opts, &histogram, errors, elapsed))?
-    );
+    println!("{}", serde_json::to_string_pretty(&summary(&opts, &histogram, errors, elapsed))?);
     Ok(())
 }
 
@@ -135,32 +128,18 @@ impl Target {
             .with_context(|| format!("cannot create a seed portfolio at {base}"))?
             .json()
             .await?;
-        let existing_id = created["portfolioId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(Self {
-            scenario: opts.scenario,
-            base,
-            existing_id,
-            run_tag,
-        })
+        let existing_id = created["portfolioId"].as_str().unwrap_or_default().to_owned();
+        Ok(Self { scenario: opts.scenario, base, existing_id, run_tag })
     }
 
     async fn send(&self, client: &reqwest::Client, n: u64) -> anyhow::Result<()> {
         let request = match self.scenario {
             Scenario::Bulk10 => {
-                let batch: Vec<Value> = (0..10)
-                    .map(|i| json!({ "name": format!("{}-{n}-{i}", self.run_tag) }))
-                    .collect();
-                client
-                    .post(format!("{}/api/v2/portfolios", self.base))
-                    .json(&batch)
+                let batch: Vec<Value> =
+                    (0..10).map(|i| json!({ "name": format!("{}-{n}-{i}", self.run_tag) })).collect();
+                client.post(format!("{}/api/v2/portfolios", self.base)).json(&batch)
             }
-            Scenario::GetById => client.get(format!(
-                "{}/api/v1/portfolio/{}",
-                self.base, self.existing_id
-            )),
+            Scenario::GetById => client.get(format!("{}/api/v1/portfolio/{}", self.base, self.existing_id)),
             Scenario::SearchPage => client.get(format!("{}/api/v2/portfolios?limit=50", self.base)),
         };
         let response = request.send().await?;
@@ -175,9 +154,7 @@ impl Target {
 
 /// Seconds since the epoch, to make names unique across runs.
 fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn url_host(url: &str) -> anyhow::Result<String> {
@@ -195,10 +172,7 @@ fn url_host(url: &str) -> anyhow::Result<String> {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -207,19 +181,10 @@ mod tests {
 
     #[test]
     fn only_loopback_targets_are_allowed() {
-        for url in [
-            "http://127.0.0.1:8000",
-            "http://localhost:1",
-            "http://[::1]:8000/",
-            "http://127.9.9.9",
-        ] {
+        for url in ["http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:8000/", "http://127.9.9.9"] {
             assert!(is_loopback(&url_host(url).unwrap()), "{url}");
         }
-        for url in [
-            "http://10.0.0.1:8000",
-            "http://example.com",
-            "http://192.168.1.1",
-        ] {
+        for url in ["http://10.0.0.1:8000", "http://example.com", "http://192.168.1.1"] {
             assert!(!is_loopback(&url_host(url).unwrap()), "{url}");
         }
     }

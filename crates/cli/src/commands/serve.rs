@@ -17,12 +17,7 @@ pub struct Opts {
     #[arg(long = "env", env = "PORTFOLIO_ENV", value_name = "PROFILE")]
     pub profile: Option<String>,
     /// Storage URL: sqlite://PATH (default: SQLite under --data-dir).
-    #[arg(
-        long,
-        env = "PORTFOLIO_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PORTFOLIO_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Directory of the embedded SQLite database (default ./data).
     #[arg(long, env = "PORTFOLIO_DATA_DIR", value_name = "DIR")]
@@ -47,9 +42,8 @@ pub async fn run(opts: Opts, mut sources: ConfigSources) -> anyhow::Result<()> {
     let config = super::super::load(&sources)?;
     let app = App::build(&config).await?;
     let address = (config.server.host.as_str(), config.server.port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding {}:{}", address.0, address.1))?;
+    let listener =
+        tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {}:{}", address.0, address.1))?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

@@ -98,13 +98,8 @@ pub struct HealthConfig {
 pub enum ConfigError {
     #[error("{0}")]
     Load(#[from] ::config::ConfigError),
-    #[error(
-        "invalid profile {value:?} in {source_var}: expected development, staging or production"
-    )]
-    Profile {
-        source_var: &'static str,
-        value: String,
-    },
+    #[error("invalid profile {value:?} in {source_var}: expected development, staging or production")]
+    Profile { source_var: &'static str, value: String },
     #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
 }
@@ -114,10 +109,7 @@ impl Config {
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
         let profile = sources.profile()?;
         let config: Config = sources.builder(profile)?.build()?.try_deserialize()?;
-        let config = Config {
-            environment: profile,
-            ..config
-        };
+        let config = Config { environment: profile, ..config };
         config.validate()?;
         Ok(config)
     }
@@ -126,8 +118,7 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = redact_url(&shown.database.url);
-        toml::to_string_pretty(&shown)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 

@@ -40,10 +40,7 @@ pub struct ConfigSources {
 impl ConfigSources {
     /// The process environment, and no file or overrides yet.
     pub fn from_process() -> Self {
-        Self {
-            env: std::env::vars().collect(),
-            ..Self::default()
-        }
+        Self { env: std::env::vars().collect(), ..Self::default() }
     }
 
     pub fn with_override(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -55,15 +52,11 @@ impl ConfigSources {
     /// (`prod` or `stag` in `MY_NAMESPACE`/`KUBERNETES_NAMESPACE`), then development.
     pub fn profile(&self) -> Result<Profile, ConfigError> {
         if let Some(value) = self.env.get("PORTFOLIO_ENV") {
-            return value.parse().map_err(|()| ConfigError::Profile {
-                source_var: "PORTFOLIO_ENV",
-                value: value.clone(),
-            });
+            return value
+                .parse()
+                .map_err(|()| ConfigError::Profile { source_var: "PORTFOLIO_ENV", value: value.clone() });
         }
-        if let Some(profile) = PROFILE_VARS
-            .iter()
-            .find_map(|var| self.env.get(*var)?.parse().ok())
-        {
+        if let Some(profile) = PROFILE_VARS.iter().find_map(|var| self.env.get(*var)?.parse().ok()) {
             return Ok(profile);
         }
         let namespace = ["MY_NAMESPACE", "KUBERNETES_NAMESPACE"]
@@ -81,27 +74,18 @@ impl ConfigSources {
     }
 
     /// Stacks every layer for `profile`, in precedence order.
-    pub(crate) fn builder(
-        &self,
-        profile: Profile,
-    ) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
+    pub(crate) fn builder(&self, profile: Profile) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
         let mut builder = ::config::Config::builder()
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
             .add_source(File::from_str(profile.overlay(), FileFormat::Toml));
-        let file = self
-            .file
-            .clone()
-            .or_else(|| self.env.get("PORTFOLIO_CONFIG_FILE").map(PathBuf::from));
+        let file = self.file.clone().or_else(|| self.env.get("PORTFOLIO_CONFIG_FILE").map(PathBuf::from));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
         for (key, value) in self.env_overrides().chain(self.overrides.iter().cloned()) {
             builder = if LIST_KEYS.contains(&key.as_str()) {
-                let items: Vec<String> = value
-                    .split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect();
+                let items: Vec<String> =
+                    value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
                 builder.set_override(key, items)?
             } else {
                 builder.set_override(key, value)?
@@ -117,17 +101,12 @@ impl ConfigSources {
     fn env_overrides(&self) -> impl Iterator<Item = (String, String)> + '_ {
         let aliases = ALIASES.iter().filter_map(|(var, key)| {
             let value = self.env.get(*var)?;
-            let value = if *var == "LOG_LEVEL" {
-                python_level(value)
-            } else {
-                value.clone()
-            };
+            let value = if *var == "LOG_LEVEL" { python_level(value) } else { value.clone() };
             Some(((*key).to_owned(), value))
         });
         let nested = self.env.iter().filter_map(|(var, value)| {
             let rest = var.strip_prefix("PORTFOLIO_")?;
-            rest.contains("__")
-                .then(|| (rest.to_ascii_lowercase().replace("__", "."), value.clone()))
+            rest.contains("__").then(|| (rest.to_ascii_lowercase().replace("__", "."), value.clone()))
         });
         aliases.chain(nested)
     }

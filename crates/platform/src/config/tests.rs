@@ -2,10 +2,7 @@ use super::*;
 
 fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let sources = ConfigSources {
-        env: env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
+        env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         ..ConfigSources::default()
     };
     Config::load(&sources)
@@ -15,14 +12,8 @@ fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
 fn defaults_serve_sqlite_on_port_8000_in_development() {
     let config = load(&[]).expect("defaults are valid");
     assert_eq!(config.environment, Profile::Development);
-    assert_eq!(
-        (config.server.host.as_str(), config.server.port),
-        ("0.0.0.0", 8000)
-    );
-    assert_eq!(
-        config.database.effective_url(),
-        "sqlite://./data/portfolio.db"
-    );
+    assert_eq!((config.server.host.as_str(), config.server.port), ("0.0.0.0", 8000));
+    assert_eq!(config.database.effective_url(), "sqlite://./data/portfolio.db");
     assert_eq!(config.logging.format, LogFormat::Pretty);
 }
 
@@ -30,50 +21,24 @@ fn defaults_serve_sqlite_on_port_8000_in_development() {
 fn the_profile_overlay_applies_and_env_beats_it() {
     let config = load(&[("PORTFOLIO_ENV", "Production")]).unwrap();
     assert_eq!(config.environment, Profile::Production);
-    assert_eq!(
-        (config.logging.level.as_str(), config.logging.format),
-        ("warn", LogFormat::Json)
-    );
+    assert_eq!((config.logging.level.as_str(), config.logging.format), ("warn", LogFormat::Json));
 
-    let config = load(&[
-        ("PORTFOLIO_ENV", "production"),
-        ("PORTFOLIO_LOG_LEVEL", "debug"),
-    ])
-    .unwrap();
+    let config = load(&[("PORTFOLIO_ENV", "production"), ("PORTFOLIO_LOG_LEVEL", "debug")]).unwrap();
     assert_eq!(config.logging.level, "debug");
 }
 
 #[test]
 fn the_originals_profile_variables_are_read_and_invalid_ones_ignored() {
-    assert_eq!(
-        load(&[("PORTFOLIO_SERVICE_ENV", "staging")])
-            .unwrap()
-            .environment,
-        Profile::Staging
-    );
-    assert_eq!(
-        load(&[("ENVIRONMENT", "production")]).unwrap().environment,
-        Profile::Production
-    );
-    assert_eq!(
-        load(&[("ENVIRONMENT", "prod")]).unwrap().environment,
-        Profile::Development
-    );
-    assert_eq!(
-        load(&[("MY_NAMESPACE", "globeco-prod")])
-            .unwrap()
-            .environment,
-        Profile::Production
-    );
+    assert_eq!(load(&[("PORTFOLIO_SERVICE_ENV", "staging")]).unwrap().environment, Profile::Staging);
+    assert_eq!(load(&[("ENVIRONMENT", "production")]).unwrap().environment, Profile::Production);
+    assert_eq!(load(&[("ENVIRONMENT", "prod")]).unwrap().environment, Profile::Development);
+    assert_eq!(load(&[("MY_NAMESPACE", "globeco-prod")]).unwrap().environment, Profile::Production);
 }
 
 #[test]
 fn an_invalid_portfolio_env_is_a_clear_error() {
     let err = load(&[("PORTFOLIO_ENV", "qa")]).unwrap_err().to_string();
-    assert!(
-        err.contains("PORTFOLIO_ENV") && err.contains("\"qa\""),
-        "{err}"
-    );
+    assert!(err.contains("PORTFOLIO_ENV") && err.contains("\"qa\""), "{err}");
 }
 
 #[test]
@@ -83,60 +48,33 @@ fn short_and_nested_env_names_map_to_keys() {
         ("PORTFOLIO_PORT", "9001"),
         ("PORTFOLIO_DATA_DIR", "/tmp/pfs"),
         ("PORTFOLIO_SERVER__REQUEST_TIMEOUT", "250ms"),
-        (
-            "PORTFOLIO_SERVER__CORS_ALLOWED_ORIGINS",
-            "https://a.example, https://b.example",
-        ),
+        ("PORTFOLIO_SERVER__CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
     ])
     .unwrap();
-    assert_eq!(
-        (config.server.host.as_str(), config.server.port),
-        ("127.0.0.1", 9001)
-    );
-    assert_eq!(
-        config.database.effective_url(),
-        "sqlite:///tmp/pfs/portfolio.db"
-    );
+    assert_eq!((config.server.host.as_str(), config.server.port), ("127.0.0.1", 9001));
+    assert_eq!(config.database.effective_url(), "sqlite:///tmp/pfs/portfolio.db");
     assert_eq!(config.server.request_timeout, Duration::from_millis(250));
-    assert_eq!(
-        config.server.cors_allowed_origins,
-        ["https://a.example", "https://b.example"]
-    );
+    assert_eq!(config.server.cors_allowed_origins, ["https://a.example", "https://b.example"]);
 }
 
 #[test]
 fn kubernetes_service_links_are_not_mistaken_for_configuration() {
-    let config = load(&[
-        ("PORTFOLIO_SERVICE_PORT", "tcp://10.0.0.1:8000"),
-        ("PORTFOLIO_SERVICE_SERVICE_HOST", "10.0.0.1"),
-    ]);
+    let config =
+        load(&[("PORTFOLIO_SERVICE_PORT", "tcp://10.0.0.1:8000"), ("PORTFOLIO_SERVICE_SERVICE_HOST", "10.0.0.1")]);
     assert!(config.is_ok());
 }
 
 #[test]
 fn the_originals_log_level_names_are_understood_but_ours_win() {
-    assert_eq!(
-        load(&[("LOG_LEVEL", "WARNING")]).unwrap().logging.level,
-        "warn"
-    );
-    assert_eq!(
-        load(&[("LOG_LEVEL", "WARNING"), ("PORTFOLIO_LOG_LEVEL", "error")])
-            .unwrap()
-            .logging
-            .level,
-        "error"
-    );
+    assert_eq!(load(&[("LOG_LEVEL", "WARNING")]).unwrap().logging.level, "warn");
+    assert_eq!(load(&[("LOG_LEVEL", "WARNING"), ("PORTFOLIO_LOG_LEVEL", "error")]).unwrap().logging.level, "error");
 }
 
 #[test]
 fn typos_in_nested_keys_and_bad_values_are_reported() {
-    let err = load(&[("PORTFOLIO_SERVER__PROT", "1")])
-        .unwrap_err()
-        .to_string();
+    let err = load(&[("PORTFOLIO_SERVER__PROT", "1")]).unwrap_err().to_string();
     assert!(err.contains("prot"), "{err}");
-    let err = load(&[("PORTFOLIO_PORT", "eighty")])
-        .unwrap_err()
-        .to_string();
+    let err = load(&[("PORTFOLIO_PORT", "eighty")]).unwrap_err().to_string();
     assert!(err.contains("port"), "{err}");
 }
 
@@ -145,27 +83,19 @@ fn every_validation_problem_is_listed_at_once() {
     let err = load(&[
         ("PORTFOLIO_DATABASE_URL", "mysql://u:pw@h/db"),
         ("PORTFOLIO_LOG_LEVEL", "info,sqlx=loud"),
-        (
-            "PORTFOLIO_SERVER__CORS_ALLOWED_ORIGINS",
-            "*,https://a.example",
-        ),
+        ("PORTFOLIO_SERVER__CORS_ALLOWED_ORIGINS", "*,https://a.example"),
     ])
     .unwrap_err()
     .to_string();
-    assert!(
-        err.contains("database.url") && err.contains("logging.level") && err.contains("cors"),
-        "{err}"
-    );
+    assert!(err.contains("database.url") && err.contains("logging.level") && err.contains("cors"), "{err}");
     assert!(!err.contains("pw"), "secrets never appear in errors: {err}");
 }
 
 #[test]
 fn command_line_overrides_beat_the_environment() {
-    let sources = ConfigSources {
-        env: [("PORTFOLIO_PORT".to_owned(), "9001".to_owned())].into(),
-        ..Default::default()
-    }
-    .with_override("server.port", "9002");
+    let sources =
+        ConfigSources { env: [("PORTFOLIO_PORT".to_owned(), "9001".to_owned())].into(), ..Default::default() }
+            .with_override("server.port", "9002");
     assert_eq!(Config::load(&sources).unwrap().server.port, 9002);
 }
 
@@ -175,10 +105,7 @@ fn printed_configuration_hides_database_passwords() {
     let mut with_secret = config.clone();
     with_secret.database.url = "postgres://app:hunter2@db:5432/portfolio".into();
     let printed = with_secret.to_redacted_toml();
-    assert!(
-        printed.contains("postgres://app:***@db:5432/portfolio"),
-        "{printed}"
-    );
+    assert!(printed.contains("postgres://app:***@db:5432/portfolio"), "{printed}");
     assert!(!printed.contains("hunter2"));
 }
 
@@ -187,10 +114,7 @@ fn the_embedded_defaults_document_every_key() {
     let config = load(&[]).unwrap();
     let rendered: toml::Table = toml::from_str(&config.to_redacted_toml()).unwrap();
     let defaults: toml::Table = toml::from_str(DEFAULT_TOML).unwrap();
-    for (section, keys) in rendered
-        .iter()
-        .filter_map(|(k, v)| Some((k, v.as_table()?)))
-    {
+    for (section, keys) in rendered.iter().filter_map(|(k, v)| Some((k, v.as_table()?))) {
         for key in keys.keys() {
             assert!(
                 defaults[section].as_table().unwrap().contains_key(key),

@@ -15,19 +15,13 @@ impl Config {
         let server = &self.server;
         check(
             server.host.parse::<IpAddr>().is_ok() || is_hostname(&server.host),
-            format!(
-                "server.host: {:?} is neither an IP address nor a host name",
-                server.host
-            ),
+            format!("server.host: {:?} is neither an IP address nor a host name", server.host),
         );
         check(
             server.request_timeout >= Duration::from_millis(10),
             "server.request_timeout: must be at least 10ms".into(),
         );
-        check(
-            server.max_body_bytes >= 1024,
-            "server.max_body_bytes: must be at least 1024".into(),
-        );
+        check(server.max_body_bytes >= 1024, "server.max_body_bytes: must be at least 1024".into());
         check(
             !server.cors_allowed_origins.is_empty(),
             "server.cors_allowed_origins: list at least one origin, or \"*\"".into(),
@@ -37,14 +31,11 @@ impl Config {
                 origin == "*"
                     || ((origin.starts_with("http://") || origin.starts_with("https://"))
                         && url::Url::parse(origin).is_ok()),
-                format!(
-                    "server.cors_allowed_origins: {origin:?} is not \"*\" or an http(s) origin"
-                ),
+                format!("server.cors_allowed_origins: {origin:?} is not \"*\" or an http(s) origin"),
             );
         }
         check(
-            !(server.cors_allowed_origins.len() > 1
-                && server.cors_allowed_origins.iter().any(|o| o == "*")),
+            !(server.cors_allowed_origins.len() > 1 && server.cors_allowed_origins.iter().any(|o| o == "*")),
             "server.cors_allowed_origins: \"*\" cannot be combined with other origins".into(),
         );
 
@@ -52,36 +43,17 @@ impl Config {
         let url = db.effective_url();
         check(
             url.starts_with("sqlite:"),
-            format!(
-                "database.url: unsupported scheme in {:?}; supported: sqlite://PATH",
-                super::redact_url(&url)
-            ),
+            format!("database.url: unsupported scheme in {:?}; supported: sqlite://PATH", super::redact_url(&url)),
         );
-        check(
-            db.max_connections >= 1,
-            "database.max_connections: must be at least 1".into(),
-        );
-        check(
-            db.acquire_timeout >= Duration::from_millis(1),
-            "database.acquire_timeout: must be positive".into(),
-        );
+        check(db.max_connections >= 1, "database.max_connections: must be at least 1".into());
+        check(db.acquire_timeout >= Duration::from_millis(1), "database.acquire_timeout: must be positive".into());
 
         check(
             crate::telemetry::parse_filter(&self.logging.level).is_ok(),
-            format!(
-                "logging.level: {:?} is not a log level or tracing filter",
-                self.logging.level
-            ),
+            format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),
         );
-        check(
-            self.health.probe_timeout >= Duration::from_millis(1),
-            "health.probe_timeout: must be positive".into(),
-        );
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }
 }
 
@@ -89,8 +61,6 @@ fn is_hostname(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }

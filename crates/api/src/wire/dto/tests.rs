@@ -15,8 +15,7 @@ fn a_missing_name_reports_the_whole_object_as_input() {
 
 #[test]
 fn a_missing_or_null_body_is_one_missing_issue() {
-    let expected =
-        json!([{"type": "missing", "loc": ["body"], "msg": "Field required", "input": null}]);
+    let expected = json!([{"type": "missing", "loc": ["body"], "msg": "Field required", "input": null}]);
     assert_eq!(issues(parse_new_body(Body::Missing)), expected);
     assert_eq!(issues(parse_bulk_body(Body::Missing)), expected);
 }
@@ -25,20 +24,8 @@ fn a_missing_or_null_body_is_one_missing_issue() {
 fn every_failing_field_is_reported_in_field_order() {
     let body = json!({"version": 1.5, "dateCreated": "nope", "name": 7});
     let reported = issues(parse_new_body(Body::Json(body)));
-    let locs: Vec<_> = reported
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["loc"].clone())
-        .collect();
-    assert_eq!(
-        locs,
-        [
-            json!(["body", "name"]),
-            json!(["body", "dateCreated"]),
-            json!(["body", "version"])
-        ]
-    );
+    let locs: Vec<_> = reported.as_array().unwrap().iter().map(|i| i["loc"].clone()).collect();
+    assert_eq!(locs, [json!(["body", "name"]), json!(["body", "dateCreated"]), json!(["body", "version"])]);
     assert_eq!(reported[2]["type"], "int_from_float");
 }
 
@@ -54,9 +41,7 @@ fn a_list_where_an_object_belongs_is_a_model_attributes_error() {
 fn bulk_needs_a_list_and_reports_items_by_index() {
     let reported = issues(parse_bulk_body(Body::Json(json!({"name": "x"}))));
     assert_eq!(reported[0]["type"], "list_type");
-    let reported = issues(parse_bulk_body(Body::Json(
-        json!([{"name": "ok"}, {"name": 1}, 5]),
-    )));
+    let reported = issues(parse_bulk_body(Body::Json(json!([{"name": "ok"}, {"name": 1}, 5]))));
     assert_eq!(reported[0]["loc"], json!(["body", 1, "name"]));
     assert_eq!(reported[1]["loc"], json!(["body", 2]));
     assert_eq!(reported[1]["type"], "model_attributes_type");
@@ -76,42 +61,16 @@ fn raw_text_bodies_fail_the_type_check_with_the_text_as_input() {
 #[test]
 fn updates_require_id_name_and_version_but_not_a_date() {
     let reported = issues(parse_update_body(Body::Json(json!({"name": "x"}))));
-    let locs: Vec<_> = reported
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["loc"].clone())
-        .collect();
-    assert_eq!(
-        locs,
-        [json!(["body", "portfolioId"]), json!(["body", "version"])]
-    );
-    let update = parse_update_body(Body::Json(
-        json!({"portfolioId": "x", "name": "n", "version": "2"}),
-    ))
-    .unwrap();
-    assert_eq!(
-        update,
-        Update {
-            name: "n".into(),
-            date_created: None,
-            version: 2
-        }
-    );
+    let locs: Vec<_> = reported.as_array().unwrap().iter().map(|i| i["loc"].clone()).collect();
+    assert_eq!(locs, [json!(["body", "portfolioId"]), json!(["body", "version"])]);
+    let update = parse_update_body(Body::Json(json!({"portfolioId": "x", "name": "n", "version": "2"}))).unwrap();
+    assert_eq!(update, Update { name: "n".into(), date_created: None, version: 2 });
 }
 
 #[test]
 fn null_optional_fields_mean_not_supplied_and_unknown_fields_are_ignored() {
-    let parsed = parse_new_body(Body::Json(
-        json!({"name": "", "dateCreated": null, "version": null, "portfolioId": "x"}),
-    ))
-    .unwrap();
-    assert_eq!(
-        parsed,
-        NewPortfolio {
-            name: String::new(),
-            date_created: None,
-            version: None
-        }
-    );
+    let parsed =
+        parse_new_body(Body::Json(json!({"name": "", "dateCreated": null, "version": null, "portfolioId": "x"})))
+            .unwrap();
+    assert_eq!(parsed, NewPortfolio { name: String::new(), date_created: None, version: None });
 }

@@ -1,0 +1,209 @@
+//! The storage conformance suite: every backend runs exactly these checks.
+//!
+//! Each check takes a fresh, empty, migrated store. A backend's test file invokes
+//! [`conformance_suite!`] with an async expression that builds one, which expands to one
+//! `#[tokio::test]` per check, so failures name the check and the backend.
+
+use futures::future::join_all;
+use pfs_domain::{
+    NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version,
+};
+use pfs_storage::{PortfolioStore, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Store = Arc<dyn PortfolioStore>;
+
+/// Expands to one test per check. `$make` is an async expression yielding
+/// `(Arc<dyn PortfolioStore>, guard)`; the guard (e.g. a temp dir) lives as long as the test.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            round_trip_keeps_every_field, unknown_ids_are_absent, list_is_in_creation_order,
+            a_failing_batch_inserts_nothing, update_increments_the_version_and_keeps_the_date,
+            update_can_move_the_date, stale_updates_conflict_and_write_nothing, writes_to_unknown_ids_are_not_found,
+            delete_checks_the_version, concurrent_updates_with_one_version_have_one_winner,
+            an_update_racing_a_delete_never_resurrects, search_orders_newest_first_with_id_tie_break,
+            exact_search_ignores_case_but_not_whitespace, substring_search_ignores_case_and_treats_underscore_literally,
+            pages_slice_the_ordered_matches_and_count_them_all, ping_answers_through_the_pool);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = $make.await;
+                $crate::$name(store).await;
+            }
+        )*
+    };
+}
+
+fn portfolio(name: &str, millis: i64) -> Portfolio {
+    Portfolio {
+        id: PortfolioId::generate(),
+        name: name.to_owned(),
+        date_created: Timestamp::from_millis(millis).expect("in range"),
+        version: Version(1),
+    }
+}
+
+async fn insert(store: &Store, portfolios: &[Portfolio]) {
+    store.insert_many(portfolios).await.expect("insert");
+}
+
+fn names(items: &[Portfolio]) -> Vec<&str> {
+    items.iter().map(|p| p.name.as_str()).collect()
+}
+
+fn term(s: &str) -> SearchTerm {
+    SearchTerm::parse(s).expect("valid term")
+}
+
+const PAGE: PageRequest = PageRequest { limit: 50, offset: 0 };
+
+pub async fn round_trip_keeps_every_field(store: Store) {
+    let mut p = portfolio("  Ünïcödé name with spaces  ", -86_400_123);
+    p.version = Version(-7);
+    insert(&store, std::slice::from_ref(&p)).await;
+    assert_eq!(store.get(p.id).await.unwrap(), Some(p));
+}
+
+pub async fn unknown_ids_are_absent(store: Store) {
+    assert_eq!(store.get(PortfolioId::generate()).await.unwrap(), None);
+}
+
+pub async fn list_is_in_creation_order(store: Store) {
+    let batch: Vec<_> = (0..5).map(|i| portfolio(&format!("p{i}"), 1_000 - i)).collect();
+    insert(&store, &batch[..2]).await;
+    insert(&store, &batch[2..]).await;
+    assert_eq!(names(&store.list_all().await.unwrap()), ["p0", "p1", "p2", "p3", "p4"]);
+}
+
+pub async fn a_failing_batch_inserts_nothing(store: Store) {
+    let existing = portfolio("existing", 1);
+    insert(&store, std::slice::from_ref(&existing)).await;
+    let mut batch: Vec<_> = (0..5).map(|i| portfolio(&format!("new{i}"), 2)).collect();
+    batch[3].id = existing.id;
+    assert!(store.insert_many(&batch).await.is_err(), "a duplicate id must fail the batch");
+    assert_eq!(names(&store.list_all().await.unwrap()), ["existing"]);
+}
+
+pub async fn update_increments_the_version_and_keeps_the_date(store: Store) {
+    let p = portfolio("before", 5_000);
+    insert(&store, std::slice::from_ref(&p)).await;
+    let changes = PortfolioChanges { name: "after".into(), date_created: None };
+    let updated = store.update(p.id, Version(1), &changes).await.unwrap();
+    assert_eq!((updated.name.as_str(), updated.version, updated.date_created), ("after", Version(2), p.date_created));
+    assert_eq!(store.get(p.id).await.unwrap(), Some(updated));
+}
+
+pub async fn update_can_move_the_date(store: Store) {
+    let p = portfolio("dated", 5_000);
+    insert(&store, std::slice::from_ref(&p)).await;
+    let moved = Timestamp::from_millis(1_700_000_000_123).unwrap();
+    let changes = PortfolioChanges { name: "dated".into(), date_created: Some(moved) };
+    assert_eq!(store.update(p.id, Version(1), &changes).await.unwrap().date_created, moved);
+}
+
+pub async fn stale_updates_conflict_and_write_nothing(store: Store) {
+    let p = portfolio("original", 1);
+    insert(&store, std::slice::from_ref(&p)).await;
+    let changes = PortfolioChanges { name: "stale".into(), date_created: None };
+    assert!(matches!(store.update(p.id, Version(2), &changes).await, Err(StoreError::Conflict)));
+    assert_eq!(store.get(p.id).await.unwrap(), Some(p));
+}
+
+pub async fn writes_to_unknown_ids_are_not_found(store: Store) {
+    let changes = PortfolioChanges { name: "x".into(), date_created: None };
+    let id = PortfolioId::generate();
+    assert!(matches!(store.update(id, Version(1), &changes).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete(id, Version(1)).await, Err(StoreError::NotFound)));
+}
+
+pub async fn delete_checks_the_version(store: Store) {
+    let p = portfolio("doomed", 1);
+    insert(&store, std::slice::from_ref(&p)).await;
+    assert!(matches!(store.delete(p.id, Version(9)).await, Err(StoreError::Conflict)));
+    assert!(store.get(p.id).await.unwrap().is_some(), "a conflicting delete keeps the row");
+    store.delete(p.id, Version(1)).await.unwrap();
+    assert_eq!(store.get(p.id).await.unwrap(), None);
+    assert!(matches!(store.delete(p.id, Version(1)).await, Err(StoreError::NotFound)));
+}
+
+pub async fn concurrent_updates_with_one_version_have_one_winner(store: Store) {
+    let p = portfolio("contended", 1);
+    insert(&store, std::slice::from_ref(&p)).await;
+    let attempts = (0..16).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let changes = PortfolioChanges { name: format!("writer {i}"), date_created: None };
+            store.update(p.id, Version(1), &changes).await
+        })
+    });
+    let results: Vec<_> = join_all(attempts).await.into_iter().map(|r| r.expect("task")).collect();
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one writer wins");
+    assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(StoreError::Conflict))));
+    let stored = store.get(p.id).await.unwrap().unwrap();
+    assert_eq!((&stored.name, stored.version), (&winners[0].name, Version(2)));
+}
+
+pub async fn an_update_racing_a_delete_never_resurrects(store: Store) {
+    for round in 0..10 {
+        let p = portfolio(&format!("race {round}"), 1);
+        insert(&store, std::slice::from_ref(&p)).await;
+        let (s1, s2) = (store.clone(), store.clone());
+        let changes = PortfolioChanges { name: "updated".into(), date_created: None };
+        let update = tokio::spawn(async move { s1.update(p.id, Version(1), &changes).await.is_ok() });
+        let delete = tokio::spawn(async move { s2.delete(p.id, Version(1)).await.is_ok() });
+        let (updated, deleted) = (update.await.unwrap(), delete.await.unwrap());
+        assert!(updated ^ deleted, "exactly one of update and delete wins");
+        assert_eq!(store.get(p.id).await.unwrap().is_some(), updated);
+    }
+}
+
+pub async fn search_orders_newest_first_with_id_tie_break(store: Store) {
+    let batch = vec![portfolio("old", 1_000), portfolio("tie a", 2_000), portfolio("tie b", 2_000), portfolio("new", 3_000)];
+    insert(&store, &batch).await;
+    let found = store.search(&NameFilter::All, PAGE).await.unwrap();
+    let mut ties = [&batch[1], &batch[2]];
+    ties.sort_by(|a, b| b.id.cmp(&a.id));
+    assert_eq!(names(&found.items), ["new", &ties[0].name, &ties[1].name, "old"]);
+    assert_eq!(found.total, 4);
+}
+
+pub async fn exact_search_ignores_case_but_not_whitespace(store: Store) {
+    insert(&store, &[portfolio("Tech Growth", 1), portfolio("TECH GROWTH", 2), portfolio(" Tech Growth ", 3), portfolio("Tech Growth Fund", 4)]).await;
+    let found = store.search(&NameFilter::Exact(term("tech growth")), PAGE).await.unwrap();
+    assert_eq!(names(&found.items), ["TECH GROWTH", "Tech Growth"]);
+    let found = store.search(&NameFilter::Exact(term(" Tech Growth ")), PAGE).await.unwrap();
+    assert_eq!(names(&found.items), [" Tech Growth "]);
+}
+
+pub async fn substring_search_ignores_case_and_treats_underscore_literally(store: Store) {
+    insert(&store, &[portfolio("alpha_beta", 1), portfolio("alphaXbeta", 2), portfolio("ALPHA", 3), portfolio("gamma", 4)]).await;
+    let found = store.search(&NameFilter::Contains(term("Alpha")), PAGE).await.unwrap();
+    assert_eq!(names(&found.items), ["ALPHA", "alphaXbeta", "alpha_beta"]);
+    let found = store.search(&NameFilter::Contains(term("a_b")), PAGE).await.unwrap();
+    assert_eq!(names(&found.items), ["alpha_beta"]);
+    assert_eq!(found.total, 1);
+}
+
+pub async fn pages_slice_the_ordered_matches_and_count_them_all(store: Store) {
+    let batch: Vec<_> = (0..7).map(|i| portfolio(&format!("item {i}"), 10_000 + i)).collect();
+    insert(&store, &batch).await;
+    let page = store.search(&NameFilter::All, PageRequest { limit: 3, offset: 2 }).await.unwrap();
+    assert_eq!(names(&page.items), ["item 4", "item 3", "item 2"]);
+    assert_eq!(page.total, 7);
+    let past_end = store.search(&NameFilter::All, PageRequest { limit: 3, offset: 100 }).await.unwrap();
+    assert!(past_end.items.is_empty());
+    assert_eq!(past_end.total, 7);
+    let filtered = store.search(&NameFilter::Contains(term("item 6")), PageRequest { limit: 1, offset: 0 }).await.unwrap();
+    assert_eq!((names(&filtered.items), filtered.total), (vec!["item 6"], 1));
+}
+
+pub async fn ping_answers_through_the_pool(store: Store) {
+    store.ping(Duration::from_secs(2)).await.unwrap();
+    assert!(!store.info().await.unwrap().server_version.is_empty());
+}
