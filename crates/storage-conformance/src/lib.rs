@@ -5,9 +5,7 @@
 //! `#[tokio::test]` per check, so failures name the check and the backend.
 
 use futures::future::join_all;
-use pfs_domain::{
-    NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version,
-};
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version};
 use pfs_storage::{PortfolioStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,7 +162,8 @@ pub async fn an_update_racing_a_delete_never_resurrects(store: Store) {
 }
 
 pub async fn search_orders_newest_first_with_id_tie_break(store: Store) {
-    let batch = vec![portfolio("old", 1_000), portfolio("tie a", 2_000), portfolio("tie b", 2_000), portfolio("new", 3_000)];
+    let batch =
+        vec![portfolio("old", 1_000), portfolio("tie a", 2_000), portfolio("tie b", 2_000), portfolio("new", 3_000)];
     insert(&store, &batch).await;
     let found = store.search(&NameFilter::All, PAGE).await.unwrap();
     let mut ties = [&batch[1], &batch[2]];
@@ -174,7 +173,16 @@ pub async fn search_orders_newest_first_with_id_tie_break(store: Store) {
 }
 
 pub async fn exact_search_ignores_case_but_not_whitespace(store: Store) {
-    insert(&store, &[portfolio("Tech Growth", 1), portfolio("TECH GROWTH", 2), portfolio(" Tech Growth ", 3), portfolio("Tech Growth Fund", 4)]).await;
+    insert(
+        &store,
+        &[
+            portfolio("Tech Growth", 1),
+            portfolio("TECH GROWTH", 2),
+            portfolio(" Tech Growth ", 3),
+            portfolio("Tech Growth Fund", 4),
+        ],
+    )
+    .await;
     let found = store.search(&NameFilter::Exact(term("tech growth")), PAGE).await.unwrap();
     assert_eq!(names(&found.items), ["TECH GROWTH", "Tech Growth"]);
     let found = store.search(&NameFilter::Exact(term(" Tech Growth ")), PAGE).await.unwrap();
@@ -182,7 +190,11 @@ pub async fn exact_search_ignores_case_but_not_whitespace(store: Store) {
 }
 
 pub async fn substring_search_ignores_case_and_treats_underscore_literally(store: Store) {
-    insert(&store, &[portfolio("alpha_beta", 1), portfolio("alphaXbeta", 2), portfolio("ALPHA", 3), portfolio("gamma", 4)]).await;
+    insert(
+        &store,
+        &[portfolio("alpha_beta", 1), portfolio("alphaXbeta", 2), portfolio("ALPHA", 3), portfolio("gamma", 4)],
+    )
+    .await;
     let found = store.search(&NameFilter::Contains(term("Alpha")), PAGE).await.unwrap();
     assert_eq!(names(&found.items), ["ALPHA", "alphaXbeta", "alpha_beta"]);
     let found = store.search(&NameFilter::Contains(term("a_b")), PAGE).await.unwrap();
@@ -199,7 +211,8 @@ pub async fn pages_slice_the_ordered_matches_and_count_them_all(store: Store) {
     let past_end = store.search(&NameFilter::All, PageRequest { limit: 3, offset: 100 }).await.unwrap();
     assert!(past_end.items.is_empty());
     assert_eq!(past_end.total, 7);
-    let filtered = store.search(&NameFilter::Contains(term("item 6")), PageRequest { limit: 1, offset: 0 }).await.unwrap();
+    let filtered =
+        store.search(&NameFilter::Contains(term("item 6")), PageRequest { limit: 1, offset: 0 }).await.unwrap();
     assert_eq!((names(&filtered.items), filtered.total), (vec!["item 6"], 1));
 }
 

@@ -62,10 +62,7 @@ pub async fn update(
     let id = path.id()?;
     let expected = Version(update.version);
     if expected.next().is_none() {
-        return Err(Issue::new("less_than", format!("Input should be less than {}", i64::MAX), json!(update.version))
-            .at(&loc!["body", "version"])
-            .with_ctx(json!({ "lt": i64::MAX }))
-            .into());
+        return Err(unincrementable(&state, id, expected).await);
     }
     let changes = PortfolioChanges { name: update.name, date_created: update.date_created };
     let updated = state.store.update(id, expected, &changes).await.map_err(store_err)?;
@@ -88,4 +85,18 @@ pub async fn delete(
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
+}
+
+/// A PUT carrying `i64::MAX` is answered like any other (404, then 409) unless it matches the
+/// stored version, in which case the version cannot be incremented and the body is at fault.
+async fn unincrementable(state: &AppState, id: pfs_domain::PortfolioId, expected: Version) -> ApiError {
+    match state.store.get(id).await {
+        Err(err) => store_err(err),
+        Ok(None) => ApiError::PortfolioNotFound,
+        Ok(Some(stored)) if stored.version != expected => ApiError::VersionConflict,
+        Ok(Some(_)) => Issue::new("less_than", format!("Input should be less than {}", i64::MAX), json!(expected.0))
+            .at(&loc!["body", "version"])
+            .with_ctx(json!({ "lt": i64::MAX }))
+            .into(),
+    }
 }

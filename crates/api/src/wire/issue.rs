@@ -42,5 +42,5 @@ impl Issue {
 /// Builds a location from string keys and list indices.
 #[macro_export]
 macro_rules! loc {
-    ($($part:expr),* $(,)?) => { vec![$(::serde_json::Value::from($part)),*] };
+    ($($part:expr),* $(,)?) => { [$(::serde_json::Value::from($part)),*] };
 }

@@ -145,10 +145,10 @@ impl Scanner<'_> {
             '1'..='9' => digits(i)?,
             _ => return None,
         };
-        if self.at(i) == Some('.') {
-            if let Some(end) = digits(i + 1) {
-                i = end;
-            }
+        if self.at(i) == Some('.')
+            && let Some(end) = digits(i + 1)
+        {
+            i = end;
         }
         if matches!(self.at(i), Some('e' | 'E')) {
             let sign = usize::from(matches!(self.at(i + 1), Some('+' | '-')));

@@ -27,16 +27,20 @@ pub fn int(value: &Value) -> Result<i64, Issue> {
                 return Ok(i);
             }
             let f = n.as_f64().unwrap_or(f64::NAN);
-            if n.is_u64() || (f.fract() == 0.0 && f.is_finite()) {
+            if n.is_u64() {
                 Err(too_big(value))
             } else if !f.is_finite() {
                 Err(Issue::new("finite_number", "Input should be a finite number", value.clone()))
-            } else {
+            } else if f.fract() != 0.0 {
                 Err(Issue::new(
                     "int_from_float",
                     "Input should be a valid integer, got a number with a fractional part",
                     value.clone(),
                 ))
+            } else if (-9.2e18..9.2e18).contains(&f) {
+                Ok(f as i64)
+            } else {
+                Err(too_big(value))
             }
         }
         Value::Bool(b) => Ok(i64::from(*b)),

@@ -16,6 +16,8 @@ async fn unknown_paths_are_404_not_found() {
         "/metrics",
         "/health/nope",
         "/nope/",
+        "/API/v1/portfolios",
+        "/api/v1/Portfolios",
     ] {
         let (status, body) = status_json(app.get(path).await).await;
         assert_eq!((status, body), (404, json!({ "detail": "Not Found" })), "GET {path}");
@@ -156,4 +158,22 @@ async fn an_oversized_bulk_request_inserts_nothing() {
     let response = bulk(&app, &bulk_body(&wanted)).await;
     assert_eq!(response.status(), 413);
     assert_eq!(stored_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn error_bodies_are_served_as_json() {
+    let app = TestApp::spawn().await;
+    let responses = [
+        app.get("/nope").await,
+        request(&app, "PATCH", "/api/v1/portfolios").await,
+        app.get("/api/v2/portfolios?limit=0").await,
+        app.get("/api/v2/portfolios?name=").await,
+        app.get("/api/v1/portfolio/abc").await,
+        app.post_raw("/api/v1/portfolios", &"x".repeat(1_100_000)).await,
+    ];
+    for response in responses {
+        let status = response.status();
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("application/json"), "{status}: {content_type}");
+    }
 }

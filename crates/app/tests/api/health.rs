@@ -118,6 +118,13 @@ async fn openapi_document_describes_every_api_route() {
         ("/api/v1/portfolios", &["get", "post"]),
         ("/api/v1/portfolio/{portfolioId}", &["get", "put", "delete"]),
         ("/api/v2/portfolios", &["get", "post"]),
+        ("/", &["get"]),
+        ("/health", &["get"]),
+        ("/health/live", &["get"]),
+        ("/health/ready", &["get"]),
+        ("/health/startup", &["get"]),
+        ("/health/detailed", &["get"]),
+        ("/health/metrics", &["get"]),
     ];
     for (path, methods) in routes {
         let item = &doc["paths"][path];

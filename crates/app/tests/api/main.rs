@@ -2,11 +2,13 @@
 //! (`portfolio-api.md`). Every test spawns its own server on a fresh database.
 
 mod concurrency;
+mod content_type;
 mod errors;
 mod health;
 mod helpers;
 mod middleware;
 mod v1;
+mod v1_dates;
 mod v1_put_delete;
 mod v2_bulk;
 mod v2_search;

@@ -43,6 +43,25 @@ async fn the_request_id_header_wins_over_the_correlation_id() {
 }
 
 #[tokio::test]
+async fn trace_and_bare_request_id_headers_are_later_fallbacks() {
+    let app = TestApp::spawn().await;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("X-Trace-ID", "trace-1")], "trace-1"),
+        (&[("Request-ID", "bare-1")], "bare-1"),
+        (&[("Request-ID", "bare-2"), ("X-Trace-ID", "trace-2")], "trace-2"),
+        (&[("X-Trace-ID", "trace-3"), ("X-Correlation-ID", "corr-3")], "corr-3"),
+    ];
+    for (headers, expected) in cases {
+        let mut builder = app.client.get(app.url("/health"));
+        for (name, value) in *headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = builder.send().await.unwrap();
+        assert_eq!(header(&response, "x-request-id").as_deref(), Some(*expected), "{headers:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_fresh_uuid_request_id_is_generated_per_request() {
     let app = TestApp::spawn().await;
     let first = header(&app.get("/").await, "x-request-id").expect("request id");

@@ -179,3 +179,15 @@ async fn delete_accepts_an_upper_case_id_and_a_plus_signed_version() {
     assert_eq!(response.status(), 204);
     assert_eq!(stored_count(&app).await, 0);
 }
+
+#[tokio::test]
+async fn put_through_an_upper_case_id_updates_the_same_portfolio() {
+    let app = TestApp::spawn().await;
+    let id = id_of(&app.create_portfolio("lower").await);
+    let upper = id.to_ascii_uppercase();
+    let body = json!({ "portfolioId": upper, "name": "via upper", "version": 1 });
+    let updated = expect_json(app.put_json(&format!("/api/v1/portfolio/{upper}"), &body).await, 200).await;
+    assert_eq!(updated["portfolioId"], id.as_str());
+    assert_eq!(get_one(&app, &id).await, updated);
+    assert_eq!(stored_count(&app).await, 1);
+}

@@ -126,6 +126,8 @@ async fn bulk_lists_each_duplicated_group_once_by_its_first_repeat() {
         (&["Alpha", " alpha "], " alpha "),
         (&["same", "other", "same"], "same"),
         (&["", "  "], "  "),
+        (&["x", "\u{1c}X\u{a0}"], "\u{1c}X\u{a0}"),
+        (&["Äpfel", "äPFEL"], "äPFEL"),
     ];
     for (wanted, listed) in cases {
         let response = bulk(&app, &bulk_body(wanted)).await;
@@ -152,4 +154,17 @@ async fn bulk_ignores_client_ids_and_unknown_fields() {
     let got = ids(&created);
     assert!(got.iter().all(|id| id != forced), "{got:?}");
     assert_ne!(got[0], got[1]);
+}
+
+#[tokio::test]
+async fn v1_list_returns_every_portfolio_without_paging() {
+    let app = TestApp::spawn().await;
+    for chunk in 0..2 {
+        let wanted: Vec<String> = (0..100).map(|i| format!("c{chunk} {i}")).collect();
+        expect_json(bulk(&app, &bulk_body(&wanted)).await, 201).await;
+    }
+    app.create_portfolio("last").await;
+    let listed = list_all(&app).await;
+    assert_eq!(listed.as_array().unwrap().len(), 201);
+    assert_eq!(names(&listed).last().map(String::as_str), Some("last"));
 }

@@ -168,3 +168,37 @@ async fn search_allows_an_unbounded_offset() {
     assert_eq!(body["pagination"], expected);
     assert_eq!(body["portfolios"], json!([]));
 }
+
+#[tokio::test]
+async fn search_decodes_plus_as_a_space_in_query_values() {
+    let app = TestApp::spawn().await;
+    app.create_portfolio("Tech Growth").await;
+    assert_eq!(names(&search(&app, "name=tech+growth").await["portfolios"]), ["Tech Growth"]);
+    assert_eq!(names(&search(&app, "name_like=h+g").await["portfolios"]), ["Tech Growth"]);
+}
+
+#[tokio::test]
+async fn search_keeps_undecodable_escapes_and_rejects_them_by_format() {
+    let app = TestApp::spawn().await;
+    expect_400(&app, "name=a%ZZb", FORMAT).await;
+    expect_400(&app, "name=a%FFb", FORMAT).await;
+    expect_400(&app, "name_like=100%", FORMAT).await;
+}
+
+#[tokio::test]
+async fn a_parameter_without_an_equals_sign_is_an_empty_value() {
+    let app = TestApp::spawn().await;
+    expect_400(&app, "name", EMPTY).await;
+    let error = json!([{ "type": "int_parsing", "loc": ["query", "limit"], "msg": "Input should be a valid integer, unable to parse string as an integer", "input": "" }]);
+    expect_422(&app, "limit", error).await;
+}
+
+#[tokio::test]
+async fn search_accepts_the_largest_64_bit_offset() {
+    let app = TestApp::spawn().await;
+    app.create_portfolio("only").await;
+    let body = search(&app, "offset=9223372036854775807&limit=50").await;
+    assert_eq!(body["pagination"]["currentPage"], i64::MAX / 50);
+    assert_eq!(body["pagination"]["hasPrevious"], true);
+    assert_eq!(body["portfolios"], json!([]));
+}

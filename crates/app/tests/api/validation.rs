@@ -161,3 +161,44 @@ async fn delete_without_a_version_reports_the_missing_query_parameter() {
     .await;
     assert_eq!(stored_count(&app).await, 1);
 }
+
+#[tokio::test]
+async fn a_repeated_json_key_uses_the_last_value() {
+    let app = TestApp::spawn().await;
+    let created =
+        expect_json(app.post_raw("/api/v1/portfolios", r#"{"name": "first", "name": "second"}"#).await, 201).await;
+    assert_eq!(created["name"], "second");
+    let batch =
+        expect_json(app.post_raw("/api/v2/portfolios", r#"[{"name": "a", "version": 3, "version": 4}]"#).await, 201)
+            .await;
+    assert_eq!(batch[0]["version"], 4);
+}
+
+async fn version_failures(app: &TestApp, cases: &[(&str, i64)]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (raw, expected) in cases {
+        let body = format!(r#"{{"name": "v", "version": {raw}}}"#);
+        for (path, request) in [("/api/v1/portfolios", body.clone()), ("/api/v2/portfolios", format!("[{body}]"))] {
+            let (status, response) = status_json(app.post_raw(path, &request).await).await;
+            let version = if response.is_array() { &response[0]["version"] } else { &response["version"] };
+            if status != 201 || version != expected {
+                failures.push(format!("{path} version {raw}: {status} {response}"));
+            }
+        }
+    }
+    failures
+}
+
+#[tokio::test]
+async fn numeric_strings_are_accepted_as_versions() {
+    let app = TestApp::spawn().await;
+    let failures = version_failures(&app, &[(r#""3""#, 3), (r#""-4""#, -4)]).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn integral_floats_are_accepted_as_versions() {
+    let app = TestApp::spawn().await;
+    let failures = version_failures(&app, &[("2.0", 2), ("1e2", 100), ("-3.0", -3)]).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine with the Rust toolchain.
+#
+# Provisions what the tests talk to (PostgreSQL), idempotently: an already running server is
+# used as it is; otherwise the Debian package is installed if missing and the cluster started.
+# Then: formatting, lints, and every test of the workspace. Nothing is skipped: a test whose
+# server cannot be reached fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  if [ -z "${APT_UPDATED:-}" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # wait_for SECONDS COMMAND...
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
+
+postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
+
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && postgres_up; then
+    log "PostgreSQL: already running on 127.0.0.1:5432"
+    return
+  fi
+  if ! ls /etc/postgresql/*/main/postgresql.conf >/dev/null 2>&1; then
+    log "PostgreSQL: installing the Debian package"
+    apt_install postgresql
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  log "PostgreSQL: starting cluster $version/main"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_for 60 postgres_up || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
+  # A fresh cluster authenticates TCP clients by password; give the test user a known one.
+  as_root runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null
+}
+
+ensure_postgres
+export PORTFOLIO_TEST_POSTGRES_URL="${PORTFOLIO_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+
+# Lean debug info keeps a clean CI build fast and the target directory small.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test (workspace)"
+cargo test --workspace --locked
