@@ -9,8 +9,10 @@ pub mod storage;
 use anyhow::Context;
 use pfs_api::AppState;
 use pfs_platform::Config;
+use pfs_storage::PortfolioStore;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -29,10 +31,16 @@ impl App {
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;
         }
-        let state = AppState::new(backend.into_store(), config.clone());
-        let router = pfs_api::router(state.clone(), config);
+        let app = Self::from_store(config, backend.into_store());
         tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "application built");
-        Ok(Self { state, router })
+        Ok(app)
+    }
+
+    /// Builds the router around a store that is already open (tests inject failing ones).
+    pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> Self {
+        let state = AppState::new(store, config.clone());
+        let router = pfs_api::router(state.clone(), config);
+        Self { state, router }
     }
 
     /// Serves until `shutdown` is cancelled, then: readiness turns 503 and the listener stays

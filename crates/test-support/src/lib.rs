@@ -3,7 +3,9 @@
 
 use pfs_platform::{Config, ConfigSources};
 use serde_json::Value;
+use pfs_storage::PortfolioStore;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use reqwest;
@@ -27,18 +29,19 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with extra environment variables (e.g. `("PORTFOLIO_ENV", "production")`).
     pub async fn spawn_with_env(env: &[(&str, &str)]) -> Self {
-        pfs_platform::telemetry::init_for_test();
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut vars: Vec<(String, String)> = vec![
-            ("PORTFOLIO_HOST".into(), "127.0.0.1".into()),
-            ("PORTFOLIO_PORT".into(), "0".into()),
-            ("PORTFOLIO_DATA_DIR".into(), data_dir.path().display().to_string()),
-        ];
-        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };
-        let config = Config::load(&sources).expect("test configuration is valid");
-
+        let (config, data_dir) = test_config(env);
         let app = pfs_app::App::build(&config).await.expect("application builds");
+        Self::start(app, config, data_dir).await
+    }
+
+    /// The default configuration around a given store, e.g. one that fails on purpose.
+    pub async fn spawn_with_store(store: Arc<dyn PortfolioStore>) -> Self {
+        let (config, data_dir) = test_config(&[]);
+        let app = pfs_app::App::from_store(&config, store);
+        Self::start(app, config, data_dir).await
+    }
+
+    async fn start(app: pfs_app::App, config: Config, data_dir: tempfile::TempDir) -> Self {
         let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), 0)).await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
@@ -85,6 +88,11 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// Signals shutdown (like SIGTERM) without waiting; the server drains per its config.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Stops the server gracefully and waits for it, returning what `serve` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
@@ -93,6 +101,20 @@ impl TestApp {
             None => Ok(()),
         }
     }
+}
+
+/// Loopback, port 0, and a fresh data directory, plus `env`.
+fn test_config(env: &[(&str, &str)]) -> (Config, tempfile::TempDir) {
+    pfs_platform::telemetry::init_for_test();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut vars: Vec<(String, String)> = vec![
+        ("PORTFOLIO_HOST".into(), "127.0.0.1".into()),
+        ("PORTFOLIO_PORT".into(), "0".into()),
+        ("PORTFOLIO_DATA_DIR".into(), data_dir.path().display().to_string()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };
+    (Config::load(&sources).expect("test configuration is valid"), data_dir)
 }
 
 impl Drop for TestApp {

@@ -4,7 +4,9 @@
 mod concurrency;
 mod content_type;
 mod errors;
+mod failures;
 mod health;
+mod lifecycle;
 mod helpers;
 mod middleware;
 mod v1;
