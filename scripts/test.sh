@@ -57,5 +57,8 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log "cargo test (workspace)"
+log "cargo test (workspace; the HTTP suite on SQLite)"
 cargo test --workspace --locked
+
+log "the HTTP suite again, on PostgreSQL (a fresh schema per test)"
+PORTFOLIO_TEST_BACKEND=postgres cargo test --locked -p pfs-app --test api

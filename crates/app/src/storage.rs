@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use pfs_platform::config::{DatabaseConfig, redact_url};
 use pfs_storage::PortfolioStore;
+use pfs_storage_postgres::{PostgresSettings, PostgresStore};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 /// that differ per backend (migrations).
 pub enum Backend {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// One applied or pending migration.
@@ -37,6 +39,21 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Backend> {
             SqliteStore::connect(&url, &settings).await.with_context(|| format!("opening {}", redact_url(&url)))?;
         return Ok(Backend::Sqlite(store));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let settings = PostgresSettings {
+            max_connections: config.max_connections,
+            min_connections: config.min_connections,
+            acquire_timeout: config.acquire_timeout,
+            idle_timeout: config.idle_timeout,
+            max_lifetime: config.max_lifetime,
+            statement_timeout: config.statement_timeout,
+            read_url: Some(config.read_url.trim().to_owned()).filter(|u| !u.is_empty()),
+        };
+        let store = PostgresStore::connect(&url, &settings)
+            .await
+            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
+        return Ok(Backend::Postgres(store));
+    }
     bail!("unsupported database URL {}", redact_url(&url))
 }
 
@@ -44,12 +61,14 @@ impl Backend {
     pub fn into_store(self) -> Arc<dyn PortfolioStore> {
         match self {
             Self::Sqlite(store) => Arc::new(store),
+            Self::Postgres(store) => Arc::new(store),
         }
     }
 
     pub async fn migrate_up(&self) -> anyhow::Result<()> {
         match self {
             Self::Sqlite(store) => store.migrate().await.map_err(Into::into),
+            Self::Postgres(store) => store.migrate().await.map_err(Into::into),
         }
     }
 
@@ -57,29 +76,30 @@ impl Backend {
     pub async fn migrate_down(&self, target: i64) -> anyhow::Result<()> {
         match self {
             Self::Sqlite(store) => store.migrate_down(target).await.map_err(Into::into),
+            Self::Postgres(store) => store.migrate_down(target).await.map_err(Into::into),
         }
     }
 
     pub async fn migration_status(&self) -> anyhow::Result<Vec<MigrationStatus>> {
-        match self {
-            Self::Sqlite(store) => {
-                let applied = store.applied_migrations().await?;
-                Ok(pfs_storage_sqlite::MIGRATOR
-                    .iter()
-                    .filter(|m| m.migration_type.is_up_migration())
-                    .map(|m| MigrationStatus {
-                        version: m.version,
-                        description: m.description.to_string(),
-                        applied: applied.contains(&m.version),
-                    })
-                    .collect())
-            }
-        }
+        let (migrator, applied) = match self {
+            Self::Sqlite(store) => (&pfs_storage_sqlite::MIGRATOR, store.applied_migrations().await?),
+            Self::Postgres(store) => (&pfs_storage_postgres::MIGRATOR, store.applied_migrations().await?),
+        };
+        Ok(migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| MigrationStatus {
+                version: m.version,
+                description: m.description.to_string(),
+                applied: applied.contains(&m.version),
+            })
+            .collect())
     }
 
     pub async fn close(&self) {
         match self {
             Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
         }
     }
 }

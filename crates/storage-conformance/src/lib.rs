@@ -167,7 +167,7 @@ pub async fn search_orders_newest_first_with_id_tie_break(store: Store) {
     insert(&store, &batch).await;
     let found = store.search(&NameFilter::All, PAGE).await.unwrap();
     let mut ties = [&batch[1], &batch[2]];
-    ties.sort_by(|a, b| b.id.cmp(&a.id));
+    ties.sort_by_key(|p| std::cmp::Reverse(p.id));
     assert_eq!(names(&found.items), ["new", &ties[0].name, &ties[1].name, "old"]);
     assert_eq!(found.total, 4);
 }

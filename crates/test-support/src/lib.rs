@@ -1,9 +1,13 @@
-//! [`TestApp`]: the real server, bound to `127.0.0.1:0`, with its own SQLite database in a
-//! temporary directory, shut down when dropped. Integration tests talk to it over HTTP.
+//! [`TestApp`]: the real server, bound to `127.0.0.1:0`, with its own database, shut down when
+//! dropped. Integration tests talk to it over HTTP.
+//!
+//! The database is a SQLite file in a temporary directory, or, with
+//! `PORTFOLIO_TEST_BACKEND=postgres`, a fresh schema on the server named by
+//! `PORTFOLIO_TEST_POSTGRES_URL` (dropped afterwards), so the same suite proves both backends.
 
 use pfs_platform::{Config, ConfigSources};
-use serde_json::Value;
 use pfs_storage::PortfolioStore;
+use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +22,13 @@ pub struct TestApp {
     pub config: Config,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _isolation: Isolation,
+}
+
+/// What keeps a test's database apart, alive as long as the test.
+struct Isolation {
     _data_dir: tempfile::TempDir,
+    _schema: Option<pfs_storage_postgres::testing::TestSchema>,
 }
 
 impl TestApp {
@@ -29,25 +39,25 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with extra environment variables (e.g. `("PORTFOLIO_ENV", "production")`).
     pub async fn spawn_with_env(env: &[(&str, &str)]) -> Self {
-        let (config, data_dir) = test_config(env);
+        let (config, isolation) = test_config(env).await;
         let app = pfs_app::App::build(&config).await.expect("application builds");
-        Self::start(app, config, data_dir).await
+        Self::start(app, config, isolation).await
     }
 
     /// The default configuration around a given store, e.g. one that fails on purpose.
     pub async fn spawn_with_store(store: Arc<dyn PortfolioStore>) -> Self {
-        let (config, data_dir) = test_config(&[]);
+        let (config, isolation) = test_config(&[]).await;
         let app = pfs_app::App::from_store(&config, store);
-        Self::start(app, config, data_dir).await
+        Self::start(app, config, isolation).await
     }
 
-    async fn start(app: pfs_app::App, config: Config, data_dir: tempfile::TempDir) -> Self {
+    async fn start(app: pfs_app::App, config: Config, isolation: Isolation) -> Self {
         let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), 0)).await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.serve(listener, shutdown.clone()));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { address, client, config, shutdown, server: Some(server), _data_dir: data_dir }
+        Self { address, client, config, shutdown, server: Some(server), _isolation: isolation }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -103,8 +113,8 @@ impl TestApp {
     }
 }
 
-/// Loopback, port 0, and a fresh data directory, plus `env`.
-fn test_config(env: &[(&str, &str)]) -> (Config, tempfile::TempDir) {
+/// Loopback, port 0, and a fresh database, plus `env`.
+async fn test_config(env: &[(&str, &str)]) -> (Config, Isolation) {
     pfs_platform::telemetry::init_for_test();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut vars: Vec<(String, String)> = vec![
@@ -112,9 +122,19 @@ fn test_config(env: &[(&str, &str)]) -> (Config, tempfile::TempDir) {
         ("PORTFOLIO_PORT".into(), "0".into()),
         ("PORTFOLIO_DATA_DIR".into(), data_dir.path().display().to_string()),
     ];
+    let schema = match std::env::var("PORTFOLIO_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let schema = pfs_storage_postgres::testing::TestSchema::create().await;
+            vars.push(("PORTFOLIO_DATABASE_URL".into(), schema.url()));
+            Some(schema)
+        }
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("PORTFOLIO_TEST_BACKEND={other:?}: expected sqlite or postgres"),
+    };
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };
-    (Config::load(&sources).expect("test configuration is valid"), data_dir)
+    let config = Config::load(&sources).expect("test configuration is valid");
+    (config, Isolation { _data_dir: data_dir, _schema: schema })
 }
 
 impl Drop for TestApp {

@@ -30,6 +30,8 @@ pub struct Config {
     pub environment: Profile,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub cache: CacheConfig,
+    pub redis: RedisConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
 }
@@ -54,11 +56,38 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     /// May carry a password: printed only through [`redact_url`].
     pub url: String,
+    /// May carry a password: printed only through [`redact_url`].
+    pub read_url: String,
     pub data_dir: PathBuf,
     pub migrate_on_start: bool,
     pub max_connections: u32,
+    pub min_connections: u32,
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub max_portfolios: u64,
+    pub max_page_items: u64,
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// May carry a password: printed only through [`redact_url`].
+    pub url: String,
+    pub channel: String,
 }
 
 impl DatabaseConfig {
@@ -117,7 +146,9 @@ impl Config {
     /// The effective configuration as TOML, with secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         let mut shown = self.clone();
-        shown.database.url = redact_url(&shown.database.url);
+        for secret in [&mut shown.database.url, &mut shown.database.read_url, &mut shown.redis.url] {
+            *secret = redact_url(secret);
+        }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }

@@ -15,6 +15,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("PORTFOLIO_PORT", "server.port"),
     ("PORTFOLIO_DATABASE_URL", "database.url"),
     ("PORTFOLIO_DATA_DIR", "database.data_dir"),
+    ("PORTFOLIO_REDIS_URL", "redis.url"),
     ("PORTFOLIO_LOG_LEVEL", "logging.level"),
     ("PORTFOLIO_LOG_FORMAT", "logging.format"),
 ];

@@ -42,12 +42,28 @@ impl Config {
         let db = &self.database;
         let url = db.effective_url();
         check(
-            url.starts_with("sqlite:"),
-            format!("database.url: unsupported scheme in {:?}; supported: sqlite://PATH", super::redact_url(&url)),
+            ["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| url.starts_with(scheme)),
+            format!(
+                "database.url: unsupported scheme in {:?}; supported: sqlite://PATH, postgres://...",
+                super::redact_url(&url)
+            ),
+        );
+        check(
+            db.read_url.is_empty() || url.starts_with("postgres"),
+            "database.read_url: a read replica needs a PostgreSQL database.url".into(),
         );
         check(db.max_connections >= 1, "database.max_connections: must be at least 1".into());
+        check(
+            db.min_connections <= db.max_connections,
+            "database.min_connections: cannot exceed database.max_connections".into(),
+        );
         check(db.acquire_timeout >= Duration::from_millis(1), "database.acquire_timeout: must be positive".into());
-
+        check(self.cache.ttl >= Duration::from_millis(1), "cache.ttl: must be positive".into());
+        check(
+            self.redis.url.is_empty() || self.redis.url.starts_with("redis://"),
+            format!("redis.url: {:?} is not a redis:// URL (TLS is not supported)", super::redact_url(&self.redis.url)),
+        );
+        check(!self.redis.channel.is_empty(), "redis.channel: must not be empty".into());
         check(
             crate::telemetry::parse_filter(&self.logging.level).is_ok(),
             format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),

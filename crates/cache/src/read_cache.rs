@@ -1,0 +1,146 @@
+//! The cached entries and the generation counter that keeps concurrent fills honest.
+
+use crate::Invalidation;
+use moka::future::Cache;
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioId};
+use pfs_storage::SearchPage;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Sizes and lifetimes.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// Portfolios cached by id.
+    pub max_portfolios: u64,
+    /// Search pages, weighed by the number of portfolios they hold, so a few 1000-item pages
+    /// cannot push out hundreds of small ones.
+    pub max_page_items: u64,
+    /// Upper bound on how long an entry lives even if no invalidation arrives.
+    pub ttl: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { max_portfolios: 10_000, max_page_items: 50_000, ttl: Duration::from_secs(60) }
+    }
+}
+
+/// Search pages are keyed by everything that decides their content.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PageKey {
+    filter: FilterKey,
+    limit: u32,
+    offset: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum FilterKey {
+    All,
+    Exact(String),
+    Contains(String),
+}
+
+impl PageKey {
+    pub(crate) fn new(filter: &NameFilter, page: PageRequest) -> Self {
+        let filter = match filter {
+            NameFilter::All => FilterKey::All,
+            NameFilter::Exact(t) => FilterKey::Exact(t.as_str().to_owned()),
+            NameFilter::Contains(t) => FilterKey::Contains(t.as_str().to_owned()),
+        };
+        Self { filter, limit: page.limit, offset: page.offset }
+    }
+}
+
+/// Hit and miss counts since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub portfolios: u64,
+    pub pages: u64,
+}
+
+/// The entries. Every invalidation bumps `generation`; a fill records the generation before
+/// it reads the database and keeps its result only if no invalidation happened meanwhile
+/// (checked again after inserting), so a slow read can never re-insert what a write removed.
+pub struct ReadCache {
+    portfolios: Cache<PortfolioId, Portfolio>,
+    pages: Cache<PageKey, Arc<SearchPage>>,
+    generation: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ReadCache {
+    pub fn new(settings: &CacheSettings) -> Self {
+        let portfolios = Cache::builder().max_capacity(settings.max_portfolios).time_to_live(settings.ttl).build();
+        let pages = Cache::builder()
+            .max_capacity(settings.max_page_items)
+            .weigher(|_: &PageKey, page: &Arc<SearchPage>| u32::try_from(page.items.len()).unwrap_or(u32::MAX).max(1))
+            .time_to_live(settings.ttl)
+            .build();
+        Self { portfolios, pages, generation: AtomicU64::new(0), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    pub async fn invalidate(&self, what: Invalidation) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        match what {
+            Invalidation::Portfolio(id) => {
+                self.portfolios.invalidate(&id).await;
+                self.pages.invalidate_all();
+            }
+            Invalidation::Searches => self.pages.invalidate_all(),
+            Invalidation::Everything => {
+                self.portfolios.invalidate_all();
+                self.pages.invalidate_all();
+            }
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            portfolios: self.portfolios.entry_count(),
+            pages: self.pages.entry_count(),
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub(crate) async fn portfolio(&self, id: &PortfolioId) -> Option<Portfolio> {
+        self.count(self.portfolios.get(id).await)
+    }
+
+    pub(crate) async fn page(&self, key: &PageKey) -> Option<Arc<SearchPage>> {
+        self.count(self.pages.get(key).await)
+    }
+
+    pub(crate) async fn fill_portfolio(&self, seen: u64, portfolio: Portfolio) {
+        let id = portfolio.id;
+        if self.generation() == seen {
+            self.portfolios.insert(id, portfolio).await;
+            if self.generation() != seen {
+                self.portfolios.invalidate(&id).await;
+            }
+        }
+    }
+
+    pub(crate) async fn fill_page(&self, seen: u64, key: PageKey, page: Arc<SearchPage>) {
+        if self.generation() == seen {
+            self.pages.insert(key.clone(), page).await;
+            if self.generation() != seen {
+                self.pages.invalidate(&key).await;
+            }
+        }
+    }
+
+    fn count<T>(&self, found: Option<T>) -> Option<T> {
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+}

@@ -1,0 +1,100 @@
+//! [`CachedStore`]: the caching decorator.
+
+use crate::read_cache::PageKey;
+use crate::{Invalidation, InvalidationBus, ReadCache};
+use async_trait::async_trait;
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Gets by id and search pages come from the cache when present; every write invalidates
+/// locally first (so this replica reads its own writes) and then tells the other replicas.
+pub struct CachedStore {
+    inner: Arc<dyn PortfolioStore>,
+    cache: Arc<ReadCache>,
+    bus: Arc<dyn InvalidationBus>,
+}
+
+impl CachedStore {
+    pub fn new(inner: Arc<dyn PortfolioStore>, cache: Arc<ReadCache>, bus: Arc<dyn InvalidationBus>) -> Self {
+        Self { inner, cache, bus }
+    }
+
+    async fn invalidate(&self, what: Invalidation) {
+        self.cache.invalidate(what).await;
+        self.bus.publish(what);
+    }
+
+    /// Serving from the cache is only safe while other replicas' invalidations arrive.
+    fn usable(&self) -> bool {
+        self.bus.is_connected()
+    }
+}
+
+#[async_trait]
+impl PortfolioStore for CachedStore {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        self.inner.list_all().await
+    }
+
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        if !self.usable() {
+            return self.inner.get(id).await;
+        }
+        if let Some(hit) = self.cache.portfolio(&id).await {
+            return Ok(Some(hit));
+        }
+        let seen = self.cache.generation();
+        let found = self.inner.get(id).await?;
+        if let Some(portfolio) = &found {
+            self.cache.fill_portfolio(seen, portfolio.clone()).await;
+        }
+        Ok(found)
+    }
+
+    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
+        let result = self.inner.insert_many(portfolios).await;
+        // Even a failed insert may have committed (e.g. a lost connection after COMMIT).
+        self.invalidate(Invalidation::Searches).await;
+        result
+    }
+
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
+        let result = self.inner.update(id, expected, changes).await;
+        self.invalidate(Invalidation::Portfolio(id)).await;
+        result
+    }
+
+    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        let result = self.inner.delete(id, expected).await;
+        self.invalidate(Invalidation::Portfolio(id)).await;
+        result
+    }
+
+    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
+        if !self.usable() {
+            return self.inner.search(filter, page).await;
+        }
+        let key = PageKey::new(filter, page);
+        if let Some(hit) = self.cache.page(&key).await {
+            return Ok(SearchPage::clone(&hit));
+        }
+        let seen = self.cache.generation();
+        let found = self.inner.search(filter, page).await?;
+        self.cache.fill_page(seen, key, Arc::new(found.clone())).await;
+        Ok(found)
+    }
+
+    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        self.inner.ping(timeout).await
+    }
+
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        self.inner.info().await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}

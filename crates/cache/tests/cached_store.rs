@@ -1,0 +1,153 @@
+//! The cache must not change what the store answers: the conformance suite runs through it,
+//! and the races specific to caching are tested below.
+
+use async_trait::async_trait;
+use pfs_cache::{BusStatus, CacheSettings, CachedStore, Invalidation, InvalidationBus, LocalOnly, ReadCache};
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage_conformance::{Store, conformance_suite};
+use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+async fn sqlite() -> (Arc<dyn PortfolioStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_file(&dir.path().join("test.db"), &SqliteSettings::default()).await.expect("open");
+    store.migrate().await.expect("migrate");
+    (Arc::new(store), dir)
+}
+
+async fn fresh() -> (Store, tempfile::TempDir) {
+    let (inner, dir) = sqlite().await;
+    let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
+    (Arc::new(CachedStore::new(inner, cache, Arc::new(LocalOnly))), dir)
+}
+
+mod conformance {
+    use super::*;
+    conformance_suite!(fresh());
+}
+
+fn portfolio(name: &str) -> Portfolio {
+    Portfolio {
+        id: PortfolioId::generate(),
+        name: name.into(),
+        date_created: Timestamp::from_millis(1_000).unwrap(),
+        version: Version(1),
+    }
+}
+
+fn rename(name: &str) -> PortfolioChanges {
+    PortfolioChanges { name: name.into(), date_created: None }
+}
+
+/// A bus whose connection a test can cut.
+#[derive(Default)]
+struct SwitchableBus(AtomicBool);
+
+impl InvalidationBus for SwitchableBus {
+    fn publish(&self, _: Invalidation) {}
+    fn is_connected(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn describe(&self) -> BusStatus {
+        BusStatus { kind: "test", connected: self.is_connected() }
+    }
+}
+
+#[tokio::test]
+async fn reads_are_served_from_the_cache_until_an_invalidation_arrives() {
+    let (inner, _dir) = sqlite().await;
+    let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
+    let bus = Arc::new(SwitchableBus(AtomicBool::new(true)));
+    let cached = CachedStore::new(inner.clone(), cache.clone(), bus.clone());
+    let p = portfolio("before");
+    cached.insert_many(std::slice::from_ref(&p)).await.unwrap();
+    assert_eq!(cached.get(p.id).await.unwrap().unwrap().name, "before");
+
+    // Another replica writes straight to the database: until its invalidation arrives, this
+    // replica may serve what it cached (bounded by the bus, and by the TTL).
+    inner.update(p.id, Version(1), &rename("elsewhere")).await.unwrap();
+    assert_eq!(cached.get(p.id).await.unwrap().unwrap().name, "before");
+    let stats = cache.stats();
+    assert!(stats.hits >= 1 && stats.misses >= 1, "{stats:?}");
+
+    cache.invalidate(Invalidation::Portfolio(p.id)).await;
+    assert_eq!(cached.get(p.id).await.unwrap().unwrap().name, "elsewhere");
+}
+
+#[tokio::test]
+async fn while_the_bus_is_disconnected_every_read_goes_to_the_database() {
+    let (inner, _dir) = sqlite().await;
+    let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
+    let bus = Arc::new(SwitchableBus(AtomicBool::new(true)));
+    let cached = CachedStore::new(inner.clone(), cache, bus.clone());
+    let p = portfolio("before");
+    cached.insert_many(std::slice::from_ref(&p)).await.unwrap();
+    cached.get(p.id).await.unwrap();
+    cached.search(&NameFilter::All, PageRequest { limit: 10, offset: 0 }).await.unwrap();
+
+    bus.0.store(false, Ordering::SeqCst);
+    inner.update(p.id, Version(1), &rename("elsewhere")).await.unwrap();
+    assert_eq!(cached.get(p.id).await.unwrap().unwrap().name, "elsewhere");
+    let page = cached.search(&NameFilter::All, PageRequest { limit: 10, offset: 0 }).await.unwrap();
+    assert_eq!(page.items[0].name, "elsewhere");
+}
+
+/// Wraps a store so that `get` reads, then waits before answering: the classic window in which
+/// a write can land between a cache miss's read and its fill.
+struct SlowReads {
+    inner: Arc<dyn PortfolioStore>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl PortfolioStore for SlowReads {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        self.inner.list_all().await
+    }
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        let found = self.inner.get(id).await;
+        tokio::time::sleep(self.delay).await;
+        found
+    }
+    async fn insert_many(&self, p: &[Portfolio]) -> StoreResult<()> {
+        self.inner.insert_many(p).await
+    }
+    async fn update(&self, id: PortfolioId, v: Version, c: &PortfolioChanges) -> StoreResult<Portfolio> {
+        self.inner.update(id, v, c).await
+    }
+    async fn delete(&self, id: PortfolioId, v: Version) -> StoreResult<()> {
+        self.inner.delete(id, v).await
+    }
+    async fn search(&self, f: &NameFilter, p: PageRequest) -> StoreResult<SearchPage> {
+        self.inner.search(f, p).await
+    }
+    async fn ping(&self, t: Duration) -> StoreResult<()> {
+        self.inner.ping(t).await
+    }
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        self.inner.info().await
+    }
+    async fn close(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_raced_a_write_does_not_leave_the_old_value_cached() {
+    let (inner, _dir) = sqlite().await;
+    let slow: Arc<dyn PortfolioStore> = Arc::new(SlowReads { inner, delay: Duration::from_millis(200) });
+    let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
+    let cached = Arc::new(CachedStore::new(slow, cache, Arc::new(LocalOnly)));
+    let p = portfolio("old");
+    cached.insert_many(std::slice::from_ref(&p)).await.unwrap();
+
+    let reader = {
+        let cached = cached.clone();
+        tokio::spawn(async move { cached.get(p.id).await.unwrap().unwrap().name })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cached.update(p.id, Version(1), &rename("new")).await.unwrap();
+    assert_eq!(reader.await.unwrap(), "old", "the racing read saw the row before the write");
+    assert_eq!(cached.get(p.id).await.unwrap().unwrap().name, "new", "but did not cache it");
+}

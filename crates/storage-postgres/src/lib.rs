@@ -1,0 +1,111 @@
+//! PostgreSQL backend: for deployments that run several replicas or outgrow one SQLite file.
+//!
+//! # Layout
+//! - [`PostgresStore`] (this file): pools and lifecycle.
+//! - [`settings`]: [`PostgresSettings`], pool sizes and timeouts with their reasons.
+//! - `queries`: the [`PortfolioStore`](pfs_storage::PortfolioStore) implementation.
+//! - `errors`: mapping sqlx errors onto [`StoreError`](pfs_storage::StoreError).
+//! - `testing` (feature `testing`): a fresh schema per test.
+//!
+//! Unlike SQLite, Postgres takes concurrent writers, so one pool serves reads and writes;
+//! row locks taken by `UPDATE ... WHERE version = $n` make optimistic locking exact under
+//! READ COMMITTED. An optional second pool reads from a replica.
+
+mod errors;
+mod queries;
+pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use settings::PostgresSettings;
+
+use pfs_storage::StoreResult;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+/// The schema history, embedded so the binary migrates itself.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// A Postgres database behind a primary pool, plus a replica pool for reads when configured.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    writer: PgPool,
+    /// The replica pool, or a handle to `writer` when there is no replica.
+    reader: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db?...`), opening `min_connections`
+    /// now so a wrong URL or an unreachable server fails at startup rather than on the first
+    /// request. The replica pool, if any, connects lazily: a replica that is down must not
+    /// stop the service from starting. Does not migrate: call [`PostgresStore::migrate`] or
+    /// use `portfolio-service migrate`.
+    pub async fn connect(url: &str, settings: &PostgresSettings) -> StoreResult<Self> {
+        let primary = PgConnectOptions::from_str(url).map_err(errors::classify)?;
+        let writer = pool_options(settings).connect_with(primary).await.map_err(errors::classify)?;
+        let reader = match &settings.read_url {
+            Some(read_url) => {
+                let replica = PgConnectOptions::from_str(read_url).map_err(errors::classify)?;
+                pool_options(settings).connect_lazy_with(replica)
+            }
+            None => writer.clone(),
+        };
+        Ok(Self { writer, reader })
+    }
+
+    /// Applies every pending migration. Concurrent callers serialize on sqlx's advisory lock.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.writer).await.map_err(errors::migrate)
+    }
+
+    /// Reverts applied migrations newer than `target`; 0 reverts them all.
+    pub async fn migrate_down(&self, target: i64) -> StoreResult<()> {
+        MIGRATOR.undo(&self.writer, target).await.map_err(errors::migrate)
+    }
+
+    /// Versions of the migrations applied so far (none on a new database). The history table
+    /// is looked up through `search_path`, like every other table of the store.
+    pub async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
+        let tracked: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(errors::classify)?;
+        if !tracked {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.writer)
+            .await
+            .map_err(errors::classify)
+    }
+
+    /// The primary pool, for tests that inspect the schema.
+    pub fn pool(&self) -> &PgPool {
+        &self.writer
+    }
+}
+
+/// Both pools share the settings. `statement_timeout` is set with `set_config` after connect
+/// rather than in the `options` startup parameter, which connection poolers such as
+/// PgBouncer reject.
+fn pool_options(settings: &PostgresSettings) -> PgPoolOptions {
+    let max = settings.max_connections.max(1);
+    let statement_timeout = settings.statement_timeout.as_millis().to_string();
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(settings.min_connections.min(max))
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(settings.idle_timeout)
+        .max_lifetime(settings.max_lifetime)
+        .after_connect(move |conn, _meta| {
+            let statement_timeout = statement_timeout.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+                    .bind(statement_timeout)
+                    .execute(conn)
+                    .await
+                    .map(drop)
+            })
+        })
+}

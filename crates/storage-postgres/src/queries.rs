@@ -1,0 +1,243 @@
+//! The [`PortfolioStore`] implementation: one statement per call (two for a failed write).
+//!
+//! Timestamps cross the wire as text and epoch millis, not as driver types: writes bind the
+//! RFC 3339 form with exactly three fraction digits and cast it (`$n::timestamptz`, a decimal
+//! parse into whole microseconds), reads compute `extract(epoch ...)`, which is `numeric` and
+//! therefore exact, times 1000. Every millisecond value from year 1 to 9999 round-trips
+//! exactly, negative ones included; a `float8` path (`to_timestamp($1 / 1000.0)`) would not.
+
+use crate::{PostgresStore, errors::classify};
+use async_trait::async_trait;
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder, Row};
+use std::time::Duration;
+
+/// The selected columns, with `date_created` read back as epoch milliseconds. A macro so the
+/// statements stay `&'static str` literals (`concat!`), which sqlx accepts as trusted SQL.
+macro_rules! columns {
+    () => {
+        "id, name, (extract(epoch FROM date_created) * 1000)::int8 AS millis, version"
+    };
+}
+
+fn to_portfolio(row: &PgRow) -> StoreResult<Portfolio> {
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt portfolio row: {what}").into());
+    let id: &str = row.try_get("id").map_err(classify)?;
+    let millis: i64 = row.try_get("millis").map_err(classify)?;
+    Ok(Portfolio {
+        id: PortfolioId::parse(id).ok_or_else(|| corrupt("id"))?,
+        name: row.try_get("name").map_err(classify)?,
+        date_created: Timestamp::from_millis(millis).ok_or_else(|| corrupt("date_created"))?,
+        version: Version(row.try_get("version").map_err(classify)?),
+    })
+}
+
+/// `LIKE` pattern for a substring match. Search terms can only carry `_` of the `LIKE`
+/// metacharacters, but escaping all three keeps this correct for any input.
+fn contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Appends the `WHERE` clause of a search. Exact matches compare the 200-character prefix the
+/// `portfolio_by_lower_name` btree holds, then the whole name; substring matches compare
+/// `lower(name)`, which the `portfolio_by_name_trigram` GIN index holds.
+fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &NameFilter) {
+    match filter {
+        NameFilter::All => {}
+        NameFilter::Exact(term) => {
+            let term = term.as_str().to_lowercase();
+            query
+                .push(" WHERE left(lower(name), 200) = ")
+                .push_bind(term.clone())
+                .push(" AND lower(name) = ")
+                .push_bind(term);
+        }
+        NameFilter::Contains(term) => {
+            query
+                .push(" WHERE lower(name) LIKE lower(")
+                .push_bind(contains_pattern(term.as_str()))
+                .push(") ESCAPE '\\'");
+        }
+    }
+}
+
+/// Count and page in one statement: a statement reads one snapshot, so the total describes
+/// exactly the rows paged, in one round trip instead of the four of BEGIN, count, page,
+/// COMMIT. The single count row is left-joined to the page, so an empty page (an offset past
+/// the end) still yields the total, on a row whose page columns are NULL.
+fn search_query(filter: &NameFilter, page: PageRequest) -> QueryBuilder<Postgres> {
+    let mut query = QueryBuilder::new(
+        "SELECT c.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version \
+         FROM (SELECT count(*) AS total FROM portfolio",
+    );
+    push_filter(&mut query, filter);
+    query.push(") c LEFT JOIN (SELECT id, name, date_created, version FROM portfolio");
+    push_filter(&mut query, filter);
+    query
+        .push(" ORDER BY date_created DESC, id DESC LIMIT ")
+        .push_bind(i64::from(page.limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .push(") p ON true ORDER BY p.date_created DESC, p.id DESC");
+    query
+}
+
+impl PostgresStore {
+    /// Tells `NotFound` from `Conflict` after a version-checked write matched no row. Asks the
+    /// primary: a lagging replica could still show a row that was just deleted.
+    async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
+        let exists =
+            sqlx::query("SELECT 1 FROM portfolio WHERE id = $1").bind(id.to_hex()).fetch_optional(&self.writer).await;
+        match exists {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => classify(e),
+        }
+    }
+}
+
+#[async_trait]
+impl PortfolioStore for PostgresStore {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio ORDER BY id"))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(to_portfolio).collect()
+    }
+
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id = $1"))
+            .bind(id.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(to_portfolio).transpose()
+    }
+
+    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
+        if portfolios.is_empty() {
+            return Ok(());
+        }
+        // One statement is one transaction: all rows or none. Four array parameters keep the
+        // statement text (and its cached plan) the same whatever the batch size.
+        let ids: Vec<String> = portfolios.iter().map(|p| p.id.to_hex()).collect();
+        let names: Vec<&str> = portfolios.iter().map(|p| p.name.as_str()).collect();
+        let dates: Vec<String> = portfolios.iter().map(|p| p.date_created.to_rfc3339()).collect();
+        let versions: Vec<i64> = portfolios.iter().map(|p| p.version.0).collect();
+        sqlx::query(
+            "INSERT INTO portfolio (id, name, date_created, version) \
+             SELECT id, name, created::timestamptz, version \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) AS batch (id, name, created, version)",
+        )
+        .bind(ids)
+        .bind(names)
+        .bind(dates)
+        .bind(versions)
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
+        let next = expected.next().ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
+        // The row lock makes a concurrent writer wait, then re-check `version` against the
+        // committed row (READ COMMITTED), so exactly one of several racing updates matches.
+        let row = sqlx::query(concat!(
+            "UPDATE portfolio SET name = $1, date_created = COALESCE($2::timestamptz, date_created), version = $3 \
+             WHERE id = $4 AND version = $5 RETURNING ",
+            columns!()
+        ))
+        .bind(&changes.name)
+        .bind(changes.date_created.map(Timestamp::to_rfc3339))
+        .bind(next.0)
+        .bind(id.to_hex())
+        .bind(expected.0)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(classify)?;
+        match row {
+            Some(row) => to_portfolio(&row),
+            None => Err(self.missing_or_conflict(id).await),
+        }
+    }
+
+    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM portfolio WHERE id = $1 AND version = $2")
+            .bind(id.to_hex())
+            .bind(expected.0)
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(self.missing_or_conflict(id).await) }
+    }
+
+    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
+        // Not a cached prepared statement: after five runs Postgres may switch a prepared
+        // statement to a generic plan that ignores the term, and the best plan for a rare
+        // term (trigram index) is the worst for a common one (walk the date index).
+        let rows =
+            search_query(filter, page).build().persistent(false).fetch_all(&self.reader).await.map_err(classify)?;
+        let mut total = 0_i64;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            total = row.try_get("total").map_err(classify)?;
+            if row.try_get::<Option<&str>, _>("id").map_err(classify)?.is_some() {
+                items.push(to_portfolio(row)?);
+            }
+        }
+        Ok(SearchPage { items, total: total.max(0) as u64 })
+    }
+
+    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        let ping = sqlx::query("SELECT 1").execute(&self.writer);
+        match tokio::time::timeout(timeout, ping).await {
+            Ok(result) => result.map(drop).map_err(classify),
+            Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
+        }
+    }
+
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        let version: String =
+            sqlx::query_scalar("SHOW server_version").fetch_one(&self.writer).await.map_err(classify)?;
+        Ok(BackendInfo { kind: "postgres", server_version: version })
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(contains_pattern("a_b"), "%a\\_b%");
+        assert_eq!(contains_pattern("50%"), "%50\\%%");
+        assert_eq!(contains_pattern("x\\y"), "%x\\\\y%");
+    }
+
+    #[test]
+    fn search_binds_the_term_in_both_the_count_and_the_page() {
+        let term = pfs_domain::SearchTerm::parse("tech").unwrap();
+        let sql = search_query(&NameFilter::Exact(term), PageRequest { limit: 10, offset: 0 }).into_sql();
+        let sql = sql.as_str();
+        assert_eq!(sql.matches("left(lower(name), 200) = $").count(), 2, "{sql}");
+        assert!(sql.contains("LIMIT $5 OFFSET $6"), "{sql}");
+    }
+}
