@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with the Rust toolchain.
 #
-# Provisions what the tests talk to (PostgreSQL), idempotently: an already running server is
-# used as it is; otherwise the Debian package is installed if missing and the cluster started.
+# Provisions what the tests talk to, idempotently: PostgreSQL (an already running server is used
+# as it is; otherwise the Debian package is installed if missing and the cluster started) and the
+# redis-server binary (tests start private Redis servers on free ports, so they can kill and
+# restart them).
 # Then: formatting, lints, and every test of the workspace. Nothing is skipped: a test whose
 # server cannot be reached fails.
 set -euo pipefail
@@ -45,7 +47,17 @@ ensure_postgres() {
   as_root runuser -u postgres -- psql -qc "ALTER USER postgres PASSWORD 'postgres'" >/dev/null
 }
 
+ensure_redis_server() {
+  if command -v redis-server >/dev/null; then
+    log "Redis: $(redis-server --version | cut -d' ' -f1-3)"
+    return
+  fi
+  log "Redis: installing the Debian package"
+  apt_install redis-server
+}
+
 ensure_postgres
+ensure_redis_server
 export PORTFOLIO_TEST_POSTGRES_URL="${PORTFOLIO_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
 # Lean debug info keeps a clean CI build fast and the target directory small.

@@ -1,5 +1,6 @@
 //! [`AppState`]: what every handler can reach, cheap to clone.
 
+use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
 use pfs_platform::Config;
 use pfs_storage::PortfolioStore;
 use std::sync::Arc;
@@ -14,11 +15,27 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Process lifecycle, for the health probes.
     pub lifecycle: Arc<Lifecycle>,
+    /// The read cache behind `store`, if enabled (for its statistics).
+    pub cache: Option<Arc<ReadCache>>,
+    /// How this replica hears about other replicas' writes.
+    pub bus: Arc<dyn InvalidationBus>,
 }
 
 impl AppState {
+    /// State without a cache, for a single replica.
     pub fn new(store: Arc<dyn PortfolioStore>, config: Config) -> Self {
-        Self { store, config: Arc::new(config), lifecycle: Arc::new(Lifecycle::default()) }
+        Self {
+            store,
+            config: Arc::new(config),
+            lifecycle: Arc::new(Lifecycle::default()),
+            cache: None,
+            bus: Arc::new(LocalOnly),
+        }
+    }
+
+    /// Records the cache and bus that `store` already goes through.
+    pub fn with_cache(self, cache: Option<Arc<ReadCache>>, bus: Arc<dyn InvalidationBus>) -> Self {
+        Self { cache, bus, ..self }
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
 //! and the integration tests both start the service through these two calls.
 
+mod shared;
 pub mod storage;
 
 use anyhow::Context;
@@ -16,31 +17,38 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A built application, ready to serve.
 pub struct App {
     state: AppState,
     router: axum::Router,
+    /// Background work (the Redis bus); stopped after the server has drained.
+    tasks: TaskTracker,
+    stop_tasks: CancellationToken,
 }
 
 impl App {
-    /// Opens the store (migrating it when `database.migrate_on_start`) and builds the router.
+    /// Opens the store (migrating it when `database.migrate_on_start`), puts the read cache in
+    /// front of it (with the Redis bus when configured) and builds the router.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let started = Instant::now();
         let backend = storage::open(&config.database).await?;
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;
         }
-        let app = Self::from_store(config, backend.into_store());
+        let app = Self::from_store(config, backend.into_store())?;
         tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "application built");
         Ok(app)
     }
 
-    /// Builds the router around a store that is already open (tests inject failing ones).
-    pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> Self {
-        let state = AppState::new(store, config.clone());
+    /// Builds everything around a store that is already open (tests inject failing ones).
+    pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> anyhow::Result<Self> {
+        let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
+        let shared = shared::start(config, store, &tasks, &stop_tasks)?;
+        let state = AppState::new(shared.store, config.clone()).with_cache(shared.cache, shared.bus);
         let router = pfs_api::router(state.clone(), config);
-        Self { state, router }
+        Ok(Self { state, router, tasks, stop_tasks })
     }
 
     /// Serves until `shutdown` is cancelled, then: readiness turns 503 and the listener stays
@@ -48,7 +56,7 @@ impl App {
     /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
     /// the pool closes.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { state, router } = self;
+        let Self { state, router, tasks, stop_tasks } = self;
         let server_config = &state.config.server;
         let (drain_delay, grace) = (server_config.shutdown_drain_delay, server_config.shutdown_timeout);
         tracing::info!(address = %listener.local_addr()?, environment = %state.config.environment, "listening");
@@ -75,6 +83,9 @@ impl App {
             result = server => result.context("HTTP server failed")?,
             () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown timeout; dropping them"),
         }
+        stop_tasks.cancel();
+        tasks.close();
+        tasks.wait().await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -47,7 +47,7 @@ impl TestApp {
     /// The default configuration around a given store, e.g. one that fails on purpose.
     pub async fn spawn_with_store(store: Arc<dyn PortfolioStore>) -> Self {
         let (config, isolation) = test_config(&[]).await;
-        let app = pfs_app::App::from_store(&config, store);
+        let app = pfs_app::App::from_store(&config, store).expect("application builds");
         Self::start(app, config, isolation).await
     }
 

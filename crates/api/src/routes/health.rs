@@ -115,14 +115,36 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
         database["backend"] = json!(info.kind);
     }
     database["connection_configured"] = json!(true);
+    let bus = state.bus.describe();
+    let redis = match (state.config.redis.url.is_empty(), bus.connected) {
+        (true, _) => json!({"status": "disabled"}),
+        (false, true) => json!({"status": "connected"}),
+        (false, false) => json!({"status": "disconnected", "effect": "cache bypassed; serving from the database"}),
+    };
+    let cache = match &state.cache {
+        None => json!({"status": "disabled"}),
+        Some(cache) => {
+            let stats = cache.stats();
+            let lookups = stats.hits + stats.misses;
+            json!({
+                "status": if bus.connected { "active" } else { "bypassed" },
+                "hits": stats.hits, "misses": stats.misses,
+                "hit_rate": if lookups == 0 { 0.0 } else { stats.hits as f64 / lookups as f64 },
+                "portfolios": stats.portfolios, "pages": stats.pages
+            })
+        }
+    };
     let body = json!({
         "status": if ok { "healthy" } else { "unhealthy" },
+        "degraded": !bus.connected,
         "timestamp": now(), "service": SERVICE, "version": VERSION, "probe_type": "detailed",
         "environment": state.config.environment.as_str(),
         "uptime_seconds": state.lifecycle.uptime_seconds(),
         "draining": state.lifecycle.is_draining(),
         "checks": {
             "database": database,
+            "cache": cache,
+            "redis": redis,
             "circuit_breakers": breakers(),
             "monitoring": {"status": "healthy", "fallback_mode": false}
         },
