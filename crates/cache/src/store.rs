@@ -60,6 +60,12 @@ impl PortfolioStore for CachedStore {
         result
     }
 
+    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
+        let result = self.inner.insert_missing(portfolios).await;
+        self.invalidate(Invalidation::Searches).await;
+        result
+    }
+
     async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
         let result = self.inner.update(id, expected, changes).await;
         self.invalidate(Invalidation::Portfolio(id)).await;

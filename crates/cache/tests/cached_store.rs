@@ -115,6 +115,9 @@ impl PortfolioStore for SlowReads {
     async fn insert_many(&self, p: &[Portfolio]) -> StoreResult<()> {
         self.inner.insert_many(p).await
     }
+    async fn insert_missing(&self, p: &[Portfolio]) -> StoreResult<u64> {
+        self.inner.insert_missing(p).await
+    }
     async fn update(&self, id: PortfolioId, v: Version, c: &PortfolioChanges) -> StoreResult<Portfolio> {
         self.inner.update(id, v, c).await
     }

@@ -2,6 +2,7 @@
 //!
 //! - `serve` (the default): run the HTTP API.
 //! - `migrate up|down|status`: manage the schema.
+//! - `import FILE`: load a `mongoexport` of the original service's collection.
 //! - `config print|print-default`: show the effective or the embedded configuration.
 //! - `bench`: drive a running service over loopback and report latencies.
 
@@ -30,6 +31,8 @@ enum Command {
     /// Apply, revert or list schema migrations.
     #[command(subcommand)]
     Migrate(commands::migrate::Opts),
+    /// Load a mongoexport of the original's `portfolio` collection (idempotent).
+    Import(commands::import::Opts),
     /// Show configuration.
     #[command(subcommand)]
     Config(commands::config::Opts),
@@ -62,6 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(commands::serve::Opts::default())) {
         Command::Serve(opts) => commands::serve::run(opts, sources).await,
         Command::Migrate(opts) => commands::migrate::run(opts, load(&sources)?).await,
+        Command::Import(opts) => commands::import::run(opts, load(&sources)?).await,
         Command::Config(opts) => commands::config::run(opts, &sources),
         Command::Bench(opts) => commands::bench::run(opts).await,
     }

@@ -227,3 +227,11 @@ async fn subscribe(
         tracing::warn!("redis: invalidation subscription lost; cache bypassed until it is back");
     }
 }
+
+/// Tells running replicas, once, that `invalidation` happened (for one-shot processes such
+/// as `import`, which write without a cache of their own).
+pub async fn announce(client: &redis::Client, channel: &str, invalidation: Invalidation) -> redis::RedisResult<()> {
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let _: i64 = connection.publish(channel, encode("oneshot", &Message::Invalidate(invalidation))).await?;
+    Ok(())
+}

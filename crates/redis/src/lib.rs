@@ -13,4 +13,4 @@ mod message;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use bus::{RedisBus, RedisBusSettings};
+pub use bus::{RedisBus, RedisBusSettings, announce};

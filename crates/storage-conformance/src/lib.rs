@@ -18,7 +18,7 @@ pub type Store = Arc<dyn PortfolioStore>;
 macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
-            round_trip_keeps_every_field, unknown_ids_are_absent, list_is_in_creation_order,
+            round_trip_keeps_every_field, unknown_ids_are_absent, insert_missing_skips_stored_ids_and_can_be_repeated, list_is_in_creation_order,
             a_failing_batch_inserts_nothing, update_increments_the_version_and_keeps_the_date,
             update_can_move_the_date, stale_updates_conflict_and_write_nothing, writes_to_unknown_ids_are_not_found,
             delete_checks_the_version, concurrent_updates_with_one_version_have_one_winner,
@@ -69,6 +69,18 @@ pub async fn round_trip_keeps_every_field(store: Store) {
 
 pub async fn unknown_ids_are_absent(store: Store) {
     assert_eq!(store.get(PortfolioId::generate()).await.unwrap(), None);
+}
+
+pub async fn insert_missing_skips_stored_ids_and_can_be_repeated(store: Store) {
+    let existing = portfolio("existing", 1);
+    insert(&store, std::slice::from_ref(&existing)).await;
+    let mut changed = existing.clone();
+    changed.name = "imported over it".into();
+    let batch: Vec<_> = (0..1500).map(|i| portfolio(&format!("imported {i}"), i)).chain([changed]).collect();
+    assert_eq!(store.insert_missing(&batch).await.unwrap(), 1500);
+    assert_eq!(store.insert_missing(&batch).await.unwrap(), 0, "a second run inserts nothing");
+    assert_eq!(store.get(existing.id).await.unwrap(), Some(existing), "stored rows are not overwritten");
+    assert_eq!(store.search(&NameFilter::All, PAGE).await.unwrap().total, 1501);
 }
 
 pub async fn list_is_in_creation_order(store: Store) {

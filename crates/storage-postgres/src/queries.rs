@@ -94,6 +94,28 @@ fn search_query(filter: &NameFilter, page: PageRequest) -> QueryBuilder<Postgres
 }
 
 impl PostgresStore {
+    /// One statement is one transaction: all rows or none. Four array parameters keep the
+    /// statement text (and its cached plan) the same whatever the batch size.
+    async fn insert(&self, portfolios: &[Portfolio], on_conflict: &'static str) -> StoreResult<u64> {
+        if portfolios.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = portfolios.iter().map(|p| p.id.to_hex()).collect();
+        let names: Vec<&str> = portfolios.iter().map(|p| p.name.as_str()).collect();
+        let dates: Vec<String> = portfolios.iter().map(|p| p.date_created.to_rfc3339()).collect();
+        let versions: Vec<i64> = portfolios.iter().map(|p| p.version.0).collect();
+        let mut query = QueryBuilder::<Postgres>::new(
+            "INSERT INTO portfolio (id, name, date_created, version) \
+             SELECT id, name, created::timestamptz, version \
+             FROM UNNEST(",
+        );
+        query.push_bind(ids).push("::text[], ").push_bind(names).push("::text[], ").push_bind(dates);
+        query.push("::text[], ").push_bind(versions).push("::int8[]) AS batch (id, name, created, version)");
+        query.push(on_conflict);
+        let done = query.build().execute(&self.writer).await.map_err(classify)?;
+        Ok(done.rows_affected())
+    }
+
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row. Asks the
     /// primary: a lagging replica could still show a row that was just deleted.
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
@@ -127,28 +149,11 @@ impl PortfolioStore for PostgresStore {
     }
 
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
-        if portfolios.is_empty() {
-            return Ok(());
-        }
-        // One statement is one transaction: all rows or none. Four array parameters keep the
-        // statement text (and its cached plan) the same whatever the batch size.
-        let ids: Vec<String> = portfolios.iter().map(|p| p.id.to_hex()).collect();
-        let names: Vec<&str> = portfolios.iter().map(|p| p.name.as_str()).collect();
-        let dates: Vec<String> = portfolios.iter().map(|p| p.date_created.to_rfc3339()).collect();
-        let versions: Vec<i64> = portfolios.iter().map(|p| p.version.0).collect();
-        sqlx::query(
-            "INSERT INTO portfolio (id, name, date_created, version) \
-             SELECT id, name, created::timestamptz, version \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) AS batch (id, name, created, version)",
-        )
-        .bind(ids)
-        .bind(names)
-        .bind(dates)
-        .bind(versions)
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(())
+        self.insert(portfolios, "").await.map(drop)
+    }
+
+    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
+        self.insert(portfolios, " ON CONFLICT (id) DO NOTHING").await
     }
 
     async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {

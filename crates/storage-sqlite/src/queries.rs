@@ -56,6 +56,29 @@ fn push_filter(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter) {
 }
 
 impl SqliteStore {
+    /// One multi-row INSERT per chunk, all chunks in one transaction: all rows or none.
+    /// A chunk of 1000 rows x 4 parameters stays below SQLite's 32766-parameter limit.
+    async fn insert(&self, portfolios: &[Portfolio], on_conflict: &'static str) -> StoreResult<u64> {
+        if portfolios.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.writer.begin().await.map_err(classify)?;
+        let mut inserted = 0;
+        for chunk in portfolios.chunks(1000) {
+            let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO portfolio (id, name, date_created, version) ");
+            query.push_values(chunk, |mut row, p| {
+                row.push_bind(p.id.to_hex())
+                    .push_bind(p.name.clone())
+                    .push_bind(p.date_created.millis())
+                    .push_bind(p.version.0);
+            });
+            query.push(on_conflict);
+            inserted += query.build().execute(&mut *tx).await.map_err(classify)?.rows_affected();
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(inserted)
+    }
+
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row.
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
         let exists =
@@ -88,21 +111,11 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
-        if portfolios.is_empty() {
-            return Ok(());
-        }
-        // One multi-row INSERT inside one transaction: all rows or none. 100 rows x 4
-        // parameters stays far below SQLite's 32766-parameter limit.
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO portfolio (id, name, date_created, version) ");
-        query.push_values(portfolios, |mut row, p| {
-            row.push_bind(p.id.to_hex())
-                .push_bind(p.name.clone())
-                .push_bind(p.date_created.millis())
-                .push_bind(p.version.0);
-        });
-        query.build().execute(&mut *tx).await.map_err(classify)?;
-        tx.commit().await.map_err(classify)
+        self.insert(portfolios, "").await.map(drop)
+    }
+
+    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
+        self.insert(portfolios, " ON CONFLICT (id) DO NOTHING").await
     }
 
     async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {

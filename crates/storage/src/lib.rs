@@ -59,6 +59,10 @@ pub trait PortfolioStore: Send + Sync + 'static {
     /// Inserts all portfolios in one transaction: either every one is stored or none is.
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()>;
 
+    /// Inserts the portfolios whose ids are not stored yet, in one transaction, and returns how
+    /// many were inserted; existing ids are left untouched. This makes an import re-runnable.
+    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64>;
+
     /// Applies `changes` and sets the version to `expected + 1` if and only if the stored
     /// version is `expected`, atomically. `NotFound` or `Conflict` otherwise.
     async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio>;

@@ -39,6 +39,9 @@ impl PortfolioStore for FailingStore {
     async fn insert_many(&self, _: &[Portfolio]) -> StoreResult<()> {
         self.fail()
     }
+    async fn insert_missing(&self, _: &[Portfolio]) -> StoreResult<u64> {
+        self.fail()
+    }
     async fn update(&self, _: PortfolioId, _: Version, _: &PortfolioChanges) -> StoreResult<Portfolio> {
         self.fail()
     }

@@ -1,4 +1,5 @@
 pub mod bench;
 pub mod config;
+pub mod import;
 pub mod migrate;
 pub mod serve;

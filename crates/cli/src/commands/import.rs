@@ -1,0 +1,64 @@
+//! `portfolio-service import FILE`: load a `mongoexport` of the original's collection.
+
+use anyhow::bail;
+use pfs_import::{ImportOptions, import_file};
+use pfs_platform::Config;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Opts {
+    /// The export: JSON lines (mongoexport's default) or one JSON array (--jsonArray),
+    /// relaxed or canonical extended JSON.
+    pub file: PathBuf,
+    /// Documents per transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Load the valid documents even if some are malformed (default: load nothing then).
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+pub async fn run(opts: Opts, config: Config) -> anyhow::Result<()> {
+    let backend = pfs_app::storage::open(&config.database).await?;
+    if config.database.migrate_on_start {
+        backend.migrate_up().await?;
+    }
+    let store = backend.into_store();
+    let options =
+        ImportOptions { batch_size: opts.batch_size, skip_invalid: opts.skip_invalid, ..ImportOptions::default() };
+    let report = import_file(&opts.file, store.as_ref(), &options).await;
+    store.close().await;
+    let report = report?;
+
+    for rejection in &report.rejections {
+        eprintln!("rejected {}: {}", rejection.location, rejection.reason);
+    }
+    if report.rejected > report.rejections.len() as u64 {
+        eprintln!("... and {} more rejected", report.rejected - report.rejections.len() as u64);
+    }
+    println!(
+        "read {} documents: {} inserted, {} already present, {} rejected, {} dated from their id ({:.2} s)",
+        report.read,
+        report.inserted,
+        report.already_present,
+        report.rejected,
+        report.dated_from_id,
+        report.elapsed.as_secs_f64()
+    );
+    if report.aborted {
+        bail!("nothing was imported: fix the rejected documents or pass --skip-invalid");
+    }
+    if report.inserted > 0 && !config.redis.url.is_empty() {
+        // Running replicas cache search pages; tell them the data changed underneath.
+        let announced = async {
+            let client = redis::Client::open(config.redis.url.as_str())?;
+            pfs_redis::announce(&client, &config.redis.channel, pfs_cache::Invalidation::Searches).await
+        };
+        if let Err(err) = announced.await {
+            eprintln!(
+                "warning: could not notify running replicas through Redis ({err}); their caches expire within cache.ttl"
+            );
+        }
+    }
+    Ok(())
+}
