@@ -9,14 +9,24 @@ use crate::middleware::{self, fallback};
 use crate::paths::*;
 use crate::state::AppState;
 use axum::Router;
+use axum::http::{HeaderValue, header};
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Data reads may be stored but must be revalidated: with their ETags a client or proxy gets a
+/// cheap 304 instead of the body. Everything else keeps the original's `no-store` (set by the
+/// security headers), except the docs UI's files, which only change with the binary.
+fn cache_control(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static(value))
+}
 
 /// Every route, without the cross-cutting layers (see [`crate::router`]).
 pub fn routes(state: AppState) -> Router {
+    let revalidate = || cache_control("no-cache");
     Router::new()
-        .route(PORTFOLIOS_V1, get(v1::list).post(v1::create))
-        .route(PORTFOLIO_V1, get(v1::get).put(v1::update).delete(v1::delete))
-        .route(PORTFOLIOS_V2, get(v2::search).post(v2::bulk_create))
+        .route(PORTFOLIOS_V1, get(v1::list).layer(revalidate()).post(v1::create))
+        .route(PORTFOLIO_V1, get(v1::get).layer(revalidate()).put(v1::update).delete(v1::delete))
+        .route(PORTFOLIOS_V2, get(v2::search).layer(revalidate()).post(v2::bulk_create))
         .route(ROOT, get(health::root))
         .route(HEALTH, get(health::plain))
         .route(HEALTH_LIVE, get(health::live))
@@ -24,11 +34,11 @@ pub fn routes(state: AppState) -> Router {
         .route(HEALTH_STARTUP, get(health::startup))
         .route(HEALTH_DETAILED, get(health::detailed))
         .route(HEALTH_METRICS, get(health::metrics))
-        .route(OPENAPI, get(docs::openapi_json))
-        .route(DOCS, get(docs::index))
-        .route(REDOC, get(docs::index))
-        .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect))
-        .route(DOCS_ASSET, get(docs::file))
+        .route(OPENAPI, get(docs::openapi_json).layer(revalidate()))
+        .route(DOCS, get(docs::index).layer(revalidate()))
+        .route(REDOC, get(docs::index).layer(revalidate()))
+        .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect).layer(revalidate()))
+        .route(DOCS_ASSET, get(docs::file).layer(cache_control("public, max-age=86400")))
         .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

@@ -7,6 +7,7 @@ mod errors;
 mod failures;
 mod health;
 mod helpers;
+mod http_features;
 mod lifecycle;
 mod middleware;
 mod v1;

@@ -44,6 +44,7 @@ pub struct ServerConfig {
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    pub compression_min_bytes: u64,
     pub cors_allowed_origins: Vec<String>,
     #[serde(with = "humantime_serde")]
     pub shutdown_drain_delay: Duration,

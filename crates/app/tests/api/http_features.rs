@@ -1,0 +1,132 @@
+//! HTTP features beyond the original: compression both ways, ETags with 304s, per-route
+//! caching, and HTTP/2 without TLS (h2c).
+
+use pfs_test_support::{TestApp, json};
+use std::io::{Read, Write};
+
+async fn seed(app: &TestApp, count: usize) {
+    let batch: Vec<_> = (0..count).map(|i| json!({"name": format!("Compressible Portfolio Name {i}")})).collect();
+    assert_eq!(app.post_json("/api/v2/portfolios", &serde_json::Value::Array(batch)).await.status(), 201);
+}
+
+async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = app.client.get(app.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn large_responses_are_compressed_as_the_client_asks_and_decode_to_the_same_json() {
+    let app = TestApp::spawn().await;
+    seed(&app, 40).await;
+    let plain = get_with(&app, "/api/v2/portfolios", &[]).await;
+    assert_eq!(header(&plain, "content-encoding"), None);
+    let plain: serde_json::Value = plain.json().await.unwrap();
+
+    for coding in ["gzip", "br", "zstd"] {
+        let response = get_with(&app, "/api/v2/portfolios", &[("accept-encoding", coding)]).await;
+        assert_eq!(header(&response, "content-encoding").as_deref(), Some(coding));
+        assert!(header(&response, "vary").is_some_and(|v| v.contains("accept-encoding")));
+        let bytes = response.bytes().await.unwrap();
+        assert!(bytes.len() < serde_json::to_vec(&plain).unwrap().len() / 2, "{coding} actually compresses");
+        if coding == "gzip" {
+            let mut decoded = String::new();
+            flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut decoded).unwrap();
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&decoded).unwrap(), plain);
+        }
+        if coding == "zstd" {
+            assert_eq!(bytes[..4], [0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic");
+        }
+    }
+}
+
+#[tokio::test]
+async fn small_responses_are_not_compressed() {
+    let app = TestApp::spawn().await;
+    let response = get_with(&app, "/health/live", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(header(&response, "content-encoding"), None);
+}
+
+#[tokio::test]
+async fn gzip_request_bodies_are_accepted() {
+    let app = TestApp::spawn().await;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(br#"{"name": "Zipped"}"#).unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/v1/portfolios"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(encoder.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["name"], "Zipped");
+}
+
+#[tokio::test]
+async fn a_matching_if_none_match_gets_304_until_the_resource_changes() {
+    let app = TestApp::spawn().await;
+    let created = app.create_portfolio("Tagged").await;
+    let id = created["portfolioId"].as_str().unwrap();
+    let path = format!("/api/v1/portfolio/{id}");
+    let first = app.get(&path).await;
+    let tag = header(&first, "etag").expect("strong etag");
+    assert!(tag.starts_with('"') && !tag.starts_with("W/"), "{tag}");
+    assert_eq!(header(&first, "cache-control").as_deref(), Some("no-cache"));
+
+    let again = get_with(&app, &path, &[("if-none-match", &tag)]).await;
+    assert_eq!(again.status(), 304);
+    assert_eq!(header(&again, "etag").as_deref(), Some(tag.as_str()));
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    let put = json!({"portfolioId": id, "name": "Changed", "version": 1});
+    assert_eq!(app.put_json(&path, &put).await.status(), 200);
+    let changed = get_with(&app, &path, &[("if-none-match", &tag)]).await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(header(&changed, "etag").as_deref(), Some(tag.as_str()));
+}
+
+#[tokio::test]
+async fn each_content_coding_has_its_own_strong_tag_and_either_form_revalidates() {
+    let app = TestApp::spawn().await;
+    seed(&app, 40).await;
+    let identity = header(&app.get("/api/v2/portfolios").await, "etag").unwrap();
+    let gzip = get_with(&app, "/api/v2/portfolios", &[("accept-encoding", "gzip")]).await;
+    let gzip_tag = header(&gzip, "etag").unwrap();
+    assert_eq!(gzip_tag, format!("\"{}-gzip\"", identity.trim_matches('"')));
+    let revalidated =
+        get_with(&app, "/api/v2/portfolios", &[("accept-encoding", "gzip"), ("if-none-match", &gzip_tag)]).await;
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(header(&revalidated, "etag"), Some(gzip_tag));
+}
+
+#[tokio::test]
+async fn writes_and_probes_are_never_stored_but_docs_assets_are_cacheable() {
+    let app = TestApp::spawn().await;
+    let created = app.post_json("/api/v1/portfolios", &json!({"name": "x"})).await;
+    assert_eq!(header(&created, "cache-control").as_deref(), Some("no-cache, no-store, must-revalidate"));
+    assert_eq!(
+        header(&app.get("/health/ready").await, "cache-control").as_deref(),
+        Some("no-cache, no-store, must-revalidate")
+    );
+    let asset = app.get("/docs/swagger-ui.css").await;
+    assert_eq!(asset.status(), 200);
+    assert_eq!(header(&asset, "cache-control").as_deref(), Some("public, max-age=86400"));
+}
+
+#[tokio::test]
+async fn http2_without_tls_is_served_on_the_same_port() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = client.get(app.url("/api/v2/portfolios")).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+}
