@@ -2,7 +2,7 @@
 
 use crate::Invalidation;
 use moka::future::Cache;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioId};
+use pfs_domain::{Keyset, NameFilter, Portfolio, PortfolioId};
 use pfs_storage::SearchPage;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +30,7 @@ impl Default for CacheSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct PageKey {
     filter: FilterKey,
+    after: Option<Keyset>,
     limit: u32,
     offset: u64,
 }
@@ -42,13 +43,13 @@ enum FilterKey {
 }
 
 impl PageKey {
-    pub(crate) fn new(filter: &NameFilter, page: PageRequest) -> Self {
+    pub(crate) fn new(filter: &NameFilter, after: Option<Keyset>, limit: u32, offset: u64) -> Self {
         let filter = match filter {
             NameFilter::All => FilterKey::All,
             NameFilter::Exact(t) => FilterKey::Exact(t.as_str().to_owned()),
             NameFilter::Contains(t) => FilterKey::Contains(t.as_str().to_owned()),
         };
-        Self { filter, limit: page.limit, offset: page.offset }
+        Self { filter, after, limit, offset }
     }
 }
 

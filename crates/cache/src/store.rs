@@ -3,7 +3,7 @@
 use crate::read_cache::PageKey;
 use crate::{Invalidation, InvalidationBus, ReadCache};
 use async_trait::async_trait;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +26,20 @@ impl CachedStore {
         self.bus.publish(what);
     }
 
+    /// A search page from the cache, or from `load` (then cached unless a write intervened).
+    async fn page(&self, key: PageKey, load: impl Future<Output = StoreResult<SearchPage>>) -> StoreResult<SearchPage> {
+        if !self.usable() {
+            return load.await;
+        }
+        if let Some(hit) = self.cache.page(&key).await {
+            return Ok(SearchPage::clone(&hit));
+        }
+        let seen = self.cache.generation();
+        let found = load.await?;
+        self.cache.fill_page(seen, key, Arc::new(found.clone())).await;
+        Ok(found)
+    }
+
     /// Serving from the cache is only safe while other replicas' invalidations arrive.
     fn usable(&self) -> bool {
         self.bus.is_connected()
@@ -36,6 +50,28 @@ impl CachedStore {
 impl PortfolioStore for CachedStore {
     async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
         self.inner.list_all().await
+    }
+
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        if !self.usable() {
+            return self.inner.get_many(ids).await;
+        }
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.cache.portfolio(id).await {
+                Some(hit) => found.push(hit),
+                None => missing.push(*id),
+            }
+        }
+        if !missing.is_empty() {
+            let seen = self.cache.generation();
+            for portfolio in self.inner.get_many(&missing).await? {
+                self.cache.fill_portfolio(seen, portfolio.clone()).await;
+                found.push(portfolio);
+            }
+        }
+        Ok(found)
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
@@ -79,17 +115,13 @@ impl PortfolioStore for CachedStore {
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
-        if !self.usable() {
-            return self.inner.search(filter, page).await;
-        }
-        let key = PageKey::new(filter, page);
-        if let Some(hit) = self.cache.page(&key).await {
-            return Ok(SearchPage::clone(&hit));
-        }
-        let seen = self.cache.generation();
-        let found = self.inner.search(filter, page).await?;
-        self.cache.fill_page(seen, key, Arc::new(found.clone())).await;
-        Ok(found)
+        let key = PageKey::new(filter, None, page.limit, page.offset);
+        self.page(key, self.inner.search(filter, page)).await
+    }
+
+    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
+        let key = PageKey::new(filter, after, limit, 0);
+        self.page(key, self.inner.search_after(filter, after, limit)).await
     }
 
     async fn ping(&self, timeout: Duration) -> StoreResult<()> {

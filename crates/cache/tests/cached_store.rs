@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use pfs_cache::{BusStatus, CacheSettings, CachedStore, Invalidation, InvalidationBus, LocalOnly, ReadCache};
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
 use pfs_storage_conformance::{Store, conformance_suite};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -126,6 +126,9 @@ impl PortfolioStore for SlowReads {
     }
     async fn search(&self, f: &NameFilter, p: PageRequest) -> StoreResult<SearchPage> {
         self.inner.search(f, p).await
+    }
+    async fn search_after(&self, f: &NameFilter, a: Option<Keyset>, l: u32) -> StoreResult<SearchPage> {
+        self.inner.search_after(f, a, l).await
     }
     async fn ping(&self, t: Duration) -> StoreResult<()> {
         self.inner.ping(t).await

@@ -21,7 +21,7 @@ pub mod time;
 
 pub use bulk::{BulkError, MAX_BULK_ITEMS, check_bulk_names};
 pub use id::PortfolioId;
-pub use pagination::{PageRequest, Pagination};
+pub use pagination::{Keyset, PageRequest, Pagination};
 pub use portfolio::{Portfolio, PortfolioChanges, Version};
 pub use search::{NameFilter, SearchError, SearchTerm};
 pub use time::Timestamp;

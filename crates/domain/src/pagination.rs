@@ -12,6 +12,26 @@ impl PageRequest {
     pub const MAX_LIMIT: u32 = 1000;
 }
 
+/// A position in the search order (`dateCreated` descending, then id descending): a keyset
+/// page starts right after the portfolio it names. Unlike an offset, it does not shift when
+/// newer portfolios are inserted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Keyset {
+    pub date_created: crate::Timestamp,
+    pub id: crate::PortfolioId,
+}
+
+impl Keyset {
+    pub fn of(portfolio: &crate::Portfolio) -> Self {
+        Self { date_created: portfolio.date_created, id: portfolio.id }
+    }
+
+    /// Whether `portfolio` comes after this position in the search order.
+    pub fn precedes(&self, portfolio: &crate::Portfolio) -> bool {
+        (portfolio.date_created, portfolio.id) < (self.date_created, self.id)
+    }
+}
+
 /// The `pagination` object of a search response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pagination {

@@ -5,7 +5,9 @@
 //! `#[tokio::test]` per check, so failures name the check and the backend.
 
 use futures::future::join_all;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version};
+use pfs_domain::{
+    Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version,
+};
 use pfs_storage::{PortfolioStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +26,8 @@ macro_rules! conformance_suite {
             delete_checks_the_version, concurrent_updates_with_one_version_have_one_winner,
             an_update_racing_a_delete_never_resurrects, search_orders_newest_first_with_id_tie_break,
             exact_search_ignores_case_but_not_whitespace, substring_search_ignores_case_and_treats_underscore_literally,
-            pages_slice_the_ordered_matches_and_count_them_all, ping_answers_through_the_pool);
+            pages_slice_the_ordered_matches_and_count_them_all, keyset_pages_continue_after_the_cursor_despite_inserts,
+            get_many_returns_the_stored_ones_among_the_ids, ping_answers_through_the_pool);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -226,6 +229,42 @@ pub async fn pages_slice_the_ordered_matches_and_count_them_all(store: Store) {
     let filtered =
         store.search(&NameFilter::Contains(term("item 6")), PageRequest { limit: 1, offset: 0 }).await.unwrap();
     assert_eq!((names(&filtered.items), filtered.total), (vec!["item 6"], 1));
+}
+
+pub async fn keyset_pages_continue_after_the_cursor_despite_inserts(store: Store) {
+    let mut batch: Vec<_> = (0..6).map(|i| portfolio(&format!("item {i}"), 10_000 + i)).collect();
+    batch.push(portfolio("tie x", 10_003));
+    insert(&store, &batch).await;
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.search_after(&NameFilter::All, after, 3).await.unwrap();
+        assert_eq!(page.total, 7 + u64::from(!seen.is_empty()), "the count covers all matches");
+        if seen.is_empty() {
+            // A newer portfolio arrives after the first page: it must not shift later pages.
+            insert(&store, &[portfolio("newest", 99_999)]).await;
+        }
+        seen.extend(page.items.iter().map(|p| p.name.clone()));
+        match page.items.last() {
+            Some(last) if page.items.len() == 3 => after = Some(Keyset::of(last)),
+            _ => break,
+        }
+    }
+    let all = store.search(&NameFilter::All, PageRequest { limit: 50, offset: 0 }).await.unwrap();
+    let expected: Vec<_> = all.items.iter().map(|p| p.name.clone()).filter(|n| n != "newest").collect();
+    assert_eq!(seen, expected, "every portfolio once, in order, none skipped or repeated");
+    let filtered =
+        store.search_after(&NameFilter::Contains(term("item")), Some(Keyset::of(&batch[4])), 10).await.unwrap();
+    assert_eq!((names(&filtered.items), filtered.total), (vec!["item 3", "item 2", "item 1", "item 0"], 6));
+}
+
+pub async fn get_many_returns_the_stored_ones_among_the_ids(store: Store) {
+    let batch: Vec<_> = (0..3).map(|i| portfolio(&format!("p{i}"), i)).collect();
+    insert(&store, &batch).await;
+    let mut found = store.get_many(&[batch[2].id, PortfolioId::generate(), batch[0].id]).await.unwrap();
+    found.sort_by_key(|p| p.name.clone());
+    assert_eq!(names(&found), ["p0", "p2"]);
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
 }
 
 pub async fn ping_answers_through_the_pool(store: Store) {

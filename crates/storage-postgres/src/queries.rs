@@ -8,7 +8,7 @@
 
 use crate::{PostgresStore, errors::classify};
 use async_trait::async_trait;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -49,26 +49,42 @@ fn contains_pattern(term: &str) -> String {
     pattern
 }
 
-/// Appends the `WHERE` clause of a search. Exact matches compare the 200-character prefix the
-/// `portfolio_by_lower_name` btree holds, then the whole name; substring matches compare
-/// `lower(name)`, which the `portfolio_by_name_trigram` GIN index holds.
-fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &NameFilter) {
+/// Appends the `WHERE` clause of a search, and the keyset position when paging by cursor.
+/// Exact matches compare the 200-character prefix the `portfolio_by_lower_name` btree holds,
+/// then the whole name; substring matches compare `lower(name)`, which the
+/// `portfolio_by_name_trigram` GIN index holds. The keyset row comparison walks
+/// `portfolio_by_created` from the cursor on.
+fn push_conditions(query: &mut QueryBuilder<Postgres>, filter: &NameFilter, after: Option<Keyset>) {
+    let mut separator = " WHERE ";
     match filter {
         NameFilter::All => {}
         NameFilter::Exact(term) => {
             let term = term.as_str().to_lowercase();
             query
-                .push(" WHERE left(lower(name), 200) = ")
+                .push(separator)
+                .push("left(lower(name), 200) = ")
                 .push_bind(term.clone())
                 .push(" AND lower(name) = ")
                 .push_bind(term);
+            separator = " AND ";
         }
         NameFilter::Contains(term) => {
             query
-                .push(" WHERE lower(name) LIKE lower(")
+                .push(separator)
+                .push("lower(name) LIKE lower(")
                 .push_bind(contains_pattern(term.as_str()))
                 .push(") ESCAPE '\\'");
+            separator = " AND ";
         }
+    }
+    if let Some(after) = after {
+        query
+            .push(separator)
+            .push("(date_created, id) < (")
+            .push_bind(after.date_created.to_rfc3339())
+            .push("::timestamptz, ")
+            .push_bind(after.id.to_hex())
+            .push(")");
     }
 }
 
@@ -76,19 +92,19 @@ fn push_filter(query: &mut QueryBuilder<Postgres>, filter: &NameFilter) {
 /// exactly the rows paged, in one round trip instead of the four of BEGIN, count, page,
 /// COMMIT. The single count row is left-joined to the page, so an empty page (an offset past
 /// the end) still yields the total, on a row whose page columns are NULL.
-fn search_query(filter: &NameFilter, page: PageRequest) -> QueryBuilder<Postgres> {
+fn search_query(filter: &NameFilter, after: Option<Keyset>, limit: u32, offset: u64) -> QueryBuilder<Postgres> {
     let mut query = QueryBuilder::new(
         "SELECT c.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version \
          FROM (SELECT count(*) AS total FROM portfolio",
     );
-    push_filter(&mut query, filter);
+    push_conditions(&mut query, filter, None);
     query.push(") c LEFT JOIN (SELECT id, name, date_created, version FROM portfolio");
-    push_filter(&mut query, filter);
+    push_conditions(&mut query, filter, after);
     query
         .push(" ORDER BY date_created DESC, id DESC LIMIT ")
-        .push_bind(i64::from(page.limit))
+        .push_bind(i64::from(limit))
         .push(" OFFSET ")
-        .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .push(") p ON true ORDER BY p.date_created DESC, p.id DESC");
     query
 }
@@ -114,6 +130,33 @@ impl PostgresStore {
         query.push(on_conflict);
         let done = query.build().execute(&self.writer).await.map_err(classify)?;
         Ok(done.rows_affected())
+    }
+
+    async fn page(
+        &self,
+        filter: &NameFilter,
+        after: Option<Keyset>,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<SearchPage> {
+        // Not a cached prepared statement: after five runs Postgres may switch a prepared
+        // statement to a generic plan that ignores the term, and the best plan for a rare
+        // term (trigram index) is the worst for a common one (walk the date index).
+        let rows = search_query(filter, after, limit, offset)
+            .build()
+            .persistent(false)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        let mut total = 0_i64;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            total = row.try_get("total").map_err(classify)?;
+            if row.try_get::<Option<&str>, _>("id").map_err(classify)?.is_some() {
+                items.push(to_portfolio(row)?);
+            }
+        }
+        Ok(SearchPage { items, total: total.max(0) as u64 })
     }
 
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row. Asks the
@@ -146,6 +189,16 @@ impl PortfolioStore for PostgresStore {
             .await
             .map_err(classify)?;
         row.as_ref().map(to_portfolio).transpose()
+    }
+
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        let ids: Vec<String> = ids.iter().map(PortfolioId::to_hex).collect();
+        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(to_portfolio).collect()
     }
 
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
@@ -190,20 +243,11 @@ impl PortfolioStore for PostgresStore {
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
-        // Not a cached prepared statement: after five runs Postgres may switch a prepared
-        // statement to a generic plan that ignores the term, and the best plan for a rare
-        // term (trigram index) is the worst for a common one (walk the date index).
-        let rows =
-            search_query(filter, page).build().persistent(false).fetch_all(&self.reader).await.map_err(classify)?;
-        let mut total = 0_i64;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            total = row.try_get("total").map_err(classify)?;
-            if row.try_get::<Option<&str>, _>("id").map_err(classify)?.is_some() {
-                items.push(to_portfolio(row)?);
-            }
-        }
-        Ok(SearchPage { items, total: total.max(0) as u64 })
+        self.page(filter, None, page.limit, page.offset).await
+    }
+
+    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
+        self.page(filter, after, limit, 0).await
     }
 
     async fn ping(&self, timeout: Duration) -> StoreResult<()> {
@@ -240,7 +284,7 @@ mod tests {
     #[test]
     fn search_binds_the_term_in_both_the_count_and_the_page() {
         let term = pfs_domain::SearchTerm::parse("tech").unwrap();
-        let sql = search_query(&NameFilter::Exact(term), PageRequest { limit: 10, offset: 0 }).into_sql();
+        let sql = search_query(&NameFilter::Exact(term), None, 10, 0).into_sql();
         let sql = sql.as_str();
         assert_eq!(sql.matches("left(lower(name), 200) = $").count(), 2, "{sql}");
         assert!(sql.contains("LIMIT $5 OFFSET $6"), "{sql}");

@@ -2,7 +2,7 @@
 
 use crate::{SqliteStore, errors::classify};
 use async_trait::async_trait;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -41,17 +41,30 @@ fn contains_pattern(term: &str) -> String {
     pattern
 }
 
-/// Appends the `WHERE` clause of a search. Exact matches use `COLLATE NOCASE`, served by the
-/// `portfolio_by_name_nocase` index; `LIKE` is ASCII-case-insensitive in SQLite by default.
-fn push_filter(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter) {
+/// Appends the `WHERE` clause of a search, and the keyset position when paging by cursor.
+/// Exact matches use `COLLATE NOCASE`, served by the `portfolio_by_name_nocase` index; `LIKE`
+/// is ASCII-case-insensitive in SQLite by default.
+fn push_conditions(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter, after: Option<Keyset>) {
+    let mut separator = " WHERE ";
     match filter {
         NameFilter::All => {}
         NameFilter::Exact(term) => {
-            query.push(" WHERE name = ").push_bind(term.as_str().to_owned()).push(" COLLATE NOCASE");
+            query.push(separator).push("name = ").push_bind(term.as_str().to_owned()).push(" COLLATE NOCASE");
+            separator = " AND ";
         }
         NameFilter::Contains(term) => {
-            query.push(" WHERE name LIKE ").push_bind(contains_pattern(term.as_str())).push(" ESCAPE '\\'");
+            query.push(separator).push("name LIKE ").push_bind(contains_pattern(term.as_str())).push(" ESCAPE '\\'");
+            separator = " AND ";
         }
+    }
+    if let Some(after) = after {
+        query
+            .push(separator)
+            .push("(date_created, id) < (")
+            .push_bind(after.date_created.millis())
+            .push(", ")
+            .push_bind(after.id.to_hex())
+            .push(")");
     }
 }
 
@@ -79,6 +92,31 @@ impl SqliteStore {
         Ok(inserted)
     }
 
+    /// Count and page in one read transaction, so the total describes the same snapshot.
+    async fn page(
+        &self,
+        filter: &NameFilter,
+        after: Option<Keyset>,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<SearchPage> {
+        let mut tx = self.reader.begin().await.map_err(classify)?;
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM portfolio");
+        push_conditions(&mut count, filter, None);
+        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?;
+
+        let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio"));
+        push_conditions(&mut select, filter, after);
+        select
+            .push(" ORDER BY date_created DESC, id DESC LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(" OFFSET ")
+            .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let rows = select.build().fetch_all(&mut *tx).await.map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(SearchPage { items: to_portfolios(&rows)?, total: total.max(0) as u64 })
+    }
+
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row.
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
         let exists =
@@ -98,6 +136,20 @@ impl PortfolioStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(classify)?;
+        to_portfolios(&rows)
+    }
+
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio WHERE id IN ("));
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.to_hex());
+        }
+        query.push(")");
+        let rows = query.build().fetch_all(&self.reader).await.map_err(classify)?;
         to_portfolios(&rows)
     }
 
@@ -149,22 +201,11 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
-        // Count and page in one read transaction, so the total describes the same snapshot.
-        let mut tx = self.reader.begin().await.map_err(classify)?;
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM portfolio");
-        push_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?;
+        self.page(filter, None, page.limit, page.offset).await
+    }
 
-        let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio"));
-        push_filter(&mut select, filter);
-        select
-            .push(" ORDER BY date_created DESC, id DESC LIMIT ")
-            .push_bind(i64::from(page.limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
-        let rows = select.build().fetch_all(&mut *tx).await.map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(SearchPage { items: to_portfolios(&rows)?, total: total.max(0) as u64 })
+    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
+        self.page(filter, after, limit, 0).await
     }
 
     async fn ping(&self, timeout: Duration) -> StoreResult<()> {

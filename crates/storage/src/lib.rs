@@ -3,7 +3,7 @@
 //! `Arc<dyn PortfolioStore>`, so nothing above this crate knows which database is behind it.
 
 use async_trait::async_trait;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use std::time::Duration;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -56,6 +56,16 @@ pub trait PortfolioStore: Send + Sync + 'static {
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>>;
 
+    /// The stored portfolios among `ids`, in any order. One round trip where the backend can;
+    /// this default asks one id at a time.
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.get(*id).await?);
+        }
+        Ok(found)
+    }
+
     /// Inserts all portfolios in one transaction: either every one is stored or none is.
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()>;
 
@@ -72,6 +82,10 @@ pub trait PortfolioStore: Send + Sync + 'static {
 
     /// Matches ordered by `dateCreated` descending, ties by id descending, then paged.
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage>;
+
+    /// Keyset pagination: up to `limit` matches after `after` (from the start when `None`), in
+    /// search order, with the total count of all matches.
+    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage>;
 
     /// A round trip through the pool (never a new connection), for readiness.
     async fn ping(&self, timeout: Duration) -> StoreResult<()>;

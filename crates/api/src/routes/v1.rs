@@ -6,6 +6,7 @@ use crate::loc;
 use crate::state::AppState;
 use crate::wire::Issue;
 use crate::wire::dto::{self, PortfolioDto};
+use crate::wire::projection::Projection;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -27,13 +28,24 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<Portfolio
     Ok(Json(all.iter().map(PortfolioDto::from).collect()))
 }
 
-/// Get one portfolio. Unknown and malformed ids are both 404.
+/// Get one portfolio. Unknown and malformed ids are both 404. `fields=` (opt-in) projects it.
 #[utoipa::path(get, path = "/api/v1/portfolio/{portfolioId}", tag = "v1",
-    params(("portfolioId" = String, Path, description = "24 hex characters, either case")),
-    responses((status = 200, body = PortfolioDto), (status = 404, description = "Portfolio not found")))]
-pub async fn get(State(state): State<AppState>, path: PortfolioPath) -> ApiResult<Json<PortfolioDto>> {
+    params(("portfolioId" = String, Path, description = "24 hex characters, either case"),
+        ("fields" = Option<String>, Query, description = "Comma-separated subset of portfolioId,name,dateCreated,version")),
+    responses((status = 200, body = PortfolioDto), (status = 400, description = "Unknown field in fields"),
+        (status = 404, description = "Portfolio not found")))]
+pub async fn get(
+    State(state): State<AppState>,
+    path: PortfolioPath,
+    QueryParams(query): QueryParams,
+) -> ApiResult<Response> {
+    let projection = Projection::parse(query.get("fields")).map_err(ApiError::BadRequest)?;
     let found = state.store.get(path.id()?).await.map_err(store_err)?;
-    found.as_ref().map(|p| Json(PortfolioDto::from(p))).ok_or(ApiError::PortfolioNotFound)
+    let portfolio = PortfolioDto::from(&found.ok_or(ApiError::PortfolioNotFound)?);
+    Ok(match projection {
+        None => Json(portfolio).into_response(),
+        Some(projection) => Json(projection.apply(&portfolio)).into_response(),
+    })
 }
 
 /// Create one portfolio. Any name is accepted; a missing, null or 0 version becomes 1.

@@ -40,8 +40,13 @@ impl From<&Portfolio> for PortfolioDto {
 /// The v2 search response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
-    pub portfolios: Vec<PortfolioDto>,
+    #[schema(value_type = Vec<PortfolioDto>)]
+    pub portfolios: super::projection::Portfolios,
     pub pagination: PaginationDto,
+    /// Only with `cursor=`: the token for the next page, `null` on the last one.
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Option<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,8 +54,8 @@ pub struct SearchResponse {
 pub struct PaginationDto {
     pub total_elements: u64,
     pub total_pages: u64,
-    /// `offset / limit`, 0-based, independent of the total.
-    pub current_page: u64,
+    /// `offset / limit`, 0-based, independent of the total; `null` when paging by cursor.
+    pub current_page: Option<u64>,
     /// The requested `limit`, not the number of items returned.
     pub page_size: u32,
     pub has_next: bool,
@@ -62,7 +67,7 @@ impl From<Pagination> for PaginationDto {
         Self {
             total_elements: p.total_elements,
             total_pages: p.total_pages,
-            current_page: p.current_page,
+            current_page: Some(p.current_page),
             page_size: p.page_size,
             has_next: p.has_next,
             has_previous: p.has_previous,

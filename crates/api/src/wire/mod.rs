@@ -6,11 +6,14 @@
 //! - [`json`]: request bodies, including Python-`json`-compatible syntax error positions.
 //! - [`dto`]: request and response bodies.
 //! - [`query`]: query strings (last repeated value wins, as in Starlette).
+//! - [`projection`], [`cursor`]: the opt-in additions `fields=` and `cursor=`.
 
+pub mod cursor;
 pub mod dto;
 pub mod issue;
 pub mod json;
 pub mod lax;
+pub mod projection;
 pub mod query;
 
 pub use issue::Issue;

@@ -2,7 +2,7 @@
 //! `Retry-After` for transient failures, and a 500 (not a dropped connection) for a panic.
 
 use async_trait::async_trait;
-use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
 use pfs_test_support::{TestApp, json};
 use std::sync::Arc;
@@ -49,6 +49,9 @@ impl PortfolioStore for FailingStore {
         self.fail()
     }
     async fn search(&self, _: &NameFilter, _: PageRequest) -> StoreResult<SearchPage> {
+        self.fail()
+    }
+    async fn search_after(&self, _: &NameFilter, _: Option<Keyset>, _: u32) -> StoreResult<SearchPage> {
         self.fail()
     }
     async fn ping(&self, _: Duration) -> StoreResult<()> {
