@@ -4,7 +4,8 @@
 # Provisions what the tests talk to, idempotently: PostgreSQL (an already running server is used
 # as it is; otherwise the Debian package is installed if missing and the cluster started) and the
 # redis-server binary (tests start private Redis servers on free ports, so they can kill and
-# restart them).
+# restart them), and a MongoDB wire-protocol server (scripts/provision-mongo.sh: a running one,
+# a local mongod, or the secantus-mdb surrogate built once from crates.io, about 10 minutes).
 # Then: formatting, lints, and every test of the workspace. Nothing is skipped: a test whose
 # server cannot be reached fails.
 set -euo pipefail
@@ -59,6 +60,9 @@ ensure_redis_server() {
 ensure_postgres
 ensure_redis_server
 export PORTFOLIO_TEST_POSTGRES_URL="${PORTFOLIO_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+export PORTFOLIO_TEST_MONGO_URL="${PORTFOLIO_TEST_MONGO_URL:-mongodb://127.0.0.1:27017}"
+log "MongoDB"
+bash scripts/provision-mongo.sh
 
 # Lean debug info keeps a clean CI build fast and the target directory small.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
@@ -71,6 +75,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test (workspace; the HTTP suite on SQLite)"
 cargo test --workspace --locked
+
+log "the HTTP suite again, on MongoDB (a fresh database per test)"
+PORTFOLIO_TEST_BACKEND=mongo cargo test --locked -p pfs-app --test api
 
 log "the HTTP suite again, on PostgreSQL (a fresh schema per test)"
 PORTFOLIO_TEST_BACKEND=postgres cargo test --locked -p pfs-app --test api

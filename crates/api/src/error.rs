@@ -40,6 +40,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: the database is unreachable or saturated; retrying is safe.
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] StoreError),
+    /// 429: the client sent more than `rate_limit` allows; `Retry-After` says when to resume.
+    #[error("Rate limit exceeded: retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     /// 503: the request ran past `server.request_timeout`.
     #[error("Request timed out")]
     Timeout,
@@ -67,6 +70,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -23,7 +23,12 @@ pub use state::{AppState, Lifecycle};
 
 use pfs_platform::Config;
 
-/// The complete application: every route wrapped in the essential middleware.
-pub fn router(state: AppState, config: &Config) -> axum::Router {
-    middleware::essentials(routes::routes(state), config)
+/// The complete application: every route wrapped in the essential middleware, and in the rate
+/// limiter when one is given.
+pub fn router(
+    state: AppState,
+    config: &Config,
+    limiter: Option<std::sync::Arc<dyn middleware::rate_limit::RateLimiter>>,
+) -> axum::Router {
+    middleware::essentials(routes::routes(state), config, limiter)
 }

@@ -46,8 +46,9 @@ impl App {
     pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> anyhow::Result<Self> {
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
-        let state = AppState::new(shared.store, config.clone()).with_cache(shared.cache, shared.bus);
-        let router = pfs_api::router(state.clone(), config);
+        let state =
+            AppState::new(shared.store.clone(), config.clone()).with_cache(shared.cache.clone(), shared.bus.clone());
+        let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
     }
 

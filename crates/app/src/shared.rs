@@ -1,12 +1,17 @@
-//! The read cache and the bus that keeps it honest across replicas.
+//! What replicas share: the read cache's invalidations and the rate-limit buckets, through
+//! Redis when configured, in process otherwise.
 
 use anyhow::Context;
+use async_trait::async_trait;
+use pfs_api::middleware::rate_limit::{Decision, LocalLimiter, RateLimiter};
 use pfs_cache::{CacheSettings, CachedStore, InvalidationBus, LocalOnly, ReadCache};
 use pfs_platform::Config;
 use pfs_platform::config::redact_url;
-use pfs_redis::{RedisBus, RedisBusSettings};
+use pfs_redis::{RedisBus, RedisBusSettings, RedisRateLimiter};
 use pfs_storage::PortfolioStore;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,19 +19,25 @@ pub(crate) struct Shared {
     pub store: Arc<dyn PortfolioStore>,
     pub cache: Option<Arc<ReadCache>>,
     pub bus: Arc<dyn InvalidationBus>,
+    pub limiter: Option<Arc<dyn RateLimiter>>,
 }
 
-/// Wraps `store` in the cache when enabled. With `redis.url` set, other replicas' writes
-/// reach this cache through Redis; without it, this replica must be the only writer.
+/// Wraps `store` in the cache when enabled and builds the rate limiter when enabled. With
+/// `redis.url` set, other replicas' writes reach this cache through Redis and rate-limit
+/// buckets live in Redis; without it, this replica must be the only one.
 pub(crate) fn start(
     config: &Config,
     store: Arc<dyn PortfolioStore>,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Shared> {
-    let local: Arc<dyn InvalidationBus> = Arc::new(LocalOnly);
+    let redis = match config.redis.url.as_str() {
+        "" => None,
+        url => Some(redis::Client::open(url).with_context(|| format!("invalid redis.url {}", redact_url(url)))?),
+    };
+    let limiter = config.rate_limit.enabled.then(|| limiter(config, redis.clone()));
     if !config.cache.enabled {
-        return Ok(Shared { store, cache: None, bus: local });
+        return Ok(Shared { store, cache: None, bus: Arc::new(LocalOnly), limiter });
     }
     let settings = CacheSettings {
         max_portfolios: config.cache.max_portfolios,
@@ -34,13 +45,61 @@ pub(crate) fn start(
         ttl: config.cache.ttl,
     };
     let cache = Arc::new(ReadCache::new(&settings));
-    let bus: Arc<dyn InvalidationBus> = if config.redis.url.is_empty() {
-        local
-    } else {
-        let client = redis::Client::open(config.redis.url.as_str())
-            .with_context(|| format!("invalid redis.url {}", redact_url(&config.redis.url)))?;
-        RedisBus::start(client, RedisBusSettings::new(&config.redis.channel), cache.clone(), tasks, shutdown.clone())
+    let bus: Arc<dyn InvalidationBus> = match redis {
+        None => Arc::new(LocalOnly),
+        Some(client) => RedisBus::start(
+            client,
+            RedisBusSettings::new(&config.redis.channel),
+            cache.clone(),
+            tasks,
+            shutdown.clone(),
+        ),
     };
     let cached = CachedStore::new(store, cache.clone(), bus.clone());
-    Ok(Shared { store: Arc::new(cached), cache: Some(cache), bus })
+    Ok(Shared { store: Arc::new(cached), cache: Some(cache), bus, limiter })
+}
+
+fn limiter(config: &Config, redis: Option<redis::Client>) -> Arc<dyn RateLimiter> {
+    let limits = &config.rate_limit;
+    let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    let local = LocalLimiter::new(nonzero(limits.per_second), nonzero(limits.burst));
+    match redis {
+        None => Arc::new(local),
+        Some(client) => Arc::new(SharedLimiter {
+            redis: RedisRateLimiter::new(
+                client,
+                limits.per_second,
+                limits.burst,
+                format!("{}:ratelimit:", config.redis.channel),
+            ),
+            local,
+            fallbacks: AtomicU64::new(0),
+        }),
+    }
+}
+
+/// Buckets in Redis; while Redis cannot answer (within 50 ms), this replica's own buckets
+/// decide instead: clients keep being served and limited, just per replica for a while.
+struct SharedLimiter {
+    redis: RedisRateLimiter,
+    local: LocalLimiter,
+    fallbacks: AtomicU64,
+}
+
+#[async_trait]
+impl RateLimiter for SharedLimiter {
+    async fn check(&self, key: &str) -> Decision {
+        match self.redis.check(key).await {
+            Ok(shared) => {
+                Decision { allowed: shared.allowed, remaining: shared.remaining, retry_after: shared.retry_after }
+            }
+            Err(err) => {
+                let count = self.fallbacks.fetch_add(1, Ordering::Relaxed) + 1;
+                if count == 1 || count.is_power_of_two() {
+                    tracing::warn!(error = %err, fallbacks = count, "rate limit: Redis unavailable, using local buckets");
+                }
+                self.local.check(key).await
+            }
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use pfs_platform::config::{DatabaseConfig, redact_url};
 use pfs_storage::PortfolioStore;
+use pfs_storage_mongo::{MongoSettings, MongoStore};
 use pfs_storage_postgres::{PostgresSettings, PostgresStore};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 pub enum Backend {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
+    Mongo(MongoStore),
 }
 
 /// One applied or pending migration.
@@ -54,6 +56,19 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Backend> {
             .with_context(|| format!("connecting to {}", redact_url(&url)))?;
         return Ok(Backend::Postgres(store));
     }
+    if url.starts_with("mongodb://") {
+        let settings = MongoSettings {
+            database: config.mongo_database.clone(),
+            max_pool_size: config.max_connections,
+            min_pool_size: config.min_connections,
+            server_selection_timeout: config.acquire_timeout,
+            ..MongoSettings::default()
+        };
+        let store = MongoStore::connect(&url, &settings)
+            .await
+            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
+        return Ok(Backend::Mongo(store));
+    }
     bail!("unsupported database URL {}", redact_url(&url))
 }
 
@@ -62,6 +77,7 @@ impl Backend {
         match self {
             Self::Sqlite(store) => Arc::new(store),
             Self::Postgres(store) => Arc::new(store),
+            Self::Mongo(store) => Arc::new(store),
         }
     }
 
@@ -69,6 +85,7 @@ impl Backend {
         match self {
             Self::Sqlite(store) => store.migrate().await.map_err(Into::into),
             Self::Postgres(store) => store.migrate().await.map_err(Into::into),
+            Self::Mongo(store) => store.migrate().await.map_err(Into::into),
         }
     }
 
@@ -77,6 +94,7 @@ impl Backend {
         match self {
             Self::Sqlite(store) => store.migrate_down(target).await.map_err(Into::into),
             Self::Postgres(store) => store.migrate_down(target).await.map_err(Into::into),
+            Self::Mongo(store) => store.migrate_down(target).await.map_err(Into::into),
         }
     }
 
@@ -84,6 +102,15 @@ impl Backend {
         let (migrator, applied) = match self {
             Self::Sqlite(store) => (&pfs_storage_sqlite::MIGRATOR, store.applied_migrations().await?),
             Self::Postgres(store) => (&pfs_storage_postgres::MIGRATOR, store.applied_migrations().await?),
+            // MongoDB has no schema: its one "migration" is the set of indexes we ensure.
+            Self::Mongo(store) => {
+                let applied = store.applied_migrations().await?;
+                return Ok(vec![MigrationStatus {
+                    version: pfs_storage_mongo::INDEXES_VERSION,
+                    description: "ensure indexes".into(),
+                    applied: applied.contains(&pfs_storage_mongo::INDEXES_VERSION),
+                }]);
+            }
         };
         Ok(migrator
             .iter()
@@ -100,6 +127,7 @@ impl Backend {
         match self {
             Self::Sqlite(store) => store.close().await,
             Self::Postgres(store) => store.close().await,
+            Self::Mongo(store) => store.close().await,
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! The database is a SQLite file in a temporary directory, or, with
 //! `PORTFOLIO_TEST_BACKEND=postgres`, a fresh schema on the server named by
-//! `PORTFOLIO_TEST_POSTGRES_URL` (dropped afterwards), so the same suite proves both backends.
+//! `PORTFOLIO_TEST_POSTGRES_URL` (dropped afterwards), or, with `PORTFOLIO_TEST_BACKEND=mongo`,
+//! a fresh database on `PORTFOLIO_TEST_MONGO_URL`, so the same suite proves every backend.
 
 use pfs_platform::{Config, ConfigSources};
 use pfs_storage::PortfolioStore;
@@ -29,6 +30,7 @@ pub struct TestApp {
 struct Isolation {
     _data_dir: tempfile::TempDir,
     _schema: Option<pfs_storage_postgres::testing::TestSchema>,
+    _mongo: Option<pfs_storage_mongo::testing::TestDatabase>,
 }
 
 impl TestApp {
@@ -122,19 +124,26 @@ async fn test_config(env: &[(&str, &str)]) -> (Config, Isolation) {
         ("PORTFOLIO_PORT".into(), "0".into()),
         ("PORTFOLIO_DATA_DIR".into(), data_dir.path().display().to_string()),
     ];
-    let schema = match std::env::var("PORTFOLIO_TEST_BACKEND").as_deref() {
+    let (mut schema, mut mongo) = (None, None);
+    match std::env::var("PORTFOLIO_TEST_BACKEND").as_deref() {
         Ok("postgres") => {
-            let schema = pfs_storage_postgres::testing::TestSchema::create().await;
-            vars.push(("PORTFOLIO_DATABASE_URL".into(), schema.url()));
-            Some(schema)
+            let created = pfs_storage_postgres::testing::TestSchema::create().await;
+            vars.push(("PORTFOLIO_DATABASE_URL".into(), created.url()));
+            schema = Some(created);
         }
-        Ok("sqlite") | Err(_) => None,
-        Ok(other) => panic!("PORTFOLIO_TEST_BACKEND={other:?}: expected sqlite or postgres"),
-    };
+        Ok("mongo") => {
+            let created = pfs_storage_mongo::testing::TestDatabase::create().await;
+            vars.push(("PORTFOLIO_DATABASE_URL".into(), created.url().to_owned()));
+            vars.push(("PORTFOLIO_DATABASE__MONGO_DATABASE".into(), created.name().to_owned()));
+            mongo = Some(created);
+        }
+        Ok("sqlite") | Err(_) => {}
+        Ok(other) => panic!("PORTFOLIO_TEST_BACKEND={other:?}: expected sqlite, postgres or mongo"),
+    }
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };
     let config = Config::load(&sources).expect("test configuration is valid");
-    (config, Isolation { _data_dir: data_dir, _schema: schema })
+    (config, Isolation { _data_dir: data_dir, _schema: schema, _mongo: mongo })
 }
 
 impl Drop for TestApp {

@@ -4,6 +4,7 @@
 mod cors;
 mod etag;
 pub mod fallback;
+pub mod rate_limit;
 mod request_context;
 mod security_headers;
 mod timeout;
@@ -25,12 +26,19 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 /// Wraps `routes` in the essential layers. Each `.layer` wraps everything above it, so the
 /// last one (request context) is the outermost and even a 413 or a timeout carries an id.
-pub fn essentials(routes: Router, config: &Config) -> Router {
+pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn rate_limit::RateLimiter>>) -> Router {
     let security = Arc::new(security_headers::for_profile(config.environment));
     let compress_when = SizeAbove::new(config.server.compression_min_bytes)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
+    let routes = match limiter {
+        Some(limiter) => {
+            let state = rate_limit::RateLimit { limiter, config: Arc::new(config.rate_limit.clone()) };
+            routes.layer(from_fn_with_state(state, rate_limit::layer))
+        }
+        None => routes,
+    };
     routes
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
         .layer(from_fn_with_state(config.server.request_timeout, timeout::layer))

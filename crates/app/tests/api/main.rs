@@ -11,6 +11,7 @@ mod helpers;
 mod http_features;
 mod lifecycle;
 mod middleware;
+mod rate_limit;
 mod v1;
 mod v1_dates;
 mod v1_put_delete;

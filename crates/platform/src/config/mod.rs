@@ -32,6 +32,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
     pub redis: RedisConfig,
+    pub rate_limit: RateLimitConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
 }
@@ -60,6 +61,8 @@ pub struct DatabaseConfig {
     /// May carry a password: printed only through [`redact_url`].
     pub read_url: String,
     pub data_dir: PathBuf,
+    /// MongoDB only: the database holding the `portfolio` collection.
+    pub mongo_database: String,
     pub migrate_on_start: bool,
     pub max_connections: u32,
     pub min_connections: u32,
@@ -81,6 +84,26 @@ pub struct CacheConfig {
     pub max_page_items: u64,
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub per_second: u32,
+    pub burst: u32,
+    pub by: RateLimitBy,
+    pub api_key_header: String,
+    pub trust_forwarded_for: bool,
+}
+
+/// Who counts as one client for rate limiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitBy {
+    /// The API key header when present, otherwise the client address.
+    ApiKeyOrIp,
+    Ip,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -7,10 +7,13 @@ use ::config::{ConfigBuilder, File, FileFormat};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Short environment names for the most used keys (the guide's naming), and the
-/// original service's `LOG_LEVEL`. Everything else is `PORTFOLIO_<SECTION>__<KEY>`.
+/// Short environment names for the most used keys (the guide's naming), and the original
+/// service's `LOG_LEVEL`, `MONGODB_URI` and `MONGODB_DB` (so its deployments work unchanged;
+/// ours win when both are set). Everything else is `PORTFOLIO_<SECTION>__<KEY>`.
 const ALIASES: &[(&str, &str)] = &[
     ("LOG_LEVEL", "logging.level"),
+    ("MONGODB_URI", "database.url"),
+    ("MONGODB_DB", "database.mongo_database"),
     ("PORTFOLIO_HOST", "server.host"),
     ("PORTFOLIO_PORT", "server.port"),
     ("PORTFOLIO_DATABASE_URL", "database.url"),

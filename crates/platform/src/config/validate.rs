@@ -42,9 +42,9 @@ impl Config {
         let db = &self.database;
         let url = db.effective_url();
         check(
-            ["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| url.starts_with(scheme)),
+            ["sqlite:", "postgres://", "postgresql://", "mongodb://"].iter().any(|scheme| url.starts_with(scheme)),
             format!(
-                "database.url: unsupported scheme in {:?}; supported: sqlite://PATH, postgres://...",
+                "database.url: unsupported scheme in {:?}; supported: sqlite://PATH, postgres://..., mongodb://...",
                 super::redact_url(&url)
             ),
         );
@@ -52,6 +52,7 @@ impl Config {
             db.read_url.is_empty() || url.starts_with("postgres"),
             "database.read_url: a read replica needs a PostgreSQL database.url".into(),
         );
+        check(!db.mongo_database.is_empty(), "database.mongo_database: must not be empty".into());
         check(db.max_connections >= 1, "database.max_connections: must be at least 1".into());
         check(
             db.min_connections <= db.max_connections,
@@ -64,6 +65,13 @@ impl Config {
             format!("redis.url: {:?} is not a redis:// URL (TLS is not supported)", super::redact_url(&self.redis.url)),
         );
         check(!self.redis.channel.is_empty(), "redis.channel: must not be empty".into());
+        let limit = &self.rate_limit;
+        check(limit.per_second >= 1, "rate_limit.per_second: must be at least 1".into());
+        check(limit.burst >= 1, "rate_limit.burst: must be at least 1".into());
+        check(
+            axum_header_name(&limit.api_key_header),
+            format!("rate_limit.api_key_header: {:?} is not a valid header name", limit.api_key_header),
+        );
         check(
             crate::telemetry::parse_filter(&self.logging.level).is_ok(),
             format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),
@@ -71,6 +79,12 @@ impl Config {
         check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }
+}
+
+/// RFC 9110 token characters, lower case (header names are matched lower-cased).
+fn axum_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_hostname(host: &str) -> bool {

@@ -1,0 +1,154 @@
+//! The [`PortfolioStore`] implementation: one command per call, except where noted.
+
+use crate::MongoStore;
+use crate::document::{DATE_CREATED, ID, NAME, VERSION, date, from_document, name_filter, object_id, version};
+use crate::errors::classify;
+use async_trait::async_trait;
+use mongodb::Cursor;
+use mongodb::bson::{Document, doc};
+use mongodb::options::ReturnDocument;
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use std::time::Duration;
+
+async fn collect(mut cursor: Cursor<Document>) -> StoreResult<Vec<Portfolio>> {
+    let mut portfolios = Vec::new();
+    while cursor.advance().await.map_err(classify)? {
+        portfolios.push(from_document(&cursor.deserialize_current().map_err(classify)?)?);
+    }
+    Ok(portfolios)
+}
+
+impl MongoStore {
+    /// One page in search order, after the keyset position and/or past `offset` matches, with
+    /// the count of all matches (the keyset narrows the page, not the count).
+    ///
+    /// The page and the count are two commands, run concurrently. MongoDB offers no
+    /// consistent snapshot across them short of a snapshot-read transaction, so a write
+    /// landing in between can make `total` disagree with the page by that write (the SQL
+    /// backends read both in one statement). The original has the same gap.
+    async fn page(
+        &self,
+        filter: &NameFilter,
+        after: Option<Keyset>,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<SearchPage> {
+        let matching = name_filter(filter);
+        let mut paged = matching.clone();
+        if let Some(after) = after {
+            let (at, id) = (date(after.date_created), object_id(after.id));
+            paged.insert("$or", [doc! { DATE_CREATED: { "$lt": at } }, doc! { DATE_CREATED: at, ID: { "$lt": id } }]);
+        }
+        let items = async {
+            let cursor = self
+                .collection
+                .find(paged)
+                .sort(doc! { DATE_CREATED: -1, ID: -1 })
+                .skip(offset)
+                .limit(i64::from(limit))
+                .await
+                .map_err(classify)?;
+            collect(cursor).await
+        };
+        let total = async { self.collection.count_documents(matching.clone()).await.map_err(classify) };
+        let (items, total) = tokio::try_join!(items, total)?;
+        Ok(SearchPage { items, total })
+    }
+
+    /// Tells `NotFound` from `Conflict` after a version-checked write matched nothing. Like
+    /// the SQL backends, a write racing in between can make this report the later state.
+    async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
+        match self.collection.find_one(doc! { ID: object_id(id) }).projection(doc! { ID: 1 }).await {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => classify(e),
+        }
+    }
+}
+
+#[async_trait]
+impl PortfolioStore for MongoStore {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        collect(self.collection.find(doc! {}).sort(doc! { ID: 1 }).await.map_err(classify)?).await
+    }
+
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        let found = self.collection.find_one(doc! { ID: object_id(id) }).await.map_err(classify)?;
+        found.as_ref().map(from_document).transpose()
+    }
+
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<_> = ids.iter().copied().map(object_id).collect();
+        collect(self.collection.find(doc! { ID: { "$in": ids } }).await.map_err(classify)?).await
+    }
+
+    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
+        self.insert_all(portfolios).await
+    }
+
+    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
+        self.insert_new(portfolios).await
+    }
+
+    /// One `findOneAndUpdate` filtered on `_id` and the expected version: the server applies
+    /// it to one document atomically, so of several racing updates exactly one matches.
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
+        let next = expected.next().ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
+        let mut set = doc! { NAME: changes.name.as_str(), VERSION: version(next) };
+        if let Some(at) = changes.date_created {
+            set.insert(DATE_CREATED, date(at));
+        }
+        let updated = self
+            .collection
+            .find_one_and_update(doc! { ID: object_id(id), VERSION: version(expected) }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(classify)?;
+        match updated {
+            Some(doc) => from_document(&doc),
+            None => Err(self.missing_or_conflict(id).await),
+        }
+    }
+
+    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        let done = self
+            .collection
+            .delete_one(doc! { ID: object_id(id), VERSION: version(expected) })
+            .await
+            .map_err(classify)?;
+        if done.deleted_count == 1 { Ok(()) } else { Err(self.missing_or_conflict(id).await) }
+    }
+
+    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
+        self.page(filter, None, page.limit, page.offset).await
+    }
+
+    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
+        self.page(filter, after, limit, 0).await
+    }
+
+    /// `{ping: 1}` on a pooled connection; fails as unavailable after `timeout`, which also
+    /// bounds the wait for server selection.
+    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        let database = self.database();
+        match tokio::time::timeout(timeout, database.run_command(doc! { "ping": 1 })).await {
+            Ok(result) => result.map(drop).map_err(classify),
+            Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
+        }
+    }
+
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        let build = self.database().run_command(doc! { "buildInfo": 1 }).await.map_err(classify)?;
+        let version = build.get_str("version").map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(BackendInfo { kind: "mongodb", server_version: version.to_owned() })
+    }
+
+    /// Ends the client's sessions and closes its pools, waiting for in-flight operations.
+    async fn close(&self) {
+        self.client.clone().shutdown().await;
+    }
+}
