@@ -16,5 +16,5 @@ server=$!
 until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.05; done
 sleep 1
 echo "idle RSS: $(ps -o rss= -p "$server") KiB"
-"$bin" bench --url "http://127.0.0.1:$port" --scenario bulk10 --requests "$requests" --concurrency 1
+"$bin" bench run --url "http://127.0.0.1:$port" --scenario bulk10 --requests "$requests" --concurrency 1 --pool 1
 echo "RSS after bulk load: $(ps -o rss= -p "$server") KiB"

@@ -38,6 +38,9 @@ impl App {
             backend.migrate_up().await.context("applying migrations")?;
         }
         let app = Self::from_store(config, backend.into_store())?;
+        if config.cache.enabled && config.cache.warm_pages > 0 {
+            app.warm_cache(config.cache.warm_pages).await;
+        }
         tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "application built");
         Ok(app)
     }
@@ -50,6 +53,28 @@ impl App {
             AppState::new(shared.store.clone(), config.clone()).with_cache(shared.cache.clone(), shared.bus.clone());
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
+    }
+
+    /// Reads the newest `pages` search pages through the cache, and each portfolio on them.
+    /// Best effort: a failure only means a colder start, so it is logged, not returned.
+    async fn warm_cache(&self, pages: u32) {
+        let store = &self.state.store;
+        let mut warmed = 0;
+        for page in 0..u64::from(pages) {
+            let request = pfs_domain::PageRequest { limit: 50, offset: page * 50 };
+            match store.search(&pfs_domain::NameFilter::All, request).await {
+                Ok(found) if !found.items.is_empty() => {
+                    let ids: Vec<_> = found.items.iter().map(|p| p.id).collect();
+                    warmed += store.get_many(&ids).await.map_or(0, |p| p.len());
+                }
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cache warming stopped");
+                    break;
+                }
+            }
+        }
+        tracing::info!(portfolios = warmed, "cache warmed");
     }
 
     /// Serves until `shutdown` is cancelled, then: readiness turns 503 and the listener stays

@@ -36,7 +36,8 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(commands::config::Opts),
-    /// Measure a running service over loopback.
+    /// Measure a running service over loopback, serve the baseline, or write a report.
+    #[command(subcommand)]
     Bench(commands::bench::Opts),
 }
 

@@ -130,3 +130,23 @@ async fn http2_without_tls_is_served_on_the_same_port() {
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn cache_warming_serves_the_first_reads_after_a_restart_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("warm.db").display());
+    let first = TestApp::spawn_with_env(&[("PORTFOLIO_DATABASE_URL", &url)]).await;
+    let created = first.create_portfolio("Warm").await;
+    first.stop().await.unwrap();
+
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_DATABASE_URL", &url), ("PORTFOLIO_CACHE__WARM_PAGES", "1")]).await;
+    let counters = async || {
+        let health: serde_json::Value = app.get("/health/detailed").await.json().await.unwrap();
+        (health["checks"]["cache"]["hits"].as_u64().unwrap(), health["checks"]["cache"]["misses"].as_u64().unwrap())
+    };
+    let before = counters().await;
+    let path = format!("/api/v1/portfolio/{}", created["portfolioId"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.status(), 200);
+    let after = counters().await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 0), "the first read after start is a hit");
+}

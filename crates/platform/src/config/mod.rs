@@ -80,6 +80,7 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     pub enabled: bool,
+    pub warm_pages: u32,
     pub max_portfolios: u64,
     pub max_page_items: u64,
     #[serde(with = "humantime_serde")]

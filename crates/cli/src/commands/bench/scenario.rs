@@ -1,0 +1,132 @@
+//! What each scenario sends, and what it prepares first.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// GET /api/v1/portfolio/{id}, ids cycling through the pool.
+    GetById,
+    /// GET /api/v2/portfolios?limit=50&offset=..., cycling through the first 20 pages.
+    SearchPage,
+    /// GET /api/v2/portfolios?name=..., exact names from the pool.
+    SearchName,
+    /// POST /api/v2/portfolios with 10 uniquely named portfolios.
+    Bulk10,
+    /// 70% get by id, 20% search page, 10% create (v1 POST): reads with invalidating writes.
+    Mixed,
+    /// GET / on the bare hyper baseline (or any URL answering GET /).
+    Baseline,
+}
+
+/// A prepared scenario: the base URL, the pool of existing portfolios, a unique run tag.
+pub struct Target {
+    pub scenario: Scenario,
+    base: String,
+    ids: Vec<String>,
+    names: Vec<String>,
+    run_tag: String,
+    sequence: AtomicU64,
+}
+
+impl Target {
+    pub async fn prepare(
+        client: &reqwest::Client,
+        scenario: Scenario,
+        base: &str,
+        pool: usize,
+    ) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        let run_tag = format!("bench-{}-{}", std::process::id(), unix_seconds());
+        let mut target =
+            Self { scenario, base, ids: Vec::new(), names: Vec::new(), run_tag, sequence: AtomicU64::new(0) };
+        if scenario != Scenario::Baseline {
+            target.fill_pool(client, pool.max(1)).await?;
+        }
+        Ok(target)
+    }
+
+    /// Reads up to `pool` existing portfolios; creates the shortfall in bulk.
+    async fn fill_pool(&mut self, client: &reqwest::Client, pool: usize) -> anyhow::Result<()> {
+        let url = format!("{}/api/v2/portfolios?limit={}&fields=portfolioId,name", self.base, pool.min(1000));
+        let page: Value = client.get(&url).send().await.context("reading the portfolio pool")?.json().await?;
+        for p in page["portfolios"].as_array().into_iter().flatten() {
+            self.ids.push(p["portfolioId"].as_str().unwrap_or_default().to_owned());
+            self.names.push(p["name"].as_str().unwrap_or_default().to_owned());
+        }
+        while self.ids.len() < pool {
+            let batch: Vec<Value> = (0..(pool - self.ids.len()).min(100))
+                .map(|i| json!({ "name": format!("{}-seed-{}-{i}", self.run_tag, self.ids.len()) }))
+                .collect();
+            let created: Value = client
+                .post(format!("{}/api/v2/portfolios", self.base))
+                .json(&batch)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .context("seeding portfolios")?
+                .json()
+                .await?;
+            for p in created.as_array().into_iter().flatten() {
+                self.ids.push(p["portfolioId"].as_str().unwrap_or_default().to_owned());
+                self.names.push(p["name"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        // Search terms allow only letters, digits, spaces, '-' and '_'; keep them URL-encoded.
+        self.names.retain(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || " -_".contains(c)));
+        for name in &mut self.names {
+            *name = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        }
+        Ok(())
+    }
+
+    /// Sends request number `n` of this scenario; `Ok(status)` when an answer arrived.
+    pub async fn send(&self, client: &reqwest::Client) -> Result<u16, reqwest::Error> {
+        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let pick = |items: &[String]| items[(n as usize).wrapping_mul(7919) % items.len()].clone();
+        let request = match self.scenario {
+            Scenario::Baseline => client.get(format!("{}/", self.base)),
+            Scenario::GetById => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
+            Scenario::SearchPage => {
+                client.get(format!("{}/api/v2/portfolios?limit=50&offset={}", self.base, (n % 20) * 50))
+            }
+            Scenario::SearchName if !self.names.is_empty() => {
+                client.get(format!("{}/api/v2/portfolios?name={}", self.base, pick(&self.names)))
+            }
+            Scenario::SearchName => client.get(format!("{}/api/v2/portfolios?name=none", self.base)),
+            Scenario::Bulk10 => {
+                let batch: Vec<Value> =
+                    (0..10).map(|i| json!({ "name": format!("{}-{n}-{i}", self.run_tag) })).collect();
+                client.post(format!("{}/api/v2/portfolios", self.base)).json(&batch)
+            }
+            Scenario::Mixed => match n % 10 {
+                0 => client
+                    .post(format!("{}/api/v1/portfolios", self.base))
+                    .json(&json!({ "name": format!("{}-{n}", self.run_tag) })),
+                1 | 2 => client.get(format!("{}/api/v2/portfolios?limit=50&offset={}", self.base, (n % 20) * 50)),
+                _ => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
+            },
+        };
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        response.bytes().await?;
+        Ok(status)
+    }
+
+    /// The cache's hit and miss counters, when the service reports them.
+    pub async fn cache_counters(&self, client: &reqwest::Client) -> Option<(u64, u64)> {
+        if self.scenario == Scenario::Baseline {
+            return None;
+        }
+        let health: Value =
+            client.get(format!("{}/health/detailed", self.base)).send().await.ok()?.json().await.ok()?;
+        let cache = &health["checks"]["cache"];
+        Some((cache["hits"].as_u64()?, cache["misses"].as_u64()?))
+    }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
