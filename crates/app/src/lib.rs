@@ -6,13 +6,15 @@
 
 mod shared;
 pub mod storage;
+mod tls;
 
 use anyhow::Context;
 use pfs_api::AppState;
 use pfs_platform::Config;
 use pfs_storage::PortfolioStore;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -98,9 +100,21 @@ impl App {
             }
             tracing::info!(?grace, "closing the listener, finishing in-flight requests");
         };
-        let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop_accepting)
-            .into_future();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls::config(server_config).await?
+        {
+            None => Box::pin(axum::serve(listener, service).with_graceful_shutdown(stop_accepting).into_future()),
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    stop_accepting.await;
+                    stopper.graceful_shutdown(Some(grace));
+                });
+                let server = axum_server::tls_rustls::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle);
+                Box::pin(server.serve(service))
+            }
+        };
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(drain_delay + grace).await;

@@ -12,6 +12,7 @@ mod http_features;
 mod lifecycle;
 mod middleware;
 mod rate_limit;
+mod tls;
 mod v1;
 mod v1_dates;
 mod v1_put_delete;

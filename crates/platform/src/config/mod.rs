@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub shutdown_drain_delay: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    pub tls_cert_path: PathBuf,
+    pub tls_key_path: PathBuf,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -39,6 +39,15 @@ impl Config {
             "server.cors_allowed_origins: \"*\" cannot be combined with other origins".into(),
         );
 
+        let (cert, key) = (&server.tls_cert_path, &server.tls_key_path);
+        check(
+            cert.as_os_str().is_empty() == key.as_os_str().is_empty(),
+            "server.tls_cert_path and server.tls_key_path: set both (TLS) or neither (plain HTTP)".into(),
+        );
+        for path in [cert, key].into_iter().filter(|p| !p.as_os_str().is_empty()) {
+            check(path.is_file(), format!("server.tls_*_path: {} is not a readable file", path.display()));
+        }
+
         let db = &self.database;
         let url = db.effective_url();
         check(
