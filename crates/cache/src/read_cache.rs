@@ -3,7 +3,7 @@
 use crate::Invalidation;
 use moka::future::Cache;
 use pfs_domain::{Keyset, NameFilter, Portfolio, PortfolioId};
-use pfs_storage::SearchPage;
+use pfs_storage::{SearchPage, StoreError, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,6 +33,8 @@ pub(crate) struct PageKey {
     after: Option<Keyset>,
     limit: u32,
     offset: u64,
+    /// The cache generation the page was read at: see [`ReadCache::page_or_load`].
+    generation: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -49,7 +51,7 @@ impl PageKey {
             NameFilter::Exact(t) => FilterKey::Exact(t.as_str().to_owned()),
             NameFilter::Contains(t) => FilterKey::Contains(t.as_str().to_owned()),
         };
-        Self { filter, after, limit, offset }
+        Self { filter, after, limit, offset, generation: 0 }
     }
 }
 
@@ -116,8 +118,20 @@ impl ReadCache {
         self.count(self.portfolios.get(id).await)
     }
 
-    pub(crate) async fn page(&self, key: &PageKey) -> Option<Arc<SearchPage>> {
-        self.count(self.pages.get(key).await)
+    /// The cached page, or `load`'s result. Concurrent misses on one page wait for a single
+    /// load instead of all querying the database (after a write empties the cache, a burst of
+    /// readers would otherwise repeat the same search). The key includes the current generation,
+    /// so a reader arriving after a write never joins, or reads, a load that began before it.
+    pub(crate) async fn page_or_load(
+        &self,
+        mut key: PageKey,
+        load: impl Future<Output = StoreResult<SearchPage>>,
+    ) -> StoreResult<Arc<SearchPage>> {
+        key.generation = self.generation();
+        let entry = self.pages.entry(key).or_try_insert_with(async { load.await.map(Arc::new) }).await;
+        let entry = entry.map_err(|shared| unshare(&shared))?;
+        self.count(if entry.is_fresh() { None } else { Some(()) });
+        Ok(entry.into_value())
     }
 
     pub(crate) async fn fill_portfolio(&self, seen: u64, portfolio: Portfolio) {
@@ -130,18 +144,20 @@ impl ReadCache {
         }
     }
 
-    pub(crate) async fn fill_page(&self, seen: u64, key: PageKey, page: Arc<SearchPage>) {
-        if self.generation() == seen {
-            self.pages.insert(key.clone(), page).await;
-            if self.generation() != seen {
-                self.pages.invalidate(&key).await;
-            }
-        }
-    }
-
     fn count<T>(&self, found: Option<T>) -> Option<T> {
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         found
+    }
+}
+
+/// A load's error, shared by every caller that waited on it, as an owned error of the same
+/// kind (transient or not), so the API answers each of them alike.
+fn unshare(shared: &StoreError) -> StoreError {
+    match shared {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict => StoreError::Conflict,
+        StoreError::Unavailable(e) => StoreError::Unavailable(e.to_string().into()),
+        StoreError::Backend(e) => StoreError::Backend(e.to_string().into()),
     }
 }

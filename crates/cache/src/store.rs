@@ -26,18 +26,12 @@ impl CachedStore {
         self.bus.publish(what);
     }
 
-    /// A search page from the cache, or from `load` (then cached unless a write intervened).
+    /// A search page from the cache, or from `load` (loaded once however many ask at once).
     async fn page(&self, key: PageKey, load: impl Future<Output = StoreResult<SearchPage>>) -> StoreResult<SearchPage> {
         if !self.usable() {
             return load.await;
         }
-        if let Some(hit) = self.cache.page(&key).await {
-            return Ok(SearchPage::clone(&hit));
-        }
-        let seen = self.cache.generation();
-        let found = load.await?;
-        self.cache.fill_page(seen, key, Arc::new(found.clone())).await;
-        Ok(found)
+        Ok(SearchPage::clone(&*self.cache.page_or_load(key, load).await?))
     }
 
     /// Serving from the cache is only safe while other replicas' invalidations arrive.

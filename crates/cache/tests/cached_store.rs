@@ -95,6 +95,75 @@ async fn while_the_bus_is_disconnected_every_read_goes_to_the_database() {
     assert_eq!(page.items[0].name, "elsewhere");
 }
 
+/// Counts searches that reach the database, each taking `delay`.
+struct CountedSearches {
+    inner: Arc<dyn PortfolioStore>,
+    searches: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl PortfolioStore for CountedSearches {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        self.inner.list_all().await
+    }
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        self.inner.get(id).await
+    }
+    async fn insert_many(&self, p: &[Portfolio]) -> StoreResult<()> {
+        self.inner.insert_many(p).await
+    }
+    async fn insert_missing(&self, p: &[Portfolio]) -> StoreResult<u64> {
+        self.inner.insert_missing(p).await
+    }
+    async fn update(&self, id: PortfolioId, v: Version, c: &PortfolioChanges) -> StoreResult<Portfolio> {
+        self.inner.update(id, v, c).await
+    }
+    async fn delete(&self, id: PortfolioId, v: Version) -> StoreResult<()> {
+        self.inner.delete(id, v).await
+    }
+    async fn search(&self, f: &NameFilter, p: PageRequest) -> StoreResult<SearchPage> {
+        self.searches.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.inner.search(f, p).await
+    }
+    async fn search_after(&self, f: &NameFilter, a: Option<Keyset>, l: u32) -> StoreResult<SearchPage> {
+        self.inner.search_after(f, a, l).await
+    }
+    async fn ping(&self, t: Duration) -> StoreResult<()> {
+        self.inner.ping(t).await
+    }
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        self.inner.info().await
+    }
+    async fn close(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_on_one_page_load_it_once_and_a_write_starts_a_new_load() {
+    let (inner, _dir) = sqlite().await;
+    let counted = Arc::new(CountedSearches { inner, searches: Default::default() });
+    let cached = Arc::new(CachedStore::new(
+        counted.clone(),
+        Arc::new(ReadCache::new(&CacheSettings::default())),
+        Arc::new(LocalOnly),
+    ));
+    let page = PageRequest { limit: 10, offset: 0 };
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let cached = cached.clone();
+            tokio::spawn(async move { cached.search(&NameFilter::All, page).await.unwrap().total })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), 0);
+    }
+    assert_eq!(counted.searches.load(Ordering::SeqCst), 1, "sixteen readers, one database search");
+
+    cached.insert_many(&[portfolio("new")]).await.unwrap();
+    assert_eq!(cached.search(&NameFilter::All, page).await.unwrap().total, 1, "the write is visible at once");
+    assert_eq!(counted.searches.load(Ordering::SeqCst), 2);
+}
+
 /// Wraps a store so that `get` reads, then waits before answering: the classic window in which
 /// a write can land between a cache miss's read and its fill.
 struct SlowReads {

@@ -13,6 +13,11 @@ use pfs_platform::{Config, ConfigSources};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's allocator: profiling GET by id showed about a tenth of the CPU in
+/// glibc `malloc`/`free` and their arena locks, and glibc's per-thread arenas inflate RSS.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "portfolio-service", version, about = "GlobeCo Portfolio Service")]
 struct Cli {

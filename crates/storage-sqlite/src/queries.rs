@@ -101,9 +101,17 @@ impl SqliteStore {
         offset: u64,
     ) -> StoreResult<SearchPage> {
         let mut tx = self.reader.begin().await.map_err(classify)?;
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM portfolio");
-        push_conditions(&mut count, filter, None);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?;
+        let total: i64 = if *filter == NameFilter::All {
+            // Kept by triggers (migration 2), so an unfiltered page never scans the table.
+            sqlx::query_scalar("SELECT total FROM portfolio_count WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(classify)?
+        } else {
+            let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM portfolio");
+            push_conditions(&mut count, filter, None);
+            count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?
+        };
 
         let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio"));
         push_conditions(&mut select, filter, after);
