@@ -95,45 +95,58 @@ async fn while_the_bus_is_disconnected_every_read_goes_to_the_database() {
     assert_eq!(page.items[0].name, "elsewhere");
 }
 
-/// Counts searches that reach the database, each taking `delay`.
-struct CountedSearches {
-    inner: Arc<dyn PortfolioStore>,
+/// A store that is slow on purpose: `get` reads, then waits `get_delay` before answering (the
+/// window in which a write can land between a cache miss's read and its fill); `search` waits
+/// `search_delay` first and counts how many searches reach the database.
+#[derive(Default)]
+struct Instrumented {
+    inner: Option<Arc<dyn PortfolioStore>>,
+    get_delay: Duration,
+    search_delay: Duration,
     searches: std::sync::atomic::AtomicUsize,
 }
 
+impl Instrumented {
+    fn inner(&self) -> &dyn PortfolioStore {
+        self.inner.as_deref().expect("wraps a store")
+    }
+}
+
 #[async_trait]
-impl PortfolioStore for CountedSearches {
+impl PortfolioStore for Instrumented {
     async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.inner.list_all().await
+        self.inner().list_all().await
     }
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        self.inner.get(id).await
+        let found = self.inner().get(id).await;
+        tokio::time::sleep(self.get_delay).await;
+        found
     }
     async fn insert_many(&self, p: &[Portfolio]) -> StoreResult<()> {
-        self.inner.insert_many(p).await
+        self.inner().insert_many(p).await
     }
     async fn insert_missing(&self, p: &[Portfolio]) -> StoreResult<u64> {
-        self.inner.insert_missing(p).await
+        self.inner().insert_missing(p).await
     }
     async fn update(&self, id: PortfolioId, v: Version, c: &PortfolioChanges) -> StoreResult<Portfolio> {
-        self.inner.update(id, v, c).await
+        self.inner().update(id, v, c).await
     }
     async fn delete(&self, id: PortfolioId, v: Version) -> StoreResult<()> {
-        self.inner.delete(id, v).await
+        self.inner().delete(id, v).await
     }
     async fn search(&self, f: &NameFilter, p: PageRequest) -> StoreResult<SearchPage> {
         self.searches.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.inner.search(f, p).await
+        tokio::time::sleep(self.search_delay).await;
+        self.inner().search(f, p).await
     }
     async fn search_after(&self, f: &NameFilter, a: Option<Keyset>, l: u32) -> StoreResult<SearchPage> {
-        self.inner.search_after(f, a, l).await
+        self.inner().search_after(f, a, l).await
     }
     async fn ping(&self, t: Duration) -> StoreResult<()> {
-        self.inner.ping(t).await
+        self.inner().ping(t).await
     }
     async fn info(&self) -> StoreResult<BackendInfo> {
-        self.inner.info().await
+        self.inner().info().await
     }
     async fn close(&self) {}
 }
@@ -141,7 +154,8 @@ impl PortfolioStore for CountedSearches {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_one_page_load_it_once_and_a_write_starts_a_new_load() {
     let (inner, _dir) = sqlite().await;
-    let counted = Arc::new(CountedSearches { inner, searches: Default::default() });
+    let counted =
+        Arc::new(Instrumented { inner: Some(inner), search_delay: Duration::from_millis(100), ..Default::default() });
     let cached = Arc::new(CachedStore::new(
         counted.clone(),
         Arc::new(ReadCache::new(&CacheSettings::default())),
@@ -164,54 +178,11 @@ async fn concurrent_misses_on_one_page_load_it_once_and_a_write_starts_a_new_loa
     assert_eq!(counted.searches.load(Ordering::SeqCst), 2);
 }
 
-/// Wraps a store so that `get` reads, then waits before answering: the classic window in which
-/// a write can land between a cache miss's read and its fill.
-struct SlowReads {
-    inner: Arc<dyn PortfolioStore>,
-    delay: Duration,
-}
-
-#[async_trait]
-impl PortfolioStore for SlowReads {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.inner.list_all().await
-    }
-    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        let found = self.inner.get(id).await;
-        tokio::time::sleep(self.delay).await;
-        found
-    }
-    async fn insert_many(&self, p: &[Portfolio]) -> StoreResult<()> {
-        self.inner.insert_many(p).await
-    }
-    async fn insert_missing(&self, p: &[Portfolio]) -> StoreResult<u64> {
-        self.inner.insert_missing(p).await
-    }
-    async fn update(&self, id: PortfolioId, v: Version, c: &PortfolioChanges) -> StoreResult<Portfolio> {
-        self.inner.update(id, v, c).await
-    }
-    async fn delete(&self, id: PortfolioId, v: Version) -> StoreResult<()> {
-        self.inner.delete(id, v).await
-    }
-    async fn search(&self, f: &NameFilter, p: PageRequest) -> StoreResult<SearchPage> {
-        self.inner.search(f, p).await
-    }
-    async fn search_after(&self, f: &NameFilter, a: Option<Keyset>, l: u32) -> StoreResult<SearchPage> {
-        self.inner.search_after(f, a, l).await
-    }
-    async fn ping(&self, t: Duration) -> StoreResult<()> {
-        self.inner.ping(t).await
-    }
-    async fn info(&self) -> StoreResult<BackendInfo> {
-        self.inner.info().await
-    }
-    async fn close(&self) {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_that_raced_a_write_does_not_leave_the_old_value_cached() {
     let (inner, _dir) = sqlite().await;
-    let slow: Arc<dyn PortfolioStore> = Arc::new(SlowReads { inner, delay: Duration::from_millis(200) });
+    let slow: Arc<dyn PortfolioStore> =
+        Arc::new(Instrumented { inner: Some(inner), get_delay: Duration::from_millis(200), ..Default::default() });
     let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
     let cached = Arc::new(CachedStore::new(slow, cache, Arc::new(LocalOnly)));
     let p = portfolio("old");

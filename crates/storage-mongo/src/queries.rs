@@ -59,11 +59,8 @@ impl MongoStore {
     /// Tells `NotFound` from `Conflict` after a version-checked write matched nothing. Like
     /// the SQL backends, a write racing in between can make this report the later state.
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
-        match self.collection.find_one(doc! { ID: object_id(id) }).projection(doc! { ID: 1 }).await {
-            Ok(Some(_)) => StoreError::Conflict,
-            Ok(None) => StoreError::NotFound,
-            Err(e) => classify(e),
-        }
+        let exists = self.collection.find_one(doc! { ID: object_id(id) }).projection(doc! { ID: 1 }).await;
+        exists.map_or_else(classify, |found| StoreError::unmatched_write(found.is_some()))
     }
 }
 

@@ -9,7 +9,7 @@
 use crate::{PostgresStore, errors::classify};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 use std::time::Duration;
@@ -32,21 +32,6 @@ fn to_portfolio(row: &PgRow) -> StoreResult<Portfolio> {
         date_created: Timestamp::from_millis(millis).ok_or_else(|| corrupt("date_created"))?,
         version: Version(row.try_get("version").map_err(classify)?),
     })
-}
-
-/// `LIKE` pattern for a substring match. Search terms can only carry `_` of the `LIKE`
-/// metacharacters, but escaping all three keeps this correct for any input.
-fn contains_pattern(term: &str) -> String {
-    let mut pattern = String::with_capacity(term.len() + 2);
-    pattern.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// Appends the `WHERE` clause of a search, and the keyset position when paging by cursor.
@@ -72,7 +57,7 @@ fn push_conditions(query: &mut QueryBuilder<Postgres>, filter: &NameFilter, afte
             query
                 .push(separator)
                 .push("lower(name) LIKE lower(")
-                .push_bind(contains_pattern(term.as_str()))
+                .push_bind(like_contains_pattern(term.as_str()))
                 .push(") ESCAPE '\\'");
             separator = " AND ";
         }
@@ -164,11 +149,7 @@ impl PostgresStore {
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
         let exists =
             sqlx::query("SELECT 1 FROM portfolio WHERE id = $1").bind(id.to_hex()).fetch_optional(&self.writer).await;
-        match exists {
-            Ok(Some(_)) => StoreError::Conflict,
-            Ok(None) => StoreError::NotFound,
-            Err(e) => classify(e),
-        }
+        exists.map_or_else(classify, |row| StoreError::unmatched_write(row.is_some()))
     }
 }
 
@@ -273,13 +254,6 @@ impl PortfolioStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_metacharacters_are_escaped() {
-        assert_eq!(contains_pattern("a_b"), "%a\\_b%");
-        assert_eq!(contains_pattern("50%"), "%50\\%%");
-        assert_eq!(contains_pattern("x\\y"), "%x\\\\y%");
-    }
 
     #[test]
     fn search_binds_the_term_in_both_the_count_and_the_page() {

@@ -3,7 +3,7 @@
 use crate::{SqliteStore, errors::classify};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::time::Duration;
@@ -26,21 +26,6 @@ fn to_portfolios(rows: &[SqliteRow]) -> StoreResult<Vec<Portfolio>> {
     rows.iter().map(to_portfolio).collect()
 }
 
-/// `LIKE` pattern for a substring match. Search terms can only carry `_` of the `LIKE`
-/// metacharacters, but escaping all three keeps this correct for any input.
-fn contains_pattern(term: &str) -> String {
-    let mut pattern = String::with_capacity(term.len() + 2);
-    pattern.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// Appends the `WHERE` clause of a search, and the keyset position when paging by cursor.
 /// Exact matches use `COLLATE NOCASE`, served by the `portfolio_by_name_nocase` index; `LIKE`
 /// is ASCII-case-insensitive in SQLite by default.
@@ -53,7 +38,11 @@ fn push_conditions(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter, after:
             separator = " AND ";
         }
         NameFilter::Contains(term) => {
-            query.push(separator).push("name LIKE ").push_bind(contains_pattern(term.as_str())).push(" ESCAPE '\\'");
+            query
+                .push(separator)
+                .push("name LIKE ")
+                .push_bind(like_contains_pattern(term.as_str()))
+                .push(" ESCAPE '\\'");
             separator = " AND ";
         }
     }
@@ -129,11 +118,7 @@ impl SqliteStore {
     async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
         let exists =
             sqlx::query("SELECT 1 FROM portfolio WHERE id = ?").bind(id.to_hex()).fetch_optional(&self.writer).await;
-        match exists {
-            Ok(Some(_)) => StoreError::Conflict,
-            Ok(None) => StoreError::NotFound,
-            Err(e) => classify(e),
-        }
+        exists.map_or_else(classify, |row| StoreError::unmatched_write(row.is_some()))
     }
 }
 
@@ -233,17 +218,5 @@ impl PortfolioStore for SqliteStore {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contains_pattern;
-
-    #[test]
-    fn like_metacharacters_are_escaped() {
-        assert_eq!(contains_pattern("a_b"), "%a\\_b%");
-        assert_eq!(contains_pattern("50%"), "%50\\%%");
-        assert_eq!(contains_pattern("x\\y"), "%x\\\\y%");
     }
 }

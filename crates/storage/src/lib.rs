@@ -27,10 +27,32 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What a version-checked update or delete that matched no row means: the row exists with
+    /// another version (`Conflict`), or there is no such row (`NotFound`).
+    pub fn unmatched_write(exists: bool) -> Self {
+        if exists { Self::Conflict } else { Self::NotFound }
+    }
+
     /// Whether retrying the same call later could succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
+}
+
+/// The `LIKE` pattern matching `term` anywhere, with `\\` as the escape character (SQL
+/// backends pass `ESCAPE '\\'`). Search terms can only carry `_` of the three metacharacters,
+/// but escaping all of them keeps this correct for any input.
+pub fn like_contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// One page of a search, with the total count of matches for the pagination block.
@@ -94,4 +116,22 @@ pub trait PortfolioStore: Send + Sync + 'static {
 
     /// Closes the pool after in-flight calls finish; called once on shutdown.
     async fn close(&self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(like_contains_pattern("a_b"), "%a\\_b%");
+        assert_eq!(like_contains_pattern("50%"), "%50\\%%");
+        assert_eq!(like_contains_pattern("x\\y"), "%x\\\\y%");
+    }
+
+    #[test]
+    fn an_unmatched_versioned_write_is_a_conflict_only_if_the_row_exists() {
+        assert!(matches!(StoreError::unmatched_write(true), StoreError::Conflict));
+        assert!(matches!(StoreError::unmatched_write(false), StoreError::NotFound));
+    }
 }
