@@ -79,5 +79,11 @@ cargo test --workspace --locked
 log "the HTTP suite again, on MongoDB (a fresh database per test)"
 PORTFOLIO_TEST_BACKEND=mongo cargo test --locked -p pfs-app --test api
 
-log "the HTTP suite again, on PostgreSQL (a fresh schema per test)"
-PORTFOLIO_TEST_BACKEND=postgres cargo test --locked -p pfs-app --test api
+log "the HTTP suite again, on PostgreSQL with Redis, as production runs (a fresh schema per test)"
+redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+  --pidfile "/tmp/portfolio-test-redis-$redis_port.pid" >/dev/null
+trap 'kill "$(cat "/tmp/portfolio-test-redis-$redis_port.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+wait_for 10 redis-cli -p "$redis_port" ping
+PORTFOLIO_TEST_BACKEND=postgres PORTFOLIO_TEST_REDIS_URL="redis://127.0.0.1:$redis_port" \
+  cargo test --locked -p pfs-app --test api

@@ -60,6 +60,17 @@ impl App {
     /// Reads the newest `pages` search pages through the cache, and each portfolio on them.
     /// Best effort: a failure only means a colder start, so it is logged, not returned.
     async fn warm_cache(&self, pages: u32) {
+        // With Redis, the cache only serves (and so only fills) once the bus has heard its own
+        // heartbeat, within about a second; warming before that would do nothing.
+        let connected = async {
+            while !self.state.bus.is_connected() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(3), connected).await.is_err() {
+            tracing::warn!("cache not warmed: the invalidation bus did not connect within 3 s");
+            return;
+        }
         let store = &self.state.store;
         let mut warmed = 0;
         for page in 0..u64::from(pages) {

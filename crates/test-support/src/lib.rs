@@ -5,6 +5,7 @@
 //! `PORTFOLIO_TEST_BACKEND=postgres`, a fresh schema on the server named by
 //! `PORTFOLIO_TEST_POSTGRES_URL` (dropped afterwards), or, with `PORTFOLIO_TEST_BACKEND=mongo`,
 //! a fresh database on `PORTFOLIO_TEST_MONGO_URL`, so the same suite proves every backend.
+//! With `PORTFOLIO_TEST_REDIS_URL`, every app also uses that Redis, as production replicas do.
 
 use pfs_platform::{Config, ConfigSources};
 use pfs_storage::PortfolioStore;
@@ -139,6 +140,10 @@ async fn test_config(env: &[(&str, &str)]) -> (Config, Isolation) {
         }
         Ok("sqlite") | Err(_) => {}
         Ok(other) => panic!("PORTFOLIO_TEST_BACKEND={other:?}: expected sqlite, postgres or mongo"),
+    }
+    // Like production: replicas share Redis for cache invalidation (and rate-limit buckets).
+    if let Ok(redis) = std::env::var("PORTFOLIO_TEST_REDIS_URL") {
+        vars.push(("PORTFOLIO_REDIS_URL".into(), redis));
     }
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };

@@ -10,10 +10,15 @@ const LIMITED: &[(&str, &str)] = &[
     ("PORTFOLIO_RATE_LIMIT__BURST", "3"),
 ];
 
+/// Keys are made unique per test run: when the suite runs against a shared Redis, buckets
+/// must not carry over from an earlier run.
 async fn get_as(app: &TestApp, key: Option<&str>) -> reqwest::Response {
+    static RUN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let run = RUN
+        .get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
     let mut request = app.client.get(app.url("/api/v2/portfolios"));
     if let Some(key) = key {
-        request = request.header("x-api-key", key);
+        request = request.header("x-api-key", format!("{key}-{run}"));
     }
     request.send().await.unwrap()
 }
