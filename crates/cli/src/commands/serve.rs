@@ -16,7 +16,8 @@ pub struct Opts {
     /// Deployment profile: development, staging or production (default development).
     #[arg(long = "env", env = "PORTFOLIO_ENV", value_name = "PROFILE")]
     pub profile: Option<String>,
-    /// Storage URL: sqlite://PATH (default: SQLite under --data-dir).
+    /// Storage URL: sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DB or mongodb://HOST:PORT
+    /// (default: SQLite under --data-dir).
     #[arg(long, env = "PORTFOLIO_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Directory of the embedded SQLite database (default ./data).
