@@ -4,7 +4,6 @@ use crate::wire::Issue;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pfs_storage::StoreError;
-use serde_json::json;
 
 /// The 500 `detail` of the v1 routes.
 pub const V1_FAILURE: &str = "Internal server error";
@@ -37,7 +36,9 @@ pub enum ApiError {
     /// 405 `Method Not Allowed`: the path exists, the method does not.
     #[error("Method Not Allowed")]
     MethodNotAllowed,
-    /// 503 with `Retry-After`: the database is unreachable or saturated; retrying is safe.
+    /// 503 with `Retry-After`: the database is unreachable or saturated. Safe to retry for
+    /// reads; a create may have committed before the failure (issue 6's idempotency keys make
+    /// such retries safe).
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] StoreError),
     /// 429: the client sent more than `rate_limit` allows; `Retry-After` says when to resume.
@@ -80,10 +81,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        // Serialised straight from the issues: going through `json!` would copy them all first.
         let body = match &self {
-            Self::Validation(issues) => json!({ "detail": issues }),
-            other => json!({ "detail": other.to_string() }),
-        };
+            Self::Validation(issues) => serde_json::to_vec(&Detail { detail: issues }),
+            other => serde_json::to_vec(&Detail { detail: other.to_string() }),
+        }
+        .unwrap_or_default();
         match &self {
             Self::Internal { source, .. } => {
                 tracing::error!(error = ?source, "request failed: {self}");
@@ -91,12 +94,19 @@ impl IntoResponse for ApiError {
             Self::Unavailable(source) => tracing::warn!(error = %source, "storage unavailable"),
             _ => {}
         }
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response =
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
+}
+
+/// FastAPI's error body: `{"detail": ...}`.
+#[derive(serde::Serialize)]
+struct Detail<T: serde::Serialize> {
+    detail: T,
 }
 
 impl From<Vec<Issue>> for ApiError {

@@ -132,12 +132,16 @@ impl App {
         };
         tokio::select! {
             result = server => result.context("HTTP server failed")?,
-            () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown timeout; dropping them"),
+            () = deadline => tracing::warn!(?grace, "in-flight requests outlived the shutdown timeout; no longer waiting"),
         }
         stop_tasks.cancel();
         tasks.close();
         tasks.wait().await;
-        state.store.close().await;
+        // Closing waits for checked-out connections; requests still running past the deadline
+        // may hold some, so give up after a few seconds rather than hang the exit.
+        if tokio::time::timeout(std::time::Duration::from_secs(5), state.store.close()).await.is_err() {
+            tracing::warn!("connection pool still busy after 5 s; exiting without waiting");
+        }
         tracing::info!("stopped");
         Ok(())
     }

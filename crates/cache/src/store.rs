@@ -5,8 +5,12 @@ use crate::{Invalidation, InvalidationBus, ReadCache};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Gets by id and search pages come from the cache when present; every write invalidates
 /// locally first (so this replica reads its own writes) and then tells the other replicas.
@@ -21,9 +25,23 @@ impl CachedStore {
         Self { inner, cache, bus }
     }
 
-    async fn invalidate(&self, what: Invalidation) {
-        self.cache.invalidate(what).await;
-        self.bus.publish(what);
+    /// Runs `write` and then the invalidation in a task of their own. A request can be dropped
+    /// mid-write (a client gone, a timeout), but the statement may already be on its way to
+    /// commit: the invalidation must happen whatever becomes of the caller. A failed write is
+    /// invalidated for too, since it may have committed before the connection broke.
+    async fn write<T: Send + 'static>(
+        &self,
+        what: Invalidation,
+        write: impl FnOnce(Arc<dyn PortfolioStore>) -> BoxFuture<'static, StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (inner, cache, bus) = (self.inner.clone(), self.cache.clone(), self.bus.clone());
+        let task = tokio::spawn(async move {
+            let result = write(inner).await;
+            cache.invalidate(what).await;
+            bus.publish(what);
+            result
+        });
+        task.await.unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()))
     }
 
     /// A search page from the cache, or from `load` (loaded once however many ask at once).
@@ -84,28 +102,30 @@ impl PortfolioStore for CachedStore {
     }
 
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
-        let result = self.inner.insert_many(portfolios).await;
-        // Even a failed insert may have committed (e.g. a lost connection after COMMIT).
-        self.invalidate(Invalidation::Searches).await;
-        result
+        let portfolios = portfolios.to_vec();
+        self.write(Invalidation::Searches, move |inner| Box::pin(async move { inner.insert_many(&portfolios).await }))
+            .await
     }
 
     async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
-        let result = self.inner.insert_missing(portfolios).await;
-        self.invalidate(Invalidation::Searches).await;
-        result
+        let portfolios = portfolios.to_vec();
+        self.write(Invalidation::Searches, move |inner| {
+            Box::pin(async move { inner.insert_missing(&portfolios).await })
+        })
+        .await
     }
 
     async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
-        let result = self.inner.update(id, expected, changes).await;
-        self.invalidate(Invalidation::Portfolio(id)).await;
-        result
+        let changes = changes.clone();
+        self.write(Invalidation::Portfolio(id), move |inner| {
+            Box::pin(async move { inner.update(id, expected, &changes).await })
+        })
+        .await
     }
 
     async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
-        let result = self.inner.delete(id, expected).await;
-        self.invalidate(Invalidation::Portfolio(id)).await;
-        result
+        self.write(Invalidation::Portfolio(id), move |inner| Box::pin(async move { inner.delete(id, expected).await }))
+            .await
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {

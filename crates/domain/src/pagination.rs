@@ -25,11 +25,6 @@ impl Keyset {
     pub fn of(portfolio: &crate::Portfolio) -> Self {
         Self { date_created: portfolio.date_created, id: portfolio.id }
     }
-
-    /// Whether `portfolio` comes after this position in the search order.
-    pub fn precedes(&self, portfolio: &crate::Portfolio) -> bool {
-        (portfolio.date_created, portfolio.id) < (self.date_created, self.id)
-    }
 }
 
 /// The `pagination` object of a search response.

@@ -40,6 +40,9 @@ impl RedisBusSettings {
 /// Outgoing invalidations wait here; if it overflows, one `Everything` replaces what was lost.
 const QUEUE: usize = 1024;
 
+/// `last_echo_ms` before the first heartbeat came back: not connected yet.
+const NEVER: u64 = u64::MAX;
+
 /// The invalidation bus. Cheap to share; its two tasks stop with the token given to `start`.
 pub struct RedisBus {
     outgoing: mpsc::Sender<Message>,
@@ -58,6 +61,10 @@ struct State {
 
 impl State {
     fn connected(&self) -> bool {
+        let last = self.last_echo_ms.load(Ordering::Acquire);
+        if last == NEVER {
+            return false;
+        }
         let since_echo =
             self.epoch.elapsed().saturating_sub(Duration::from_millis(self.last_echo_ms.load(Ordering::Acquire)));
         self.subscribed.load(Ordering::Acquire) && since_echo < self.liveness
@@ -81,7 +88,7 @@ impl RedisBus {
         let replica = format!("{:016x}", rand::random::<u64>());
         let state = Arc::new(State {
             subscribed: AtomicBool::new(false),
-            last_echo_ms: AtomicU64::new(0),
+            last_echo_ms: AtomicU64::new(NEVER),
             epoch: Instant::now(),
             liveness: settings.liveness,
         });
@@ -149,6 +156,10 @@ async fn publish(
                     failures += 1;
                     if failures == 1 || failures.is_power_of_two() {
                         tracing::warn!(error = %err, failures, "redis: cannot connect to publish invalidations");
+                    }
+                    // Not sent: owe the others a catch-up `Everything` once connected.
+                    if matches!(message, Message::Invalidate(_)) {
+                        bus.overflowed.store(true, Ordering::Release);
                     }
                     continue;
                 }

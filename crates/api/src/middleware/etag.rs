@@ -14,13 +14,19 @@ use xxhash_rust::xxh3::xxh3_64;
 
 const CODINGS: &[&str] = &["gzip", "br", "zstd", "deflate"];
 
+/// Largest body worth an ETag: the unpaged v1 list of 100,000 portfolios is about 10 MB.
+const MAX_TAGGED_BYTES: u64 = 16 * 1024 * 1024;
+
 pub async fn layer(req: Request, next: Next) -> Response {
     if req.method() != Method::GET {
         return next.run(req).await;
     }
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
     let response = next.run(req).await;
-    if response.status() != StatusCode::OK || response.headers().contains_key(header::ETAG) {
+    // Only bodies of known, bounded size are buffered for hashing (every API response is);
+    // anything streamed or huge passes untagged rather than held in memory.
+    let bounded = http_body::Body::size_hint(response.body()).upper().is_some_and(|n| n <= MAX_TAGGED_BYTES);
+    if response.status() != StatusCode::OK || response.headers().contains_key(header::ETAG) || !bounded {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -2,12 +2,14 @@
 
 use crate::error::ApiError;
 use crate::paths;
+use crate::state::AppState;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 /// A path that only differs from a route by trailing slashes gets a 307 to the route, keeping
 /// the query, as FastAPI's `redirect_slashes` does; anything else is 404 `Not Found`.
-pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+pub async fn not_found(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
     let trimmed = path.trim_end_matches('/');
     if path != "/" && trimmed.len() < path.len() && !trimmed.is_empty() && paths::is_known(trimmed) {
@@ -17,7 +19,8 @@ pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
             .or_else(|| uri.authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-        let location = format!("http://{host}{trimmed}{query}");
+        let scheme = if state.config.server.tls_cert_path.as_os_str().is_empty() { "http" } else { "https" };
+        let location = format!("{scheme}://{host}{trimmed}{query}");
         return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response();
     }
     ApiError::RouteNotFound.into_response()

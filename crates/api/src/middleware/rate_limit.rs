@@ -115,7 +115,7 @@ fn client_key(config: &RateLimitConfig, headers: &HeaderMap, peer: Option<&Conne
     }
     let forwarded = config
         .trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(str::trim).map(str::to_owned))
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(str::trim).map(str::to_owned))
         .flatten()
         .filter(|ip| !ip.is_empty());
     match (forwarded, peer) {
@@ -161,7 +161,11 @@ mod tests {
             "ip:10.1.2.3",
             "spoofable unless trusted"
         );
-        assert_eq!(client_key(&config(RateLimitBy::Ip, true), &headers, Some(&peer)), "ip:203.0.113.9");
+        assert_eq!(
+            client_key(&config(RateLimitBy::Ip, true), &headers, Some(&peer)),
+            "ip:10.0.0.1",
+            "the proxy's entry"
+        );
         headers.insert("x-api-key", HeaderValue::from_static("secret"));
         let key = client_key(&config(RateLimitBy::ApiKeyOrIp, false), &headers, Some(&peer));
         assert!(key.starts_with("key:") && !key.contains("secret"));

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::routes::{health, v1, v2};
 use crate::wire::dto;
 use axum::extract::Path;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, LazyLock};
 use utoipa::OpenApi;
@@ -48,8 +48,12 @@ pub async fn oauth2_redirect() -> Result<Response, ApiError> {
     asset("oauth2-redirect.html").map(IntoResponse::into_response)
 }
 
+/// The UI's own files only change with the binary, so they may be cached for a day; an
+/// unknown name is a 404 that nobody should keep.
 pub async fn file(Path(file): Path<String>) -> Result<Response, ApiError> {
-    asset(&file).map(IntoResponse::into_response)
+    let mut response = asset(&file)?.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    Ok(response)
 }
 
 struct Asset(Vec<u8>, String);

@@ -38,7 +38,7 @@ pub fn routes(state: AppState) -> Router {
         .route(DOCS, get(docs::index).layer(revalidate()))
         .route(REDOC, get(docs::index).layer(revalidate()))
         .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect).layer(revalidate()))
-        .route(DOCS_ASSET, get(docs::file).layer(cache_control("public, max-age=86400")))
+        .route(DOCS_ASSET, get(docs::file))
         .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)

@@ -131,9 +131,14 @@ fn parse_iso(s: &str) -> Result<Timestamp, ParseError> {
     if b.len() < 10 {
         return Err(date_err("input is too short"));
     }
+    // Checks bytes before slicing: a multi-byte character must never split a `str` slice.
     let num = |range: std::ops::Range<usize>, what| -> Result<u32, ParseError> {
-        let part = &s[range];
-        if part.bytes().all(|c| c.is_ascii_digit()) { Ok(part.parse().unwrap_or(0)) } else { Err(date_err(what)) }
+        let digits = &b[range];
+        if digits.iter().all(u8::is_ascii_digit) {
+            Ok(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+        } else {
+            Err(date_err(what))
+        }
     };
     if !b[..4].iter().all(u8::is_ascii_digit) {
         return Err(date_err("invalid character in year"));
@@ -181,7 +186,7 @@ fn split_offset(s: &str) -> Result<(&str, Option<FixedOffset>), &'static str> {
     let (time, tz) = (&s[..pos], &s[pos + 1..]);
     let digits: String = tz.chars().filter(|c| *c != ':').collect();
     let valid_shape = matches!(tz.len(), 2 | 4 | 5) && (tz.len() != 5 || tz.as_bytes()[2] == b':');
-    if !valid_shape || !digits.bytes().all(|c| c.is_ascii_digit()) {
+    if !valid_shape || !matches!(digits.len(), 2 | 4) || !digits.bytes().all(|c| c.is_ascii_digit()) {
         return Err("invalid timezone sign");
     }
     let hours: i32 = digits[..2].parse().unwrap_or(99);

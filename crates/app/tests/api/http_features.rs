@@ -150,3 +150,21 @@ async fn cache_warming_serves_the_first_reads_after_a_restart_from_memory() {
     let after = counters().await;
     assert_eq!((after.0 - before.0, after.1 - before.1), (1, 0), "the first read after start is a hit");
 }
+
+#[tokio::test]
+async fn unknown_docs_files_are_404s_that_are_not_cached() {
+    let app = TestApp::spawn().await;
+    let missing = app.get("/docs/nope.js").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "cache-control").as_deref(), Some("no-cache, no-store, must-revalidate"));
+}
+
+#[tokio::test]
+async fn bulk_lists_far_over_the_limit_are_refused_without_validating_each_item() {
+    let app = TestApp::spawn().await;
+    let items: Vec<_> = (0..1001).map(|i| if i % 2 == 0 { json!({}) } else { json!({"name": 1}) }).collect();
+    let response = app.post_json("/api/v2/portfolios", &serde_json::Value::Array(items)).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["detail"], "Request cannot contain more than 100 portfolios");
+}

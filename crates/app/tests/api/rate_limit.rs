@@ -8,6 +8,7 @@ const LIMITED: &[(&str, &str)] = &[
     ("PORTFOLIO_RATE_LIMIT__ENABLED", "true"),
     ("PORTFOLIO_RATE_LIMIT__PER_SECOND", "1"),
     ("PORTFOLIO_RATE_LIMIT__BURST", "3"),
+    ("PORTFOLIO_RATE_LIMIT__BY", "api_key_or_ip"),
 ];
 
 /// Keys are made unique per test run: when the suite runs against a shared Redis, buckets

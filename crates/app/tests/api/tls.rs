@@ -83,3 +83,16 @@ async fn tls_servers_also_stop_gracefully() {
     let tls = spawn_tls().await;
     assert!(tls.app.stop().await.is_ok());
 }
+
+#[tokio::test]
+async fn trailing_slash_redirects_keep_the_https_scheme() {
+    let tls = spawn_tls().await;
+    let (_, stream) = connect(&tls, &[b"http/1.1"]).await;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let request =
+        hyper::Request::get("/api/v2/portfolios/").header("host", "localhost").body(Empty::<Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], "https://localhost/api/v2/portfolios");
+}

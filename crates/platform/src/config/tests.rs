@@ -123,3 +123,19 @@ fn the_embedded_defaults_document_every_key() {
         }
     }
 }
+
+#[test]
+fn a_read_replica_cannot_be_combined_with_the_cache() {
+    let replica =
+        [("PORTFOLIO_DATABASE_URL", "postgres://a@h/db"), ("PORTFOLIO_DATABASE__READ_URL", "postgres://a@r/db")];
+    let err = load(&replica).unwrap_err().to_string();
+    assert!(err.contains("database.read_url") && err.contains("cache.enabled"), "{err}");
+    let without_cache: Vec<_> = replica.into_iter().chain([("PORTFOLIO_CACHE__ENABLED", "false")]).collect();
+    assert!(load(&without_cache).is_ok());
+}
+
+#[test]
+fn rate_limits_beyond_a_million_per_second_are_refused() {
+    let err = load(&[("PORTFOLIO_RATE_LIMIT__PER_SECOND", "2000000")]).unwrap_err().to_string();
+    assert!(err.contains("rate_limit.per_second"), "{err}");
+}

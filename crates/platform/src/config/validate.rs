@@ -57,9 +57,16 @@ impl Config {
                 super::redact_url(&url)
             ),
         );
+        let replica = !db.read_url.trim().is_empty();
         check(
-            db.read_url.is_empty() || url.starts_with("postgres"),
+            !replica || url.starts_with("postgres"),
             "database.read_url: a read replica needs a PostgreSQL database.url".into(),
+        );
+        // A miss right after a write would read the lagging replica and cache the old row as
+        // fresh until the next write or the TTL: the two cannot be combined safely.
+        check(
+            !(replica && self.cache.enabled),
+            "database.read_url: set cache.enabled = false to read from a replica (a lagging replica would be cached as fresh)".into(),
         );
         check(!db.mongo_database.is_empty(), "database.mongo_database: must not be empty".into());
         check(db.max_connections >= 1, "database.max_connections: must be at least 1".into());
@@ -75,7 +82,10 @@ impl Config {
         );
         check(!self.redis.channel.is_empty(), "redis.channel: must not be empty".into());
         let limit = &self.rate_limit;
-        check(limit.per_second >= 1, "rate_limit.per_second: must be at least 1".into());
+        check(
+            (1..=1_000_000).contains(&limit.per_second),
+            "rate_limit.per_second: must be between 1 and 1000000".into(),
+        );
         check(limit.burst >= 1, "rate_limit.burst: must be at least 1".into());
         check(
             axum_header_name(&limit.api_key_header),

@@ -81,3 +81,38 @@ fn years_beyond_9999_are_rejected() {
     assert!(datetime(&json!(1e15)).is_err());
     assert!(datetime(&json!("10000-01-01")).is_err());
 }
+
+#[test]
+fn malformed_input_never_panics_the_parser() {
+    for input in [
+        "2024-01-0é",
+        "é024-01-01",
+        "2024-01-01T10:00+::",
+        "2024-01-01T10:00+1:",
+        "2024-01-01T10:00-:5",
+        "2024-0é-01T00:00",
+    ] {
+        let issue = datetime(&json!(input)).unwrap_err();
+        assert!(issue.kind.starts_with("datetime"), "{input}: {issue:?}");
+    }
+}
+
+/// Every single-character substitution or deletion of a full timestamp: whatever the result,
+/// parsing answers (a value or an issue) and never panics.
+#[test]
+fn no_single_character_mutation_panics() {
+    let template: Vec<char> = "2024-01-15T10:30:00.123456+05:30".chars().collect();
+    for i in 0..template.len() {
+        for replacement in [Some('é'), Some('+'), Some('-'), Some(':'), Some('.'), Some('9'), Some('Z'), None] {
+            let mut mutated = template.clone();
+            match replacement {
+                Some(c) => mutated[i] = c,
+                None => {
+                    mutated.remove(i);
+                }
+            }
+            let input: String = mutated.into_iter().collect();
+            let _ = datetime(&json!(input));
+        }
+    }
+}
