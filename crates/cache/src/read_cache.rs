@@ -115,7 +115,9 @@ impl ReadCache {
     }
 
     pub(crate) async fn portfolio(&self, id: &PortfolioId) -> Option<Portfolio> {
-        self.count(self.portfolios.get(id).await)
+        let found = self.portfolios.get(id).await;
+        self.record(found.is_some());
+        found
     }
 
     /// The cached page, or `load`'s result. Concurrent misses on one page wait for a single
@@ -130,7 +132,7 @@ impl ReadCache {
         key.generation = self.generation();
         let entry = self.pages.entry(key).or_try_insert_with(async { load.await.map(Arc::new) }).await;
         let entry = entry.map_err(|shared| unshare(&shared))?;
-        self.count(if entry.is_fresh() { None } else { Some(()) });
+        self.record(!entry.is_fresh());
         Ok(entry.into_value())
     }
 
@@ -144,10 +146,9 @@ impl ReadCache {
         }
     }
 
-    fn count<T>(&self, found: Option<T>) -> Option<T> {
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+    fn record(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        found
     }
 }
 

@@ -17,7 +17,7 @@ use pfs_domain::{
 };
 use pfs_storage::SearchPage;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Most ids one batch get may ask for.
 const MAX_IDS: usize = 100;
@@ -132,14 +132,16 @@ async fn batch_get(
     if asked.len() > MAX_IDS {
         return Err(ApiError::BadRequest(format!("ids cannot list more than {MAX_IDS} portfolio ids")));
     }
-    let parsed: Vec<PortfolioId> = asked.iter().filter_map(|id| PortfolioId::parse(id)).collect();
-    let found = state.store.get_many(&parsed).await.map_err(store_err)?;
+    let parsed: Vec<(&str, Option<PortfolioId>)> = asked.iter().map(|raw| (*raw, PortfolioId::parse(raw))).collect();
+    let ids: Vec<PortfolioId> = parsed.iter().filter_map(|(_, id)| *id).collect();
+    let mut found: HashMap<PortfolioId, Portfolio> =
+        state.store.get_many(&ids).await.map_err(store_err)?.into_iter().map(|p| (p.id, p)).collect();
     let mut ordered = Vec::with_capacity(found.len());
     let mut missing = Vec::new();
-    for id in asked {
-        match PortfolioId::parse(id).and_then(|id| found.iter().find(|p| p.id == id)) {
-            Some(portfolio) => ordered.push(portfolio.clone()),
-            None => missing.push(id),
+    for (raw, id) in parsed {
+        match id.and_then(|id| found.remove(&id)) {
+            Some(portfolio) => ordered.push(portfolio),
+            None => missing.push(raw),
         }
     }
     Ok(Json(json!({ "portfolios": portfolios(&ordered, projection), "missing": missing })).into_response())
