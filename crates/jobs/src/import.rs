@@ -1,0 +1,236 @@
+//! The portfolio import job: portfolios sent to `POST /api/v2/portfolios/imports`, either
+//! already validated (with their ids assigned at enqueue time) or as an uploaded `mongoexport`
+//! file that the job validates.
+//!
+//! All or nothing on validity: every document is checked before anything is written, and one
+//! invalid document fails the whole job with nothing loaded (the report lists the problems).
+//! Then the portfolios are loaded in batches, each in one transaction, with `insert_missing`:
+//! an id already stored is skipped, never overwritten. Because ids are fixed in the payload,
+//! a run repeated after a crash or a lost lease inserts nothing twice, so the job's effect
+//! happens exactly once however many runs it takes. Each committed batch is checkpointed, and
+//! a later run resumes after the last checkpoint.
+
+use crate::job::{JobError, JobHandler, RunContext};
+use async_trait::async_trait;
+use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
+use pfs_import::Location;
+use pfs_storage::PortfolioStore;
+use pfs_storage::jobs::{ClaimedJob, JobProgress};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The stored `kind` of import jobs.
+pub const KIND: &str = "portfolio_import";
+
+/// What an import job loads.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "camelCase")]
+pub enum ImportPayload {
+    /// Validated portfolios with their final ids.
+    Portfolios { portfolios: Vec<ImportItem> },
+    /// The text of a `mongoexport` file (JSON lines or one JSON array), validated by the job.
+    Export { text: String },
+}
+
+impl ImportPayload {
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain strings and integers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// One portfolio as stored in the payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportItem {
+    pub id: String,
+    pub name: String,
+    /// Milliseconds since the Unix epoch.
+    pub date_created: i64,
+    pub version: i64,
+}
+
+impl From<&Portfolio> for ImportItem {
+    fn from(p: &Portfolio) -> Self {
+        Self { id: p.id.to_hex(), name: p.name.clone(), date_created: p.date_created.millis(), version: p.version.0 }
+    }
+}
+
+impl ImportItem {
+    fn to_portfolio(&self) -> Option<Portfolio> {
+        Some(Portfolio {
+            id: PortfolioId::parse(&self.id)?,
+            name: self.name.clone(),
+            date_created: Timestamp::from_millis(self.date_created)?,
+            version: Version(self.version),
+        })
+    }
+}
+
+/// What an import did so far: kept as the job's report and shown by `GET /api/v2/jobs/{id}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub counts: ImportCounts,
+    /// The first problems found (at most the handler's `max_errors`); `counts.invalid` has them all.
+    pub errors: Vec<ImportIssue>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCounts {
+    pub created: u64,
+    /// Valid portfolios whose id was already stored (left as they are).
+    pub skipped_existing: u64,
+    pub invalid: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportIssue {
+    /// `line 3` or `array element 3`, 1-based.
+    pub location: String,
+    pub reason: String,
+}
+
+/// Reads an in-memory export the way `portfolio-service import` reads a file: one JSON array,
+/// or one document per line. Returns each document (or why its line is not JSON) with its
+/// location, or an error when the text as a whole is unreadable (a broken array).
+pub fn scan_export(text: &str) -> Result<Vec<(Location, Result<Value, String>)>, String> {
+    let text = text.trim_start_matches('\u{feff}');
+    if text.trim_start().starts_with('[') {
+        let elements: Vec<Value> =
+            serde_json::from_str(text).map_err(|e| format!("the file is not a valid JSON array: {e}"))?;
+        return Ok(elements.into_iter().enumerate().map(|(i, v)| (Location::Element(i as u64 + 1), Ok(v))).collect());
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let parsed = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"));
+            (Location::Line(i as u64 + 1), parsed)
+        })
+        .collect())
+}
+
+/// Runs import jobs against `store`.
+pub struct ImportHandler {
+    pub store: Arc<dyn PortfolioStore>,
+    /// Portfolios per transaction.
+    pub batch_size: usize,
+    /// Problems listed individually in the report.
+    pub max_errors: usize,
+}
+
+impl ImportHandler {
+    /// Every portfolio of the payload, or the report of what is invalid.
+    fn validate(&self, payload: ImportPayload) -> Result<Vec<Portfolio>, ImportReport> {
+        let mut report = ImportReport::default();
+        let mut valid = Vec::new();
+        let mut reject = |location: String, reason: String| {
+            report.counts.invalid += 1;
+            if report.errors.len() < self.max_errors {
+                report.errors.push(ImportIssue { location, reason });
+            }
+        };
+        match payload {
+            ImportPayload::Portfolios { portfolios } => {
+                for (i, item) in portfolios.iter().enumerate() {
+                    match item.to_portfolio() {
+                        Some(p) => valid.push(p),
+                        None => reject(format!("item {}", i + 1), "invalid id or date".into()),
+                    }
+                }
+            }
+            ImportPayload::Export { text } => match scan_export(&text) {
+                Err(reason) => reject("file".into(), reason),
+                Ok(documents) => {
+                    for (location, document) in documents {
+                        match document.and_then(|value| pfs_import::document::parse(&value)) {
+                            Ok(parsed) => valid.push(parsed.portfolio),
+                            Err(reason) => reject(location.to_string(), reason),
+                        }
+                    }
+                }
+            },
+        }
+        if report.counts.invalid == 0 { Ok(valid) } else { Err(report) }
+    }
+}
+
+fn encode(report: &ImportReport) -> Option<String> {
+    serde_json::to_string(report).ok()
+}
+
+#[async_trait]
+impl JobHandler for ImportHandler {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, job: &ClaimedJob, context: &RunContext) -> Result<(), JobError> {
+        let payload: ImportPayload = serde_json::from_slice(&job.payload)
+            .map_err(|e| JobError::Permanent(format!("unreadable import payload: {e}")))?;
+        let portfolios = match self.validate(payload) {
+            Ok(portfolios) => portfolios,
+            Err(report) => {
+                let invalid = report.counts.invalid;
+                context.record(JobProgress { processed: 0, total: context.progress().total, report: encode(&report) });
+                return Err(JobError::Permanent(format!("{invalid} invalid document(s); nothing was imported")));
+            }
+        };
+        let total = portfolios.len() as u64;
+        let previous = context.progress();
+        let mut report: ImportReport =
+            previous.report.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+        let mut processed = previous.processed.min(total);
+        if processed == 0 {
+            report = ImportReport::default();
+        }
+        let start = usize::try_from(processed).unwrap_or(usize::MAX);
+        let mut batches = portfolios[start..].chunks(self.batch_size.max(1)).peekable();
+        context.record(JobProgress { processed, total, report: encode(&report) });
+        while let Some(batch) = batches.next() {
+            if let Some(stop) = context.should_stop() {
+                return Err(stop);
+            }
+            let inserted = self.store.insert_missing(batch).await.map_err(|e| JobError::Transient(e.into()))?;
+            report.counts.created += inserted;
+            report.counts.skipped_existing += batch.len() as u64 - inserted.min(batch.len() as u64);
+            processed += batch.len() as u64;
+            let progress = JobProgress { processed, total, report: encode(&report) };
+            if batches.peek().is_some() {
+                context.checkpoint(progress).await?;
+            } else {
+                context.record(progress);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_are_read_as_json_lines_or_one_array() {
+        let lines = scan_export("{\"a\":1}\n\n  \nnot json\n{\"b\":2}\n").unwrap();
+        let locations: Vec<String> = lines.iter().map(|(l, _)| l.to_string()).collect();
+        assert_eq!(locations, ["line 1", "line 4", "line 5"]);
+        assert!(lines[1].1.as_ref().unwrap_err().starts_with("not JSON"));
+        let array = scan_export("\u{feff} [{\"a\":1},{\"b\":2}]").unwrap();
+        assert_eq!(array.len(), 2);
+        assert_eq!(array[1].0.to_string(), "array element 2");
+        assert!(scan_export("[{\"a\":1},").unwrap_err().contains("not a valid JSON array"));
+    }
+
+    #[test]
+    fn payloads_round_trip() {
+        let item = ImportItem { id: "6740f1c2a1b2c3d4e5f60718".into(), name: "x".into(), date_created: 5, version: 0 };
+        let payload = ImportPayload::Portfolios { portfolios: vec![item.clone()] };
+        let decoded: ImportPayload = serde_json::from_slice(&payload.encode()).unwrap();
+        assert!(matches!(decoded, ImportPayload::Portfolios { portfolios } if portfolios == vec![item]));
+    }
+}
