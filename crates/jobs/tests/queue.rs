@@ -1,0 +1,223 @@
+//! Queue conformance: the same scenarios against SQLite (a temp file) and PostgreSQL (a fresh
+//! schema on `PORTFOLIO_TEST_POSTGRES_URL`).
+
+use async_trait::async_trait;
+use pfs_domain::Timestamp;
+use pfs_jobs::{Backoff, JobError, JobHandler, RunContext, WorkerPool, WorkerSettings};
+use pfs_storage::jobs::{ClaimedJob, Finish, JobId, JobProgress, JobQueue, JobState, NewJob};
+use pfs_storage_postgres::testing::{TestSchema, fresh_store};
+use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// A queue plus whatever keeps its database alive.
+struct Fixture {
+    queue: Arc<dyn JobQueue>,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_file(&dir.path().join("jobs.db"), &SqliteSettings::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    Fixture { queue: Arc::new(store), _keep: Box::new(dir) }
+}
+
+async fn postgres() -> Fixture {
+    let (store, schema): (_, TestSchema) = fresh_store().await;
+    Fixture { queue: Arc::new(store), _keep: Box::new(schema) }
+}
+
+fn at(millis: i64) -> Timestamp {
+    Timestamp::from_millis(1_800_000_000_000 + millis).unwrap()
+}
+
+fn job(priority: i32, max_attempts: u32) -> NewJob {
+    NewJob { id: JobId::generate(), kind: "test".into(), payload: b"{}".to_vec(), priority, max_attempts, total: 0 }
+}
+
+async fn enqueue(queue: &dyn JobQueue, job: NewJob, now: Timestamp) -> JobId {
+    queue.enqueue(&job, now).await.unwrap();
+    job.id
+}
+
+async fn claims_follow_priority_then_age(f: Fixture) {
+    let q = f.queue.as_ref();
+    let low_old = enqueue(q, job(0, 3), at(0)).await;
+    let mid_old = enqueue(q, job(5, 3), at(1)).await;
+    let low_new = enqueue(q, job(0, 3), at(2)).await;
+    let mid_new = enqueue(q, job(5, 3), at(3)).await;
+    let high = enqueue(q, job(10, 3), at(4)).await;
+    let mut order = Vec::new();
+    while let Some(claimed) = q.claim(at(10), LEASE).await.unwrap() {
+        assert_eq!(claimed.attempt, 1);
+        order.push(claimed.id);
+    }
+    assert_eq!(order, [high, mid_old, mid_new, low_old, low_new]);
+    let depth = q.depth().await.unwrap();
+    assert_eq!((depth.queued, depth.running), (0, 5));
+}
+
+async fn concurrent_claimers_never_share_a_job(f: Fixture) {
+    let mut expected = HashSet::new();
+    for i in 0..200 {
+        expected.insert(enqueue(f.queue.as_ref(), job(i % 3, 1), at(i64::from(i))).await);
+    }
+    let claimers: Vec<_> = (0..8)
+        .map(|_| {
+            let queue = f.queue.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(claimed) = queue.claim(at(1_000), LEASE).await.unwrap() {
+                    let done =
+                        queue.finish(claimed.id, claimed.token, &Finish::Succeeded, &claimed.progress, at(1_001)).await;
+                    assert!(done.unwrap(), "the claimer's own lease holds");
+                    mine.push(claimed.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for claimer in claimers {
+        seen.extend(claimer.await.unwrap());
+    }
+    assert_eq!(seen.len(), 200, "every job processed exactly once");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), expected);
+    for id in expected {
+        let record = f.queue.get(id).await.unwrap().unwrap();
+        assert_eq!((record.state, record.attempts), (JobState::Succeeded, 1));
+    }
+}
+
+async fn an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off(f: Fixture) {
+    let q = f.queue.as_ref();
+    let id = enqueue(q, job(0, 3), at(0)).await;
+    let first = q.claim(at(0), LEASE).await.unwrap().unwrap();
+    assert!(q.claim(at(29_999), LEASE).await.unwrap().is_none(), "the lease still holds");
+    let second = q.claim(at(30_000), LEASE).await.unwrap().expect("reclaimed once the lease expired");
+    assert_eq!((second.id, second.attempt), (id, 2));
+    assert_ne!(first.token, second.token);
+
+    let stale_progress = JobProgress { processed: 99, total: 99, report: Some("stale".into()) };
+    assert!(!q.heartbeat(id, first.token, &stale_progress, at(30_001), LEASE).await.unwrap());
+    assert!(!q.finish(id, first.token, &Finish::Succeeded, &stale_progress, at(30_002)).await.unwrap());
+    assert!(!q.release(id, first.token, at(30_003)).await.unwrap());
+    let record = q.get(id).await.unwrap().unwrap();
+    assert_eq!((record.state, record.progress.processed), (JobState::Running, 0), "stale writes changed nothing");
+
+    let progress = JobProgress { processed: 3, total: 3, report: Some("{\"ok\":true}".into()) };
+    assert!(q.heartbeat(id, second.token, &progress, at(30_004), LEASE).await.unwrap());
+    assert!(q.finish(id, second.token, &Finish::Succeeded, &progress, at(30_005)).await.unwrap());
+    let record = q.get(id).await.unwrap().unwrap();
+    assert_eq!(record.state, JobState::Succeeded);
+    assert_eq!(record.progress, progress);
+    assert_eq!(record.attempts, 2);
+    assert_eq!(record.started_at, Some(at(0)));
+    assert_eq!(record.finished_at, Some(at(30_005)));
+    assert!(q.claim(at(100_000), LEASE).await.unwrap().is_none(), "finished jobs are never claimed");
+}
+
+async fn a_retry_waits_for_its_backoff_and_a_release_does_not_count(f: Fixture) {
+    let q = f.queue.as_ref();
+    let id = enqueue(q, job(0, 3), at(0)).await;
+    let first = q.claim(at(0), LEASE).await.unwrap().unwrap();
+    let retry = Finish::Retry { error: "database restarting".into(), run_at: at(5_000) };
+    assert!(q.finish(id, first.token, &retry, &JobProgress::default(), at(10)).await.unwrap());
+    let record = q.get(id).await.unwrap().unwrap();
+    assert_eq!((record.state, record.run_at), (JobState::Queued, at(5_000)));
+    assert_eq!(record.last_error.as_deref(), Some("database restarting"));
+    assert!(q.claim(at(4_999), LEASE).await.unwrap().is_none(), "not before its backoff");
+    let second = q.claim(at(5_000), LEASE).await.unwrap().unwrap();
+    assert_eq!(second.attempt, 2);
+    assert!(q.release(id, second.token, at(5_001)).await.unwrap());
+    let third = q.claim(at(5_002), LEASE).await.unwrap().unwrap();
+    assert_eq!(third.attempt, 2, "a released run is not counted");
+    let dead = Finish::Dead { error: "gave up".into() };
+    assert!(q.finish(id, third.token, &dead, &JobProgress::default(), at(5_003)).await.unwrap());
+    assert_eq!(q.get(id).await.unwrap().unwrap().state, JobState::Dead);
+    assert!(q.get(JobId::generate()).await.unwrap().is_none());
+}
+
+/// Fails every run with a transient error.
+struct AlwaysFails(AtomicU32);
+
+#[async_trait]
+impl JobHandler for AlwaysFails {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+
+    async fn run(&self, _: &ClaimedJob, _: &RunContext) -> Result<(), JobError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(JobError::Transient(anyhow::anyhow!("boom")))
+    }
+}
+
+fn settings(lease: Duration) -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 1,
+        poll_interval: Duration::from_millis(20),
+        lease,
+        backoff: Backoff { base: Duration::ZERO, max: Duration::ZERO },
+    }
+}
+
+async fn a_failing_job_is_retried_then_dead_after_max_attempts(f: Fixture) {
+    let id = enqueue(f.queue.as_ref(), job(0, 3), Timestamp::now()).await;
+    let handler = Arc::new(AlwaysFails(AtomicU32::new(0)));
+    let pool = WorkerPool::new(f.queue.clone(), settings(LEASE), Arc::new(Notify::new())).with_handler(handler.clone());
+    let stop = CancellationToken::new();
+    let mut states = Vec::new();
+    while let Some(settled) = pool.run_next(&stop).await.unwrap() {
+        assert_eq!(settled.id, id);
+        states.push(settled.state.unwrap());
+    }
+    assert_eq!(states, [JobState::Queued, JobState::Queued, JobState::Dead]);
+    assert_eq!(handler.0.load(Ordering::SeqCst), 3);
+    let record = f.queue.get(id).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (JobState::Dead, 3));
+    assert!(record.last_error.unwrap().contains("boom"));
+}
+
+async fn a_job_whose_worker_died_on_every_attempt_is_dead(f: Fixture) {
+    let q = f.queue.as_ref();
+    let id = enqueue(q, job(0, 2), Timestamp::now()).await;
+    let short = Duration::from_millis(1);
+    q.claim(Timestamp::now(), short).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    q.claim(Timestamp::now(), short).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let handler = Arc::new(AlwaysFails(AtomicU32::new(0)));
+    let pool = WorkerPool::new(f.queue.clone(), settings(LEASE), Arc::new(Notify::new())).with_handler(handler.clone());
+    let settled = pool.run_next(&CancellationToken::new()).await.unwrap().unwrap();
+    assert_eq!(settled.state, Some(JobState::Dead));
+    assert_eq!(handler.0.load(Ordering::SeqCst), 0, "not run a third time");
+    assert!(q.get(id).await.unwrap().unwrap().last_error.unwrap().contains("lease expired"));
+}
+
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::sqlite().await).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::postgres().await).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    claims_follow_priority_then_age,
+    concurrent_claimers_never_share_a_job,
+    an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off,
+    a_retry_waits_for_its_backoff_and_a_release_does_not_count,
+    a_failing_job_is_retried_then_dead_after_max_attempts,
+    a_job_whose_worker_died_on_every_attempt_is_dead,
+);
