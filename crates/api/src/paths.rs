@@ -5,6 +5,8 @@ pub const ROOT: &str = "/";
 pub const PORTFOLIOS_V1: &str = "/api/v1/portfolios";
 pub const PORTFOLIO_V1: &str = "/api/v1/portfolio/{portfolioId}";
 pub const PORTFOLIOS_V2: &str = "/api/v2/portfolios";
+pub const PORTFOLIO_IMPORTS: &str = "/api/v2/portfolios/imports";
+pub const JOB: &str = "/api/v2/jobs/{jobId}";
 pub const HEALTH: &str = "/health";
 pub const HEALTH_LIVE: &str = "/health/live";
 pub const HEALTH_READY: &str = "/health/ready";
@@ -23,6 +25,8 @@ pub const ALL: &[&str] = &[
     PORTFOLIOS_V1,
     PORTFOLIO_V1,
     PORTFOLIOS_V2,
+    PORTFOLIO_IMPORTS,
+    JOB,
     HEALTH,
     HEALTH_LIVE,
     HEALTH_READY,

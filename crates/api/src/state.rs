@@ -19,6 +19,8 @@ pub struct AppState {
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
     pub bus: Arc<dyn InvalidationBus>,
+    /// The background job queue; `None` on a backend without one (MongoDB).
+    pub jobs: Option<pfs_jobs::JobService>,
 }
 
 impl AppState {
@@ -30,7 +32,13 @@ impl AppState {
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
             bus: Arc::new(LocalOnly),
+            jobs: None,
         }
+    }
+
+    /// Records the job queue that imports are sent to.
+    pub fn with_jobs(self, jobs: Option<pfs_jobs::JobService>) -> Self {
+        Self { jobs, ..self }
     }
 
     /// Records the cache and bus that `store` already goes through.

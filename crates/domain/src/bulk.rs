@@ -36,6 +36,11 @@ pub fn check_bulk_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Re
         n if n > MAX_BULK_ITEMS => return Err(BulkError::TooMany),
         _ => {}
     }
+    check_unique_names(names)
+}
+
+/// The duplicate-name rule alone, for batches without the size cap (background imports).
+pub fn check_unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), BulkError> {
     let mut seen = HashSet::new();
     let mut reported = HashSet::new();
     let mut repeats = Vec::new();
