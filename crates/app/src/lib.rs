@@ -4,6 +4,7 @@
 //! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
 //! and the integration tests both start the service through these two calls.
 
+mod jobs;
 mod shared;
 pub mod storage;
 mod tls;
@@ -28,6 +29,8 @@ pub struct App {
     /// Background work (the Redis bus); stopped after the server has drained.
     tasks: TaskTracker,
     stop_tasks: CancellationToken,
+    /// The job workers, run by `serve` when `jobs.workers_enabled` and by `worker`.
+    workers: Option<Arc<pfs_jobs::WorkerPool>>,
 }
 
 impl App {
@@ -39,7 +42,8 @@ impl App {
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;
         }
-        let app = Self::from_store(config, backend.into_store())?;
+        let queue = jobs::queue(&backend);
+        let app = Self::from_parts(config, backend.into_store(), queue)?;
         if config.cache.enabled && config.cache.warm_pages > 0 {
             app.warm_cache(config.cache.warm_pages).await;
         }
@@ -49,12 +53,23 @@ impl App {
 
     /// Builds everything around a store that is already open (tests inject failing ones).
     pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> anyhow::Result<Self> {
+        Self::from_parts(config, store, None)
+    }
+
+    /// As [`App::from_store`], with the job queue in the same database, if it has one.
+    pub fn from_parts(
+        config: &Config,
+        store: Arc<dyn PortfolioStore>,
+        queue: Option<Arc<dyn pfs_storage::jobs::JobQueue>>,
+    ) -> anyhow::Result<Self> {
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
-        let state =
-            AppState::new(shared.store.clone(), config.clone()).with_cache(shared.cache.clone(), shared.bus.clone());
+        let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
+        let state = AppState::new(shared.store.clone(), config.clone())
+            .with_cache(shared.cache.clone(), shared.bus.clone())
+            .with_jobs(service);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
-        Ok(Self { state, router, tasks, stop_tasks })
+        Ok(Self { state, router, tasks, stop_tasks, workers })
     }
 
     /// Reads the newest `pages` search pages through the cache, and each portfolio on them.
@@ -95,7 +110,12 @@ impl App {
     /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
     /// the pool closes.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let Self { state, router, tasks, stop_tasks } = self;
+        let Self { state, router, tasks, stop_tasks, workers } = self;
+        // Workers stop claiming as soon as shutdown begins; a running job is handed back at
+        // its next checkpoint, and `tasks.wait()` below waits for that.
+        if let Some(pool) = workers.filter(|_| state.config.jobs.workers_enabled) {
+            pool.spawn(&tasks, shutdown.clone());
+        }
         let server_config = &state.config.server;
         let (drain_delay, grace) = (server_config.shutdown_drain_delay, server_config.shutdown_timeout);
         tracing::info!(address = %listener.local_addr()?, environment = %state.config.environment, "listening");
