@@ -1,6 +1,7 @@
 //! `portfolio-service`: one binary, thin subcommands over the library crates.
 //!
-//! - `serve` (the default): run the HTTP API.
+//! - `serve` (the default): run the HTTP API (and the job workers, unless disabled).
+//! - `worker`: run only the background job workers.
 //! - `migrate up|down|status`: manage the schema.
 //! - `import FILE`: load a `mongoexport` of the original service's collection.
 //! - `config print|print-default`: show the effective or the embedded configuration.
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the default when no subcommand is given).
     Serve(commands::serve::Opts),
+    /// Run background job workers (imports) without the HTTP API.
+    Worker(commands::worker::Opts),
     /// Apply, revert or list schema migrations.
     #[command(subcommand)]
     Migrate(commands::migrate::Opts),
@@ -70,6 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     sources.file = cli.config;
     match cli.command.unwrap_or(Command::Serve(commands::serve::Opts::default())) {
         Command::Serve(opts) => commands::serve::run(opts, sources).await,
+        Command::Worker(opts) => commands::worker::run(opts, sources).await,
         Command::Migrate(opts) => commands::migrate::run(opts, load(&sources)?).await,
         Command::Import(opts) => commands::import::run(opts, load(&sources)?).await,
         Command::Config(opts) => commands::config::run(opts, &sources),

@@ -47,6 +47,9 @@ pub struct RunContext {
     progress: Mutex<JobProgress>,
     shutdown: CancellationToken,
     lost: CancellationToken,
+    /// Held across reading the progress and writing it, so the heartbeat can never write an
+    /// older snapshot over a newer checkpoint.
+    renewing: tokio::sync::Mutex<()>,
 }
 
 impl RunContext {
@@ -59,6 +62,7 @@ impl RunContext {
             progress: Mutex::new(job.progress.clone()),
             shutdown,
             lost: CancellationToken::new(),
+            renewing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -83,6 +87,7 @@ impl RunContext {
     /// Extends the lease with the latest progress. Storage trouble is reported as transient;
     /// a lease that is no longer ours is `LeaseLost`.
     pub(crate) async fn renew(&self) -> Result<(), JobError> {
+        let _one_at_a_time = self.renewing.lock().await;
         if self.lost.is_cancelled() {
             return Err(JobError::LeaseLost);
         }
