@@ -14,6 +14,7 @@ use crate::job::{JobError, JobHandler, RunContext};
 use async_trait::async_trait;
 use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
 use pfs_import::Location;
+use pfs_import::scan::Scanned;
 use pfs_storage::PortfolioStore;
 use pfs_storage::jobs::{ClaimedJob, JobProgress};
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,7 @@ pub struct ImportIssue {
 /// Reads an in-memory export the way `portfolio-service import` reads a file: one JSON array,
 /// or one document per line. Returns each document (or why its line is not JSON) with its
 /// location, or an error when the text as a whole is unreadable (a broken array).
-pub fn scan_export(text: &str) -> Result<Vec<(Location, Result<Value, String>)>, String> {
+pub fn scan_export(text: &str) -> Result<Vec<(Location, Scanned)>, String> {
     let text = text.trim_start_matches('\u{feff}');
     if text.trim_start().starts_with('[') {
         let elements: Vec<Value> =

@@ -53,7 +53,12 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub(crate) fn new(queue: Arc<dyn JobQueue>, job: &ClaimedJob, lease: Duration, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(
+        queue: Arc<dyn JobQueue>,
+        job: &ClaimedJob,
+        lease: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             queue,
             id: job.id,

@@ -135,9 +135,12 @@ impl WorkerPool {
         let recorded = self.queue.finish(job.id, job.token, &finish, &progress, Timestamp::now()).await;
         match recorded {
             Ok(true) => {
-                metrics::counter!("jobs_processed", "kind" => job.kind.clone(), "outcome" => outcome_label).increment(1);
+                metrics::counter!("jobs_processed", "kind" => job.kind.clone(), "outcome" => outcome_label)
+                    .increment(1);
                 match finish.error() {
-                    None => tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, "job succeeded"),
+                    None => {
+                        tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, "job succeeded")
+                    }
                     Some(error) => {
                         tracing::warn!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempt, outcome = outcome_label, %error, "job did not succeed")
                     }

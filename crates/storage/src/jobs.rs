@@ -157,9 +157,16 @@ pub struct JobRecord {
 pub enum Finish {
     Succeeded,
     /// Queue it again, runnable from `run_at` (the backoff), with this error recorded.
-    Retry { error: String, run_at: Timestamp },
-    Failed { error: String },
-    Dead { error: String },
+    Retry {
+        error: String,
+        run_at: Timestamp,
+    },
+    Failed {
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 impl Finish {

@@ -81,7 +81,11 @@ pub async fn create_import(
     create(state, headers, body).await.unwrap_or_else(|response| response)
 }
 
-async fn create(state: AppState, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, Response> {
+async fn create(
+    state: AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Response> {
     let jobs = state.jobs.clone().ok_or_else(unavailable)?;
     let limits = state.config.jobs.clone();
     let bytes = body.map_err(|rejection| match rejection.status() {
@@ -94,11 +98,14 @@ async fn create(state: AppState, headers: HeaderMap, body: Result<Bytes, BytesRe
     let is_json = json::is_json_content_type(&headers);
     let max = limits.import_max_portfolios;
     // Validating a hundred thousand items takes a while: keep it off the async workers.
-    let (payload, total) = tokio::task::spawn_blocking(move || {
-        if is_json { validate_list(&bytes, max) } else { validate_export(&bytes, max) }
-    })
-    .await
-    .map_err(|_| ApiError::Internal { detail: IMPORT_FAILURE, source: None }.into_response())??;
+    let (payload, total) =
+        tokio::task::spawn_blocking(
+            move || {
+                if is_json { validate_list(&bytes, max) } else { validate_export(&bytes, max) }
+            },
+        )
+        .await
+        .map_err(|_| ApiError::Internal { detail: IMPORT_FAILURE, source: None }.into_response())??;
     let id = jobs
         .enqueue(KIND, payload.encode(), 0, total)
         .await
@@ -137,7 +144,9 @@ fn validate_list(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Respo
         .map_err(|e| ApiError::BadRequest(e.to_string()).into_response())?;
     let portfolios: Vec<ImportItem> = items
         .into_iter()
-        .map(|item| ImportItem::from(&Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version))))
+        .map(|item| {
+            ImportItem::from(&Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version)))
+        })
         .collect();
     let total = portfolios.len() as u64;
     Ok((ImportPayload::Portfolios { portfolios }, total))

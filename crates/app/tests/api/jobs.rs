@@ -81,11 +81,9 @@ async fn the_portfolio_limit_is_configurable_and_enforced_before_queuing() {
     let Some(app) = spawn(&[("PORTFOLIO_JOBS__IMPORT_MAX_PORTFOLIOS", "5")]).await else { return };
     let (status, body) = status_json(app.post_json(IMPORTS, &portfolios(6, "p")).await).await;
     assert_eq!(status, 413, "{body}");
-    assert_eq!(
-        body["detail"],
-        "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has 6"
-    );
-    let lines: String = (0..6).map(|i| format!("{{\"_id\": \"6740f1c2a1b2c3d4e5f6071{i}\", \"name\": \"f{i}\"}}\n")).collect();
+    assert_eq!(body["detail"], "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has 6");
+    let lines: String =
+        (0..6).map(|i| format!("{{\"_id\": \"6740f1c2a1b2c3d4e5f6071{i}\", \"name\": \"f{i}\"}}\n")).collect();
     assert_eq!(post_file(&app, "application/x-ndjson", lines).await.status(), 413);
     let job = accepted(app.post_json(IMPORTS, &portfolios(5, "p")).await, 5).await;
     assert_eq!(finished(&app, &job).await["state"], "succeeded");
@@ -170,8 +168,12 @@ async fn unreadable_files_are_refused_up_front() {
     let (status, body) = status_json(post_file(&app, "application/octet-stream", "[{\"_id\": 1},").await).await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().starts_with("The export file cannot be read"), "{body}");
-    expect_detail(post_file(&app, "application/x-ndjson", "\n  \n").await, 400, "The export file contains no documents")
-        .await;
+    expect_detail(
+        post_file(&app, "application/x-ndjson", "\n  \n").await,
+        400,
+        "The export file contains no documents",
+    )
+    .await;
     let binary = app.client.post(app.url(IMPORTS)).header("content-type", "application/octet-stream");
     let (status, body) = status_json(binary.body(vec![0xff, 0xfe, 0x00]).send().await.unwrap()).await;
     assert_eq!(status, 400);

@@ -74,7 +74,15 @@ mod tests {
     #[test]
     fn the_defaults_are_valid_and_bad_values_are_named() {
         assert!(JobsConfig::default().problems().is_empty());
-        let bad = JobsConfig { concurrency: 0, backoff_base: Duration::from_secs(10), backoff_max: Duration::from_secs(1), ..JobsConfig::default() };
-        assert_eq!(bad.problems(), ["jobs.concurrency: must be at least 1", "jobs.backoff_base: must not exceed jobs.backoff_max"]);
+        let bad = JobsConfig {
+            concurrency: 0,
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(1),
+            ..JobsConfig::default()
+        };
+        assert_eq!(
+            bad.problems(),
+            ["jobs.concurrency: must be at least 1", "jobs.backoff_base: must not exceed jobs.backoff_max"]
+        );
     }
 }
