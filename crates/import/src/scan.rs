@@ -32,9 +32,16 @@ pub type Scanned = Result<Value, String>;
 
 /// Calls `each` for every document in order, until it returns `Break`. A syntax error inside a
 /// JSON array cannot be skipped over, so it ends the scan with an error.
-pub fn scan(path: &Path, mut each: impl FnMut(Location, Scanned) -> ControlFlow<()>) -> anyhow::Result<()> {
+pub fn scan(path: &Path, each: impl FnMut(Location, Scanned) -> ControlFlow<()>) -> anyhow::Result<()> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    scan_reader(BufReader::with_capacity(1 << 16, file), each)
+}
+
+/// As [`scan`], over any buffered reader (an uploaded file in memory is `&[u8]`).
+pub fn scan_reader(
+    mut reader: impl BufRead,
+    mut each: impl FnMut(Location, Scanned) -> ControlFlow<()>,
+) -> anyhow::Result<()> {
     if starts_with_array(&mut reader)? {
         let mut de = serde_json::Deserializer::from_reader(reader);
         de.deserialize_seq(EachElement(&mut each)).map_err(|e| anyhow::anyhow!("malformed JSON array: {e}"))?;
@@ -55,7 +62,7 @@ pub fn scan(path: &Path, mut each: impl FnMut(Location, Scanned) -> ControlFlow<
 }
 
 /// Skips leading whitespace (and a UTF-8 byte order mark) and peeks at the first character.
-fn starts_with_array(reader: &mut BufReader<File>) -> anyhow::Result<bool> {
+fn starts_with_array(reader: &mut impl BufRead) -> anyhow::Result<bool> {
     loop {
         let buffer = reader.fill_buf()?;
         let Some(&first) = buffer.first() else { return Ok(false) };

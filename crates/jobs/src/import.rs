@@ -18,7 +18,7 @@ use pfs_import::scan::Scanned;
 use pfs_storage::PortfolioStore;
 use pfs_storage::jobs::{ClaimedJob, JobProgress};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// The stored `kind` of import jobs.
@@ -94,25 +94,16 @@ pub struct ImportIssue {
     pub reason: String,
 }
 
-/// Reads an in-memory export the way `portfolio-service import` reads a file: one JSON array,
-/// or one document per line. Returns each document (or why its line is not JSON) with its
-/// location, or an error when the text as a whole is unreadable (a broken array).
-pub fn scan_export(text: &str) -> Result<Vec<(Location, Scanned)>, String> {
-    let text = text.trim_start_matches('\u{feff}');
-    if text.trim_start().starts_with('[') {
-        let elements: Vec<Value> =
-            serde_json::from_str(text).map_err(|e| format!("the file is not a valid JSON array: {e}"))?;
-        return Ok(elements.into_iter().enumerate().map(|(i, v)| (Location::Element(i as u64 + 1), Ok(v))).collect());
-    }
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            let parsed = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"));
-            (Location::Line(i as u64 + 1), parsed)
-        })
-        .collect())
+/// Calls `each` for every document of an in-memory export, read exactly as `portfolio-service
+/// import` reads a file (one JSON array, or one document per line), one document at a time so
+/// a large upload is never held twice as parsed JSON. Fails when the text as a whole is
+/// unreadable (a broken array).
+pub fn scan_export(text: &str, mut each: impl FnMut(Location, Scanned)) -> Result<(), String> {
+    pfs_import::scan::scan_reader(text.as_bytes(), |location, scanned| {
+        each(location, scanned);
+        ControlFlow::Continue(())
+    })
+    .map_err(|e| format!("{e:#}"))
 }
 
 /// Runs import jobs against `store`.
@@ -144,17 +135,17 @@ impl ImportHandler {
                     }
                 }
             }
-            ImportPayload::Export { text } => match scan_export(&text) {
-                Err(reason) => reject("file".into(), reason),
-                Ok(documents) => {
-                    for (location, document) in documents {
-                        match document.and_then(|value| pfs_import::document::parse(&value)) {
-                            Ok(parsed) => valid.push(parsed.portfolio),
-                            Err(reason) => reject(location.to_string(), reason),
-                        }
+            ImportPayload::Export { text } => {
+                let scanned = scan_export(&text, |location, document| {
+                    match document.and_then(|value| pfs_import::document::parse(&value)) {
+                        Ok(parsed) => valid.push(parsed.portfolio),
+                        Err(reason) => reject(location.to_string(), reason),
                     }
+                });
+                if let Err(reason) = scanned {
+                    reject("file".into(), reason);
                 }
-            },
+            }
         }
         if report.counts.invalid == 0 { Ok(valid) } else { Err(report) }
     }
@@ -215,16 +206,22 @@ impl JobHandler for ImportHandler {
 mod tests {
     use super::*;
 
+    fn scanned(text: &str) -> Result<Vec<(String, Scanned)>, String> {
+        let mut documents = Vec::new();
+        scan_export(text, |location, document| documents.push((location.to_string(), document)))?;
+        Ok(documents)
+    }
+
     #[test]
     fn exports_are_read_as_json_lines_or_one_array() {
-        let lines = scan_export("{\"a\":1}\n\n  \nnot json\n{\"b\":2}\n").unwrap();
-        let locations: Vec<String> = lines.iter().map(|(l, _)| l.to_string()).collect();
+        let lines = scanned("{\"a\":1}\n\n  \nnot json\n{\"b\":2}\n").unwrap();
+        let locations: Vec<&str> = lines.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(locations, ["line 1", "line 4", "line 5"]);
         assert!(lines[1].1.as_ref().unwrap_err().starts_with("not JSON"));
-        let array = scan_export("\u{feff} [{\"a\":1},{\"b\":2}]").unwrap();
+        let array = scanned("\u{feff} [{\"a\":1},{\"b\":2}]").unwrap();
         assert_eq!(array.len(), 2);
-        assert_eq!(array[1].0.to_string(), "array element 2");
-        assert!(scan_export("[{\"a\":1},").unwrap_err().contains("not a valid JSON array"));
+        assert_eq!(array[1].0, "array element 2");
+        assert!(scanned("[{\"a\":1},").unwrap_err().contains("malformed JSON array"));
     }
 
     #[test]

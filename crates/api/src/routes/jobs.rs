@@ -155,8 +155,10 @@ fn validate_list(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Respo
 fn validate_export(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Response> {
     let bad = |message: String| ApiError::BadRequest(message).into_response();
     let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("The export file is not UTF-8 text: {e}")))?;
-    let documents = scan_export(text).map_err(|reason| bad(format!("The export file cannot be read: {reason}")))?;
-    match documents.len() {
+    let mut documents = 0_usize;
+    scan_export(text, |_, _| documents += 1)
+        .map_err(|reason| bad(format!("The export file cannot be read: {reason}")))?;
+    match documents {
         0 => Err(bad("The export file contains no documents".into())),
         n if n > max => Err(too_many(n, max)),
         n => Ok((ImportPayload::Export { text: text.to_owned() }, n as u64)),
