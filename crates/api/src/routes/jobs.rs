@@ -16,8 +16,7 @@ use crate::wire::dto;
 use crate::wire::json::{self, Body};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
@@ -62,10 +61,12 @@ pub struct ImportAccepted {
 
 /// Queue an import of up to `jobs.import_max_portfolios` portfolios (default 100,000).
 /// `Content-Type: application/json` (or none): a JSON list of portfolios validated like
-/// `POST /api/v2/portfolios` but without the 100-item cap; ids are assigned now. Any other
-/// content type (`application/x-ndjson`, `application/octet-stream`, ...): a `mongoexport`
-/// file (JSON lines or one JSON array; ids, dates and versions are kept; ids already stored are
-/// skipped). Answers 202 with the job id and `Location: /api/v2/jobs/{jobId}`.
+/// `POST /api/v2/portfolios` but without the 100-item cap; ids are assigned now.
+/// `multipart/form-data` with a `file` part (`curl -F file=@portfolio.json`), or the file as
+/// the whole body with any other content type (`application/x-ndjson`,
+/// `application/octet-stream`, ...): a `mongoexport` file (JSON lines or one JSON array; ids,
+/// dates and versions are kept; ids already stored are skipped). Answers 202 with the job id
+/// and `Location: /api/v2/jobs/{jobId}`.
 #[utoipa::path(post, path = "/api/v2/portfolios/imports", tag = "jobs",
     request_body(content = Vec<dto::PortfolioPostSchema>, description = "A JSON list of portfolios, or a mongoexport file"),
     responses((status = 202, body = ImportAccepted, headers(("Location" = String, description = "The job's status URL"))),
@@ -73,30 +74,43 @@ pub struct ImportAccepted {
         (status = 413, description = "More portfolios than jobs.import_max_portfolios, or a body over jobs.max_upload_bytes"),
         (status = 422, description = "Validation error"),
         (status = 501, description = "The storage backend has no job queue (MongoDB)")))]
-pub async fn create_import(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    create(state, headers, body).await.unwrap_or_else(|response| response)
+pub async fn create_import(State(state): State<AppState>, request: Request) -> Response {
+    create(state, request).await.unwrap_or_else(|response| response)
 }
 
-async fn create(
-    state: AppState,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Response> {
-    let jobs = state.jobs.clone().ok_or_else(unavailable)?;
-    let limits = state.config.jobs.clone();
-    let bytes = body.map_err(|rejection| match rejection.status() {
+/// The body, or the `file` part of a multipart form, and whether it is a JSON list.
+async fn read_upload(state: &AppState, request: Request) -> Result<(Bytes, bool), Response> {
+    let limit = state.config.jobs.max_upload_bytes;
+    let read_failed = |status: StatusCode| match status {
         StatusCode::PAYLOAD_TOO_LARGE => detail(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Import body is larger than {} bytes (jobs.max_upload_bytes)", limits.max_upload_bytes),
+            format!("Import body is larger than {limit} bytes (jobs.max_upload_bytes)"),
         ),
         _ => ApiError::BadRequest("There was an error parsing the body".into()).into_response(),
-    })?;
-    let is_json = json::is_json_content_type(&headers);
-    let max = limits.import_max_portfolios;
+    };
+    let headers: &HeaderMap = request.headers();
+    let is_multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        let is_json = json::is_json_content_type(headers);
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| read_failed(e.status()))?;
+        return Ok((bytes, is_json));
+    }
+    let mut form = Multipart::from_request(request, state).await.map_err(|e| read_failed(e.status()))?;
+    while let Some(field) = form.next_field().await.map_err(|e| read_failed(e.status()))? {
+        if field.name() == Some("file") {
+            return Ok((field.bytes().await.map_err(|e| read_failed(e.status()))?, false));
+        }
+    }
+    Err(ApiError::BadRequest("The multipart form has no \"file\" part".into()).into_response())
+}
+
+async fn create(state: AppState, request: Request) -> Result<Response, Response> {
+    let jobs = state.jobs.clone().ok_or_else(unavailable)?;
+    let (bytes, is_json) = read_upload(&state, request).await?;
+    let max = state.config.jobs.import_max_portfolios;
     // Validating a hundred thousand items takes a while: keep it off the async workers.
     let (payload, total) =
         tokio::task::spawn_blocking(

@@ -200,3 +200,20 @@ async fn with_workers_disabled_a_job_stays_queued_for_a_worker_process() {
     assert!(is_timestamp(body["nextRunAt"].as_str().unwrap()));
     assert_eq!(body["progress"], json!({"processed": 0, "total": 3}));
 }
+
+#[tokio::test]
+async fn an_export_can_be_uploaded_as_a_multipart_form_file() {
+    let Some(app) = spawn(&[]).await else { return };
+    let form = |parts: &str| format!("{parts}--XyZ--\r\n");
+    let note = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nmigration\r\n";
+    let file = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"portfolio.json\"\r\n\
+                Content-Type: application/json\r\n\r\n\
+                {\"_id\": \"6740f1c2a1b2c3d4e5f60718\", \"name\": \"One\"}\n\
+                {\"_id\": \"6740f1c2a1b2c3d4e5f60719\", \"name\": \"Two\"}\n\r\n";
+    let content_type = "multipart/form-data; boundary=XyZ";
+    let job = accepted(post_file(&app, content_type, form(&format!("{note}{file}"))).await, 2).await;
+    let body = finished(&app, &job).await;
+    assert_eq!(body["counts"], json!({"created": 2, "skippedExisting": 0, "invalid": 0}), "{body}");
+    expect_detail(post_file(&app, content_type, form(note)).await, 400, "The multipart form has no \"file\" part")
+        .await;
+}
