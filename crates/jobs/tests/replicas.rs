@@ -86,6 +86,11 @@ async fn two_replicas_share_the_queue_and_every_import_takes_effect_exactly_once
     }
     let stored = a.list_all().await.unwrap();
     assert_eq!(stored.len(), 1000, "every portfolio of every job stored once");
+    let kept: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(octet_length(payload)), 0)::bigint FROM job")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "finished jobs drop their payloads");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -161,7 +161,8 @@ impl JobQueue for PostgresStore {
         let finished_at = outcome.state().is_final().then_some(now.millis());
         let done = sqlx::query(
             "UPDATE job SET state = $1, last_error = $2, run_at = COALESCE($3, run_at), finished_at = $4, \
-                 processed = $5, total = $6, report = $7, updated_at = $8, lease_token = NULL, lease_expires_at = NULL \
+                 processed = $5, total = $6, report = $7, updated_at = $8, lease_token = NULL, lease_expires_at = NULL, \
+                 payload = CASE WHEN $1 IN ('succeeded', 'failed') THEN ''::bytea ELSE payload END \
              WHERE id = $9::uuid AND lease_token = $10::uuid AND state = 'running'",
         )
         .bind(outcome.state().as_str())

@@ -160,9 +160,10 @@ impl JobQueue for SqliteStore {
         };
         let finished_at = outcome.state().is_final().then_some(now.millis());
         let done = sqlx::query(
-            "UPDATE job SET state = ?, last_error = ?, run_at = COALESCE(?, run_at), finished_at = ?, \
-                 processed = ?, total = ?, report = ?, updated_at = ?, lease_token = NULL, lease_expires_at = NULL \
-             WHERE id = ? AND lease_token = ? AND state = 'running'",
+            "UPDATE job SET state = ?1, last_error = ?2, run_at = COALESCE(?3, run_at), finished_at = ?4, \
+                 processed = ?5, total = ?6, report = ?7, updated_at = ?8, lease_token = NULL, lease_expires_at = NULL, \
+                 payload = CASE WHEN ?1 IN ('succeeded', 'failed') THEN X'' ELSE payload END \
+             WHERE id = ?9 AND lease_token = ?10 AND state = 'running'",
         )
         .bind(outcome.state().as_str())
         .bind(outcome.error())

@@ -216,7 +216,9 @@ pub trait JobQueue: Send + Sync + 'static {
         lease: Duration,
     ) -> StoreResult<bool>;
 
-    /// Ends the run: records the outcome and the final progress, and gives up the lease.
+    /// Ends the run: records the outcome and the final progress, and gives up the lease. The
+    /// payload (up to `jobs.max_upload_bytes`) of a succeeded or failed job is dropped: it will
+    /// never run again. A dead job keeps it, so an operator can requeue it after a fix.
     async fn finish(
         &self,
         id: JobId,
