@@ -2,6 +2,7 @@
 
 use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
 use pfs_platform::Config;
+use pfs_resilience::CircuitBreaker;
 use pfs_storage::PortfolioStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,8 @@ pub struct AppState {
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
     pub bus: Arc<dyn InvalidationBus>,
+    /// The circuit breakers of the dependencies, for the health probes.
+    pub breakers: Arc<[CircuitBreaker]>,
 }
 
 impl AppState {
@@ -30,12 +33,18 @@ impl AppState {
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
             bus: Arc::new(LocalOnly),
+            breakers: Arc::new([]),
         }
     }
 
     /// Records the cache and bus that `store` already goes through.
     pub fn with_cache(self, cache: Option<Arc<ReadCache>>, bus: Arc<dyn InvalidationBus>) -> Self {
         Self { cache, bus, ..self }
+    }
+
+    /// Records the breakers `store` and `bus` go through.
+    pub fn with_breakers(self, breakers: Vec<CircuitBreaker>) -> Self {
+        Self { breakers: breakers.into(), ..self }
     }
 }
 

@@ -7,11 +7,13 @@
 
 mod profile;
 mod redact;
+mod reliability;
 mod sources;
 mod validate;
 
 pub use profile::Profile;
 pub use redact::redact_url;
+pub use reliability::ReliabilityConfig;
 pub use sources::ConfigSources;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
+    #[serde(default)]
+    pub reliability: ReliabilityConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
