@@ -48,7 +48,7 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_a_write() {
 
     let outage: Vec<_> = outcomes.iter().filter(|o| o.started >= stopped && o.started < up).cloned().collect();
     let after: Vec<_> = outcomes.iter().filter(|o| o.started >= up + recovered).cloned().collect();
-    eprintln!("database stop took {:?}; readiness 503 after {not_ready:?}", restarted.duration_since(stopped));
+    eprintln!("database down for {:?}; readiness 503 {not_ready:?} after the stop", restarted.duration_since(stopped));
     eprintln!("all: {}", summary(&outcomes));
     eprintln!("during the outage: {}", summary(&outage));
     eprintln!("after recovery: {}", summary(&after));
