@@ -121,8 +121,11 @@ impl App {
         let (listener, reliability) = (listener.into_std()?, &state.config.reliability);
         // axum-server rather than `axum::serve` even without TLS: it exposes hyper's header
         // read timeout and bounds the protocol detection before a connection's first request.
-        let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls::config(server_config).await? {
-            None => Box::pin(slow_clients::limit(axum_server::from_tcp(listener)?, reliability).handle(handle).serve(service)),
+        let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls::config(server_config).await?
+        {
+            None => Box::pin(
+                slow_clients::limit(axum_server::from_tcp(listener)?, reliability).handle(handle).serve(service),
+            ),
             Some(tls) => Box::pin(
                 slow_clients::limit(axum_server::tls_rustls::from_tcp_rustls(listener, tls)?, reliability)
                     .handle(handle)

@@ -101,7 +101,7 @@ impl PortfolioStore for ResilientStore {
     }
 
     async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
-        self.retried("search_after", || self.inner.search_after(filter, after.clone(), limit)).await
+        self.retried("search_after", || self.inner.search_after(filter, after, limit)).await
     }
 
     /// Not retried: readiness must report the database as it is. Through the breaker, so

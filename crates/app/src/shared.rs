@@ -1,6 +1,7 @@
 //! What replicas share: the read cache's invalidations and the rate-limit buckets, through
 //! Redis when configured, in process otherwise.
 
+use crate::resilient_store::ResilientStore;
 use anyhow::Context;
 use async_trait::async_trait;
 use pfs_api::middleware::rate_limit::{Decision, LocalLimiter, RateLimiter};
@@ -9,7 +10,6 @@ use pfs_platform::Config;
 use pfs_platform::config::redact_url;
 use pfs_redis::{RedisBus, RedisBusSettings, RedisRateLimiter};
 use pfs_resilience::{BreakerSettings, CircuitBreaker, RetryPolicy};
-use crate::resilient_store::ResilientStore;
 use pfs_storage::PortfolioStore;
 use std::num::NonZeroU32;
 use std::sync::Arc;

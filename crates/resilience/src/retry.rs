@@ -47,7 +47,8 @@ mod tests {
 
     #[test]
     fn zero_retries_means_a_single_attempt() {
-        let policy = RetryPolicy { retries: 0, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(1) };
+        let policy =
+            RetryPolicy { retries: 0, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(1) };
         assert_eq!(policy.backoff().build().count(), 0);
     }
 }

@@ -49,8 +49,8 @@ impl Load {
                     let mut outcomes = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let name = format!("load-{}", counter.fetch_add(1, Ordering::Relaxed));
-                        let created = send(client.post(format!("{base}/api/v1/portfolios")).json(&json!({"name": name})))
-                            .await;
+                        let created =
+                            send(client.post(format!("{base}/api/v1/portfolios")).json(&json!({"name": name}))).await;
                         let id = created.id.clone();
                         outcomes.push(created);
                         if let (true, Some(id)) = (read_back, id) {
@@ -84,7 +84,14 @@ pub async fn send(request: reqwest::RequestBuilder) -> Outcome {
     let retry_after = retry_after.is_some_and(|seconds| seconds >= 1);
     let body: Value = response.json().await.unwrap_or_default();
     let text = |key: &str| body[key].as_str().map(str::to_owned);
-    Outcome { status, elapsed: started.elapsed(), started, retry_after, id: text("portfolioId"), detail: text("detail") }
+    Outcome {
+        status,
+        elapsed: started.elapsed(),
+        started,
+        retry_after,
+        id: text("portfolioId"),
+        detail: text("detail"),
+    }
 }
 
 /// Polls `check` every 20 ms until it holds; panics after `limit`. Returns the time it took.

@@ -76,10 +76,8 @@ async fn ten_times_the_sustainable_load_is_shed_quickly_and_admitted_requests_st
         ("PORTFOLIO_RELIABILITY__MAX_CONCURRENT_REQUESTS", LIMIT.to_string()),
         ("PORTFOLIO_RELIABILITY__QUEUE_TIMEOUT", "50ms".to_owned()),
     ];
-    let sources = ConfigSources {
-        env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        ..ConfigSources::default()
-    };
+    let sources =
+        ConfigSources { env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(), ..ConfigSources::default() };
     let config = Config::load(&sources).unwrap();
     let app = pfs_app::App::from_store(&config, Arc::new(SlowSearches(store))).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -152,4 +150,3 @@ async fn ten_times_the_sustainable_load_is_shed_quickly_and_admitted_requests_st
     }
     assert!(!probes.is_empty() && probes.iter().all(|s| *s == 200), "liveness was shed: {probes:?}");
 }
-

@@ -38,7 +38,12 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_a_write() {
     tokio::task::block_in_place(|| pg.restart());
     let up = Instant::now();
     let recovered = eventually(Duration::from_secs(15), "writes succeed again after the restart", async || {
-        app.client.post(app.url("/api/v1/portfolios")).json(&serde_json::json!({"name": "probe"})).send().await.is_ok_and(|r| r.status() == 201)
+        app.client
+            .post(app.url("/api/v1/portfolios"))
+            .json(&serde_json::json!({"name": "probe"}))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 201)
     })
     .await;
     eventually(Duration::from_secs(10), "readiness 200 again", async || status(&app, "/health/ready").await == 200)

@@ -89,8 +89,12 @@ async fn a_slow_client_within_the_limits_is_served() {
     let app = app().await;
     let mut stream = TcpStream::connect(app.address).await.unwrap();
     let start = Instant::now();
-    trickle(&mut stream, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Duration::from_millis(1))
-        .await;
+    trickle(
+        &mut stream,
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_millis(1),
+    )
+    .await;
     let (received, _) = until_closed(&mut stream, start).await;
     assert!(received.starts_with("HTTP/1.1 200"), "{received:?}");
 }

@@ -51,7 +51,9 @@ impl Default for ReliabilityConfig {
 impl ReliabilityConfig {
     pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for (key, value) in [("header_read_timeout", self.header_read_timeout), ("body_read_timeout", self.body_read_timeout)] {
+        for (key, value) in
+            [("header_read_timeout", self.header_read_timeout), ("body_read_timeout", self.body_read_timeout)]
+        {
             if value < Duration::from_millis(100) {
                 problems.push(format!("reliability.{key}: must be at least 100ms"));
             }
