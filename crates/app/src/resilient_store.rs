@@ -118,3 +118,127 @@ impl PortfolioStore for ResilientStore {
         self.inner.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pfs_resilience::{BreakerSettings, BreakerState};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails its first `failures` calls with `error()`, then answers; counts every call.
+    struct Scripted {
+        failures: u32,
+        error: fn() -> StoreError,
+        calls: AtomicU32,
+    }
+
+    impl Scripted {
+        fn answer<T: Default>(&self) -> StoreResult<T> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call < self.failures { Err((self.error)()) } else { Ok(T::default()) }
+        }
+    }
+
+    #[async_trait]
+    impl PortfolioStore for Scripted {
+        async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+            self.answer()
+        }
+        async fn get(&self, _: PortfolioId) -> StoreResult<Option<Portfolio>> {
+            self.answer()
+        }
+        async fn insert_many(&self, _: &[Portfolio]) -> StoreResult<()> {
+            self.answer()
+        }
+        async fn insert_missing(&self, _: &[Portfolio]) -> StoreResult<u64> {
+            self.answer()
+        }
+        async fn update(&self, _: PortfolioId, _: Version, _: &PortfolioChanges) -> StoreResult<Portfolio> {
+            Err((self.error)())
+        }
+        async fn delete(&self, _: PortfolioId, _: Version) -> StoreResult<()> {
+            self.answer()
+        }
+        async fn search(&self, _: &NameFilter, _: PageRequest) -> StoreResult<SearchPage> {
+            Err((self.error)())
+        }
+        async fn search_after(&self, _: &NameFilter, _: Option<Keyset>, _: u32) -> StoreResult<SearchPage> {
+            Err((self.error)())
+        }
+        async fn ping(&self, _: Duration) -> StoreResult<()> {
+            self.answer()
+        }
+        async fn info(&self) -> StoreResult<BackendInfo> {
+            Err((self.error)())
+        }
+        async fn close(&self) {}
+    }
+
+    fn unavailable() -> StoreError {
+        StoreError::Unavailable("connection refused".into())
+    }
+
+    fn backend() -> StoreError {
+        StoreError::Backend("constraint violated".into())
+    }
+
+    fn resilient(failures: u32, error: fn() -> StoreError, threshold: u32) -> (Arc<Scripted>, ResilientStore) {
+        let inner = Arc::new(Scripted { failures, error, calls: AtomicU32::new(0) });
+        let breaker = CircuitBreaker::new(
+            "database",
+            BreakerSettings { failure_threshold: threshold, open_for: Duration::from_secs(3600) },
+        );
+        let retry = RetryPolicy { retries: 2, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        (inner.clone(), ResilientStore::new(inner, breaker, retry))
+    }
+
+    fn id() -> PortfolioId {
+        PortfolioId::parse("6740f1c2a1b2c3d4e5f60718").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_is_retried_through_transient_failures() {
+        let (inner, store) = resilient(2, unavailable, 10);
+        assert!(store.get(id()).await.unwrap().is_none());
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_read_gives_up_after_the_configured_retries() {
+        let (inner, store) = resilient(10, unavailable, 10);
+        assert!(store.get(id()).await.unwrap_err().is_transient());
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_write_is_never_retried() {
+        let (inner, store) = resilient(1, unavailable, 10);
+        assert!(store.insert_many(&[]).await.unwrap_err().is_transient());
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_that_are_not_transient_are_neither_retried_nor_held_against_the_database() {
+        let (inner, store) = resilient(100, backend, 3);
+        for _ in 0..10 {
+            assert!(!store.get(id()).await.unwrap_err().is_transient());
+        }
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 10);
+        assert_eq!(store.breaker.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test]
+    async fn once_open_the_breaker_refuses_without_calling_the_database() {
+        let (inner, store) = resilient(100, unavailable, 3);
+        for _ in 0..3 {
+            assert!(store.insert_many(&[]).await.is_err());
+        }
+        assert_eq!(store.breaker.state(), BreakerState::Open);
+        let refused = store.get(id()).await.unwrap_err();
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 3, "a refused call must not reach the database");
+        assert!(refused.is_transient() && is_refusal(&refused), "{refused}");
+        let StoreError::Unavailable(inner) = refused else { unreachable!() };
+        let open = inner.downcast_ref::<BreakerOpen>().unwrap();
+        assert!(open.retry_after > Duration::from_secs(3000), "{open:?}");
+    }
+}

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReliabilityConfig {
     /// Requests handled at once (health probes excepted); 0 disables the limit.
@@ -68,5 +68,46 @@ impl ReliabilityConfig {
             problems.push("reliability.breaker_open_for: must be more than 0s".into());
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigSources};
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::load(&ConfigSources { env, ..ConfigSources::default() })
+    }
+
+    #[test]
+    fn the_documented_defaults_are_the_code_defaults() {
+        assert_eq!(load(&[]).unwrap().reliability, ReliabilityConfig::default());
+    }
+
+    #[test]
+    fn keys_are_read_from_the_environment() {
+        let config = load(&[
+            ("PORTFOLIO_RELIABILITY__MAX_CONCURRENT_REQUESTS", "0"),
+            ("PORTFOLIO_RELIABILITY__BREAKER_OPEN_FOR", "750ms"),
+        ])
+        .unwrap();
+        assert_eq!(config.reliability.max_concurrent_requests, 0);
+        assert_eq!(config.reliability.breaker_open_for, Duration::from_millis(750));
+    }
+
+    #[test]
+    fn invalid_values_are_reported_by_key() {
+        let err = load(&[
+            ("PORTFOLIO_RELIABILITY__HEADER_READ_TIMEOUT", "10ms"),
+            ("PORTFOLIO_RELIABILITY__BREAKER_FAILURE_THRESHOLD", "0"),
+            ("PORTFOLIO_RELIABILITY__STORAGE_RETRY_MIN_DELAY", "1s"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for key in ["header_read_timeout", "breaker_failure_threshold", "storage_retry_min_delay"] {
+            assert!(err.contains(&format!("reliability.{key}")), "{key} missing from: {err}");
+        }
     }
 }
