@@ -188,7 +188,8 @@ mod tests {
             "database",
             BreakerSettings { failure_threshold: threshold, open_for: Duration::from_secs(3600) },
         );
-        let retry = RetryPolicy { retries: 2, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let retry =
+            RetryPolicy { retries: 2, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
         (inner.clone(), ResilientStore::new(inner, breaker, retry))
     }
 
