@@ -64,7 +64,6 @@ export PORTFOLIO_TEST_MONGO_URL="${PORTFOLIO_TEST_MONGO_URL:-mongodb://127.0.0.1
 log "MongoDB"
 bash scripts/provision-mongo.sh
 
-log "deployment files (Kubernetes manifests, compose, Dockerfile, runbook coverage of the alerts)"
 bash scripts/validate-deploy.sh
 
 # Lean debug info keeps a clean CI build fast and the target directory small.
