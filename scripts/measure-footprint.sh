@@ -9,7 +9,7 @@
 #   cargo build --release -p portfolio-service && scripts/measure-footprint.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${DURATION:-20s}"
+duration="${DURATION:-15s}"
 concurrency="${CONCURRENCY:-16}"
 bin="${CARGO_TARGET_DIR:-target}/release/portfolio-service"
 [ -x "$bin" ] || { echo "build first: cargo build --release -p portfolio-service" >&2; exit 1; }
@@ -21,7 +21,8 @@ pg_port=$(free_port); redis_port=$(free_port); port=$(free_port)
 # initdb refuses to run as root.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
-  kill "${server:-}" 2>/dev/null || true
+  # The service first (it drains for 5 s), so it never sees its dependencies vanish.
+  if [ -n "${server:-}" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   as_pg "$pg_bin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
   redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
   rm -rf "$work"

@@ -1,17 +1,19 @@
 //! `portfolio-service healthcheck`: the container's `HEALTHCHECK`.
 //!
 //! The runtime image is distroless (no shell, no curl), so the binary probes itself: GET
-//! `/health/live` on the configured port over loopback, exit 0 on a 2xx and 1 otherwise. It
+//! `/health/live` on the configured address (loopback when it listens on every address), exit
+//! 0 on a 2xx and 1 otherwise. It
 //! reads the same configuration as `serve` (so `PORTFOLIO_PORT` and friends agree) but starts
 //! no logging: it runs every few seconds and its only output is the exit code and one error line.
 
 use anyhow::{Context, bail};
 use pfs_platform::{Config, ConfigSources};
+use std::net::IpAddr;
 use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Opts {
-    /// Probe this URL instead of `/health/live` on the configured port of 127.0.0.1.
+    /// Probe this URL instead of `/health/live` on the configured host and port.
     #[arg(long)]
     pub url: Option<String>,
     /// Give up (and fail) after this long ("2s", "500ms").
@@ -39,7 +41,12 @@ enum Target {
 
 impl Target {
     fn from_config(config: &Config) -> Self {
-        let address = format!("127.0.0.1:{}", config.server.port);
+        let host = match config.server.host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => config.server.host.clone(),
+        };
+        let address = format!("{host}:{}", config.server.port);
         if config.server.tls_cert_path.as_os_str().is_empty() {
             Self::Http(format!("http://{address}/health/live"))
         } else {
@@ -85,6 +92,14 @@ mod tests {
     fn probes_the_configured_port_on_loopback() {
         let target = Target::from_config(&config(&[("PORTFOLIO_PORT", "9123"), ("PORTFOLIO_HOST", "0.0.0.0")]));
         assert_eq!(target, Target::Http("http://127.0.0.1:9123/health/live".into()));
+    }
+
+    #[test]
+    fn probes_a_specific_listen_address_itself() {
+        let target = Target::from_config(&config(&[("PORTFOLIO_PORT", "9125"), ("PORTFOLIO_HOST", "::1")]));
+        assert_eq!(target, Target::Http("http://[::1]:9125/health/live".into()));
+        let target = Target::from_config(&config(&[("PORTFOLIO_PORT", "9126"), ("PORTFOLIO_HOST", "::")]));
+        assert_eq!(target, Target::Http("http://127.0.0.1:9126/health/live".into()));
     }
 
     #[test]
