@@ -2,9 +2,9 @@
 //!
 //! The runtime image is distroless (no shell, no curl), so the binary probes itself: GET
 //! `/health/live` on the configured address (loopback when it listens on every address), exit
-//! 0 on a 2xx and 1 otherwise. It
-//! reads the same configuration as `serve` (so `PORTFOLIO_PORT` and friends agree) but starts
-//! no logging: it runs every few seconds and its only output is the exit code and one error line.
+//! 0 on a 2xx and 1 otherwise. It reads the same configuration as `serve` (so `PORTFOLIO_PORT`
+//! and friends agree) but starts no logging: it runs every few seconds and its only output is
+//! the exit code and one error line.
 
 use anyhow::{Context, bail};
 use pfs_platform::{Config, ConfigSources};
@@ -57,7 +57,10 @@ impl Target {
     async fn probe(&self) -> anyhow::Result<()> {
         match self {
             Self::Http(url) => {
-                let status = reqwest::get(url).await.with_context(|| format!("GET {url}"))?.status();
+                // A proxy from the environment (HTTP_PROXY in a corporate image) must not see
+                // a probe of the process's own port.
+                let client = reqwest::Client::builder().no_proxy().build()?;
+                let status = client.get(url).send().await.with_context(|| format!("GET {url}"))?.status();
                 if !status.is_success() {
                     bail!("GET {url} answered {status}");
                 }
