@@ -1,11 +1,13 @@
 //! [`AppState`]: what every handler can reach, cheap to clone.
 
 use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
+use pfs_events::ChangeFeed;
 use pfs_platform::Config;
 use pfs_storage::PortfolioStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +21,8 @@ pub struct AppState {
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
     pub bus: Arc<dyn InvalidationBus>,
+    /// The change stream, when `events.enabled` (writes through `store` publish to it).
+    pub events: Option<Arc<ChangeFeed>>,
 }
 
 impl AppState {
@@ -30,12 +34,18 @@ impl AppState {
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
             bus: Arc::new(LocalOnly),
+            events: None,
         }
     }
 
     /// Records the cache and bus that `store` already goes through.
     pub fn with_cache(self, cache: Option<Arc<ReadCache>>, bus: Arc<dyn InvalidationBus>) -> Self {
         Self { cache, bus, ..self }
+    }
+
+    /// Records the change feed that `store` already publishes to.
+    pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
+        Self { events, ..self }
     }
 }
 
@@ -45,11 +55,14 @@ impl AppState {
 pub struct Lifecycle {
     started: Instant,
     draining: AtomicBool,
+    /// Fired when the listener closes: open streams end, so the graceful shutdown (which
+    /// waits for every connection) is not held up by them.
+    streams: CancellationToken,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Self { started: Instant::now(), draining: AtomicBool::new(false) }
+        Self { started: Instant::now(), draining: AtomicBool::new(false), streams: CancellationToken::new() }
     }
 }
 
@@ -64,5 +77,15 @@ impl Lifecycle {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Ends every open stream (SSE); new ones end at once.
+    pub fn close_streams(&self) {
+        self.streams.cancel();
+    }
+
+    /// Cancelled by [`Lifecycle::close_streams`].
+    pub fn streams_closing(&self) -> CancellationToken {
+        self.streams.clone()
     }
 }

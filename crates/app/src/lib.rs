@@ -4,6 +4,7 @@
 //! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
 //! and the integration tests both start the service through these two calls.
 
+mod events;
 mod shared;
 pub mod storage;
 mod tls;
@@ -53,6 +54,7 @@ impl App {
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
         let state =
             AppState::new(shared.store.clone(), config.clone()).with_cache(shared.cache.clone(), shared.bus.clone());
+        let state = state.with_events(shared.events);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
     }
@@ -110,6 +112,7 @@ impl App {
                 tokio::time::sleep(drain_delay).await;
             }
             tracing::info!(?grace, "closing the listener, finishing in-flight requests");
+            lifecycle.close_streams();
         };
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls::config(server_config).await?

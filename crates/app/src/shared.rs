@@ -20,6 +20,7 @@ pub(crate) struct Shared {
     pub cache: Option<Arc<ReadCache>>,
     pub bus: Arc<dyn InvalidationBus>,
     pub limiter: Option<Arc<dyn RateLimiter>>,
+    pub events: Option<Arc<pfs_events::ChangeFeed>>,
 }
 
 /// Wraps `store` in the cache when enabled and builds the rate limiter when enabled. With
@@ -36,8 +37,10 @@ pub(crate) fn start(
         url => Some(redis::Client::open(url).with_context(|| format!("invalid redis.url {}", redact_url(url)))?),
     };
     let limiter = config.rate_limit.enabled.then(|| limiter(config, redis.clone()));
+    let events = crate::events::feed(config, redis.clone(), tasks, shutdown);
     if !config.cache.enabled {
-        return Ok(Shared { store, cache: None, bus: Arc::new(LocalOnly), limiter });
+        let store = crate::events::publishing(store, &events);
+        return Ok(Shared { store, cache: None, bus: Arc::new(LocalOnly), limiter, events });
     }
     let settings = CacheSettings {
         max_portfolios: config.cache.max_portfolios,
@@ -56,7 +59,8 @@ pub(crate) fn start(
         ),
     };
     let cached = CachedStore::new(store, cache.clone(), bus.clone());
-    Ok(Shared { store: Arc::new(cached), cache: Some(cache), bus, limiter })
+    let store = crate::events::publishing(Arc::new(cached), &events);
+    Ok(Shared { store, cache: Some(cache), bus, limiter, events })
 }
 
 fn limiter(config: &Config, redis: Option<redis::Client>) -> Arc<dyn RateLimiter> {

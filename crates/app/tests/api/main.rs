@@ -5,6 +5,7 @@ mod api_additions;
 mod concurrency;
 mod content_type;
 mod errors;
+mod events;
 mod failures;
 mod health;
 mod helpers;

@@ -1,0 +1,336 @@
+//! The change stream, `GET /api/v2/portfolios/events`: event shapes, resuming, gaps, shutdown,
+//! slow consumers, 200 subscribers under a burst, and two replicas sharing Redis.
+
+use crate::helpers::expect_json;
+use futures::future::join_all;
+use pfs_test_support::{TestApp, json, reqwest};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const EVENTS: &str = "/api/v2/portfolios/events";
+
+/// One parsed SSE event.
+#[derive(Debug, Clone, PartialEq)]
+struct SseEvent {
+    id: Option<String>,
+    event: String,
+    data: Value,
+}
+
+/// A streaming response read frame by frame.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Stream {
+    async fn open(app: &TestApp, last_event_id: Option<&str>) -> Self {
+        Self::open_url(&app.client, &app.url(EVENTS), last_event_id).await
+    }
+
+    async fn open_url(client: &reqwest::Client, url: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = client.get(url);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("GET events");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self { response, buffer: String::new() }
+    }
+
+    /// The next event, skipping keep-alive comments; `None` when the stream ends.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse(&frame) {
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = self.response.chunk().await.expect("stream chunk")?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+
+    async fn expect(&mut self) -> SseEvent {
+        tokio::time::timeout(Duration::from_secs(10), self.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is still open")
+    }
+}
+
+fn parse(frame: &str) -> Option<SseEvent> {
+    let (mut id, mut event, mut data) = (None, None, String::new());
+    for line in frame.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = Some(value.to_owned()),
+            "event" => event = Some(value.to_owned()),
+            "data" => data.push_str(value),
+            _ => {} // comments (keep-alive) and unknown fields
+        }
+    }
+    Some(SseEvent { id, event: event?, data: serde_json::from_str(&data).expect("JSON data") })
+}
+
+async fn bulk_create(app: &TestApp, names: &[String]) -> Vec<Value> {
+    let body: Vec<Value> = names.iter().map(|n| json!({ "name": n })).collect();
+    let created = expect_json(app.post_json("/api/v2/portfolios", &json!(body)).await, 201).await;
+    created.as_array().expect("array").clone()
+}
+
+#[tokio::test]
+async fn writes_are_announced_with_the_portfolio_and_its_new_version() {
+    let app = TestApp::spawn().await;
+    let response = app.get(EVENTS).await;
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    let mut stream = Stream { response, buffer: String::new() };
+
+    let created = app.create_portfolio("Alpha").await;
+    let id = created["portfolioId"].as_str().unwrap().to_owned();
+    let put = json!({ "portfolioId": id, "name": "Alpha 2", "version": 1 });
+    let updated = expect_json(app.put_json(&format!("/api/v1/portfolio/{id}"), &put).await, 200).await;
+    assert_eq!(app.delete(&format!("/api/v1/portfolio/{id}?version=2")).await.status(), 204);
+    let names: Vec<String> = (0..3).map(|n| format!("Bulk {n}")).collect();
+    let bulk = bulk_create(&app, &names).await;
+
+    let first = stream.expect().await;
+    assert_eq!((first.event.as_str(), &first.data), ("created", &json!({ "portfolio": created, "version": 1 })));
+    let second = stream.expect().await;
+    assert_eq!((second.event.as_str(), &second.data), ("updated", &json!({ "portfolio": updated, "version": 2 })));
+    let third = stream.expect().await;
+    assert_eq!((third.event.as_str(), &third.data), ("deleted", &json!({ "portfolio": updated, "version": 2 })));
+    for expected in &bulk {
+        let event = stream.expect().await;
+        assert_eq!((event.event.as_str(), &event.data["portfolio"]), ("created", expected), "bulk order");
+    }
+    let ids: Vec<String> = [first, second, third].into_iter().map(|e| e.id.expect("every event has an id")).collect();
+    assert!(ids.windows(2).all(|w| w[0] != w[1]), "{ids:?}");
+
+    // A failed write announces nothing: the next event is the next successful write.
+    assert_eq!(app.delete(&format!("/api/v1/portfolio/{id}?version=2")).await.status(), 404);
+    let later = app.create_portfolio("Beta").await;
+    assert_eq!(stream.expect().await.data["portfolio"], later);
+}
+
+#[tokio::test]
+async fn a_client_resuming_with_last_event_id_gets_what_it_missed_then_live_events() {
+    let app = TestApp::spawn().await;
+    let mut stream = Stream::open(&app, None).await;
+    app.create_portfolio("One").await;
+    let seen = stream.expect().await.id.expect("id");
+    drop(stream);
+
+    let missed = [app.create_portfolio("Two").await, app.create_portfolio("Three").await];
+    let mut resumed = Stream::open(&app, Some(&seen)).await;
+    for expected in &missed {
+        assert_eq!(resumed.expect().await.data["portfolio"], *expected);
+    }
+    let live = app.create_portfolio("Four").await;
+    assert_eq!(resumed.expect().await.data["portfolio"], live);
+}
+
+#[tokio::test]
+async fn a_position_older_than_the_history_gets_an_explicit_reset() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__HISTORY_SIZE", "3")]).await;
+    let mut stream = Stream::open(&app, None).await;
+    app.create_portfolio("Old").await;
+    let old = stream.expect().await.id.expect("id");
+    let names: Vec<String> = (0..5).map(|n| format!("New {n}")).collect();
+    bulk_create(&app, &names).await;
+    let mut newest = None;
+    for _ in 0..5 {
+        newest = stream.expect().await.id;
+    }
+
+    let mut resumed = Stream::open(&app, Some(&old)).await;
+    let reset = resumed.expect().await;
+    assert_eq!(reset.event, "reset");
+    assert_eq!(reset.id, newest, "the reset moves the client to the newest event");
+    assert!(reset.data["reason"].as_str().unwrap().contains("no longer in the event history"));
+    let live = app.create_portfolio("After").await;
+    assert_eq!(resumed.expect().await.data["portfolio"], live);
+
+    // An id from an earlier process (its time is before this one started) is a gap too.
+    let mut ancient = Stream::open(&app, Some("1000-1")).await;
+    assert_eq!(ancient.expect().await.event, "reset");
+}
+
+#[tokio::test]
+async fn a_malformed_last_event_id_is_a_clear_400() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url(EVENTS)).header("last-event-id", "yesterday").send().await.unwrap();
+    let body = expect_json(response, 400).await;
+    assert_eq!(body, json!({ "detail": "Last-Event-ID must be an event id (<ms>-<seq>)" }));
+}
+
+#[tokio::test]
+async fn the_stream_can_be_disabled() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__ENABLED", "false")]).await;
+    assert_eq!(app.get(EVENTS).await.status(), 404);
+    app.create_portfolio("Still writable").await;
+}
+
+#[tokio::test]
+async fn subscribers_beyond_the_limit_get_503_with_retry_after() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__MAX_SUBSCRIBERS", "1")]).await;
+    let _first = Stream::open(&app, None).await;
+    let refused = app.get(EVENTS).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+}
+
+#[tokio::test]
+async fn open_streams_end_when_the_server_shuts_down() {
+    let app = TestApp::spawn().await;
+    let mut stream = Stream::open(&app, None).await;
+    app.create_portfolio("Before").await;
+    stream.expect().await;
+    app.begin_shutdown();
+    let ended = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("the stream ends");
+    assert_eq!(ended, None);
+    app.stop().await.expect("clean stop");
+}
+
+/// A client that stops reading is cut off once its buffer (8 events here) and the socket
+/// buffers are full, and is told so; another client keeps receiving everything.
+#[tokio::test]
+async fn a_slow_consumer_is_dropped_while_others_continue() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__CLIENT_BUFFER", "8")]).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(app.address).await.unwrap();
+    let request = format!("GET {EVENTS} HTTP/1.1\r\nhost: {}\r\n\r\n", app.address);
+    slow.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 64];
+    let read = slow.read(&mut head).await.unwrap();
+    assert!(head[..read].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&head[..read]));
+    let mut fast = Stream::open(&app, None).await;
+
+    // About 12 MB of events: far more than the slow client's socket buffers can absorb.
+    let big = "x".repeat(4000);
+    let (mut written, mut received) = (Vec::new(), Vec::new());
+    for batch in 0..30 {
+        let names: Vec<String> = (0..100).map(|n| format!("{batch}-{n} {big}")).collect();
+        written.extend(bulk_create(&app, &names).await.into_iter().map(|p| p["portfolioId"].clone()));
+        while received.len() < written.len() {
+            received.push(fast.expect().await.data["portfolio"]["portfolioId"].clone());
+        }
+    }
+    assert_eq!(received, written, "the fast client saw every event in order");
+
+    // Now the slow client reads: what was buffered for it, then `dropped`, then the end.
+    let mut rest = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut chunk = vec![0u8; 1 << 16];
+        while !rest.ends_with(b"\r\n0\r\n\r\n") {
+            let n = slow.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before the end of the stream");
+            rest.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the slow client's stream did not end");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("event: dropped"), "no dropped event");
+    let delivered = text.matches("event: created").count();
+    assert!(delivered < written.len() / 2, "the slow client got {delivered} of {} events", written.len());
+}
+
+/// Resident set size of this test process, from /proc.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("resident pages");
+    pages * 4096
+}
+
+/// The scale test: 200 subscribers, 1,000 writes from 8 concurrent writers. Every
+/// subscriber sees all 1,000 events in one identical order, and the process (server and the
+/// 200 clients together) grows by less than 64 MiB: events are shared, not copied per client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_subscribers_see_a_burst_of_a_thousand_writes_in_one_order() {
+    const SUBSCRIBERS: usize = 200;
+    const WRITES: usize = 1000;
+    let app = TestApp::spawn().await;
+    let before = rss_bytes();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let url = app.url(EVENTS);
+    let streams = join_all((0..SUBSCRIBERS).map(|_| Stream::open_url(&client, &url, None))).await;
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut ids = Vec::with_capacity(WRITES);
+                while ids.len() < WRITES {
+                    let event = stream.expect().await;
+                    ids.push((event.id.expect("id"), event.data["portfolio"]["portfolioId"].clone()));
+                }
+                ids
+            })
+        })
+        .collect();
+
+    let writers = (0..8).map(|writer| {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/portfolios"));
+        tokio::spawn(async move {
+            for n in 0..WRITES / 8 {
+                let response = client.post(&url).json(&json!({ "name": format!("w{writer}-{n}") })).send().await;
+                assert_eq!(response.expect("POST").status(), 201);
+            }
+        })
+    });
+    for writer in join_all(writers).await {
+        writer.expect("writer");
+    }
+    let seen: Vec<_> = join_all(readers).await.into_iter().map(|r| r.expect("reader")).collect();
+    let growth = rss_bytes().saturating_sub(before);
+
+    let first = &seen[0];
+    let distinct: std::collections::HashSet<_> = first.iter().map(|(_, portfolio)| portfolio).collect();
+    assert_eq!(distinct.len(), WRITES, "every write is announced exactly once");
+    for (n, other) in seen.iter().enumerate() {
+        assert!(other == first, "subscriber {n} saw a different order");
+    }
+    assert!(growth < 64 << 20, "RSS grew by {} MiB", growth >> 20);
+}
+
+/// Two replicas sharing PostgreSQL and a private Redis: a write through either reaches the
+/// subscribers of both, in the same order, and a client can resume on the other replica.
+#[tokio::test]
+async fn writes_on_one_replica_reach_the_other_replicas_stream_in_order() {
+    let redis = pfs_redis::testing::RedisProcess::start();
+    let schema = pfs_storage_postgres::testing::TestSchema::create().await;
+    let env = [("PORTFOLIO_DATABASE_URL", schema.url()), ("PORTFOLIO_REDIS_URL", redis.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = TestApp::spawn_with_env(&env).await;
+    let b = TestApp::spawn_with_env(&env).await;
+    let mut on_a = Stream::open(&a, None).await;
+    let mut on_b = Stream::open(&b, None).await;
+
+    let first = a.create_portfolio("From A").await;
+    let second = b.create_portfolio("From B").await;
+    let id = first["portfolioId"].as_str().unwrap();
+    let put = json!({ "portfolioId": id, "name": "From A, renamed on B", "version": 1 });
+    let third = expect_json(b.put_json(&format!("/api/v1/portfolio/{id}"), &put).await, 200).await;
+
+    let mut seen = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        seen.0.push(on_a.expect().await);
+        seen.1.push(on_b.expect().await);
+    }
+    assert_eq!(seen.0, seen.1, "both replicas deliver the same events, ids and order");
+    let portfolios: Vec<&Value> = seen.0.iter().map(|e| &e.data["portfolio"]).collect();
+    assert_eq!(portfolios, [&first, &second, &third]);
+
+    // Resuming on B from an id first seen on A.
+    let after_first = seen.0[0].id.clone().expect("id");
+    let mut resumed = Stream::open(&b, Some(&after_first)).await;
+    assert_eq!(resumed.expect().await, seen.0[1]);
+    assert_eq!(resumed.expect().await, seen.0[2]);
+}
