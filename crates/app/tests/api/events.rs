@@ -198,11 +198,11 @@ async fn open_streams_end_when_the_server_shuts_down() {
     app.stop().await.expect("clean stop");
 }
 
-/// A client that stops reading is cut off once its buffer (8 events here) and the socket
+/// A client that stops reading is cut off once its buffer (200 events here) and the socket
 /// buffers are full, and is told so; another client keeps receiving everything.
 #[tokio::test]
 async fn a_slow_consumer_is_dropped_while_others_continue() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__CLIENT_BUFFER", "8")]).await;
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__CLIENT_BUFFER", "200")]).await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut slow = socket.connect(app.address).await.unwrap();
