@@ -24,7 +24,9 @@ pub enum Item {
     /// The position the client resumed from is no longer in the history (or never was):
     /// events were missed. `head` is the newest event at that moment, the client's new
     /// position; `None` when nothing has been published.
-    Gap { head: Option<EventId> },
+    Gap {
+        head: Option<EventId>,
+    },
     /// The client fell too far behind and was dropped; the stream ends after this.
     Dropped,
 }
@@ -212,6 +214,15 @@ impl Subscription {
             return self.dropped.load(Ordering::Acquire).then_some(Item::Dropped);
         }
         item
+    }
+
+    /// The next item if one is already waiting (never the final `Dropped`: [`Self::next`]
+    /// reports the end). Lets the writer put a burst into one chunk.
+    pub fn try_next(&mut self) -> Option<Item> {
+        if self.finished || self.stop.is_cancelled() {
+            return None;
+        }
+        self.queue.try_recv().ok()
     }
 
     /// Events waiting for the client right now (at most the per-client buffer).

@@ -174,8 +174,9 @@ impl RedisLog {
     /// Connects, checks that nothing was trimmed away while disconnected, then hands every new
     /// entry to the local subscribers until the connection fails.
     async fn follow(&self, position: &mut Option<EventId>, failures: &mut u32) -> RedisResult<()> {
-        let config =
-            AsyncConnectionConfig::new().set_connection_timeout(Some(TIMEOUT)).set_response_timeout(Some(BLOCK + TIMEOUT));
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(BLOCK + TIMEOUT));
         let mut connection = self.client.get_multiplexed_async_connection_with_config(&config).await?;
         let head = newest(&mut connection, &self.key).await?;
         match *position {

@@ -2,14 +2,16 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
-use pfs_events::{EventId, Item, Refused};
+use pfs_events::{EventId, Item, Refused, Subscription};
 use serde_json::json;
 use std::convert::Infallible;
+use std::fmt::Write;
+use std::time::Duration;
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
@@ -43,36 +45,62 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result
         Ok(subscription) => subscription,
         Err(refused) => return Ok(unavailable(&refused)),
     };
-    let events = stream::unfold(subscription, |mut subscription| async move {
-        let item = subscription.next().await?;
-        Some((Ok::<_, Infallible>(sse_event(item)), subscription))
+    let keep_alive = state.config.events.keep_alive;
+    let body = stream::unfold(subscription, move |mut subscription| async move {
+        let chunk = next_chunk(&mut subscription, keep_alive).await?;
+        Some((Ok::<_, Infallible>(chunk), subscription))
     });
-    let keep_alive = KeepAlive::new().interval(state.config.events.keep_alive);
-    let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
-    let headers = response.headers_mut();
-    // Reverse proxies (nginx) would otherwise buffer the stream and deliver it in lumps.
-    headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    let headers = [
+        (header::CONTENT_TYPE, "text/event-stream"),
+        (header::CACHE_CONTROL, "no-cache"),
+        // Reverse proxies (nginx) would otherwise buffer the stream and deliver it in lumps.
+        (HeaderName::from_static("x-accel-buffering"), "no"),
+    ];
+    Ok((headers, Body::from_stream(body)).into_response())
 }
 
-fn sse_event(item: Item) -> Event {
-    match item {
-        Item::Event(event) => Event::default().id(event.id.to_string()).event(event.kind.as_str()).data(&event.data),
-        Item::Gap { head } => {
-            let reset = Event::default().event("reset").data(
-                json!({ "reason": "the requested position is no longer in the event history; reload, then continue" })
-                    .to_string(),
-            );
-            match head {
-                Some(head) => reset.id(head.to_string()),
-                None => reset,
-            }
+/// Chunks are this large at most, unless one event is larger.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The next piece of the body: every item already waiting (a burst becomes one write, not
+/// one per event), a keep-alive comment after `keep_alive` of silence, or `None` at the end.
+async fn next_chunk(subscription: &mut Subscription, keep_alive: Duration) -> Option<Bytes> {
+    let first = match tokio::time::timeout(keep_alive, subscription.next()).await {
+        Err(_) => return Some(Bytes::from_static(b":\n\n")),
+        Ok(item) => item?,
+    };
+    let mut chunk = String::new();
+    write_frame(&mut chunk, first);
+    while chunk.len() < CHUNK_BYTES {
+        match subscription.try_next() {
+            Some(item) => write_frame(&mut chunk, item),
+            None => break,
         }
-        Item::Dropped => Event::default().event("dropped").data(
+    }
+    Some(Bytes::from(chunk))
+}
+
+/// One SSE frame. Every `data` is one line of JSON (serde escapes newlines inside strings),
+/// and ids and event names are plain ASCII, so no field needs splitting.
+fn write_frame(out: &mut String, item: Item) {
+    let (id, event, data) = match item {
+        Item::Event(event) => (Some(event.id), event.kind.as_str(), event.data.clone()),
+        Item::Gap { head } => (
+            head,
+            "reset",
+            json!({ "reason": "the requested position is no longer in the event history; reload, then continue" })
+                .to_string(),
+        ),
+        Item::Dropped => (
+            None,
+            "dropped",
             json!({ "reason": "this client fell too far behind; reconnect with Last-Event-ID to resume" }).to_string(),
         ),
+    };
+    if let Some(id) = id {
+        let _ = write!(out, "id: {id}\n");
     }
+    let _ = write!(out, "event: {event}\ndata: {data}\n\n");
 }
 
 fn unavailable(refused: &Refused) -> Response {
