@@ -98,7 +98,7 @@ fn write_frame(out: &mut String, item: Item) {
         ),
     };
     if let Some(id) = id {
-        let _ = write!(out, "id: {id}\n");
+        let _ = writeln!(out, "id: {id}");
     }
     let _ = write!(out, "event: {event}\ndata: {data}\n\n");
 }

@@ -1,84 +1,13 @@
 //! The change stream, `GET /api/v2/portfolios/events`: event shapes, resuming, gaps, shutdown,
-//! slow consumers, 200 subscribers under a burst, and two replicas sharing Redis.
+//! slow consumers, and two replicas sharing Redis. (The 200-subscriber scale test measures
+//! the process's memory, so it runs alone, in `tests/events_scale.rs`.)
 
 use crate::helpers::expect_json;
-use futures::future::join_all;
-use pfs_test_support::{TestApp, json, reqwest};
+use crate::sse::{EVENTS, Stream};
+use pfs_test_support::{TestApp, json};
 use serde_json::Value;
-use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const EVENTS: &str = "/api/v2/portfolios/events";
-
-/// One parsed SSE event.
-#[derive(Debug, Clone, PartialEq)]
-struct SseEvent {
-    id: Option<String>,
-    event: String,
-    data: Value,
-}
-
-/// A streaming response read frame by frame.
-struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Stream {
-    async fn open(app: &TestApp, last_event_id: Option<&str>) -> Self {
-        Self::open_url(&app.client, &app.url(EVENTS), last_event_id).await
-    }
-
-    async fn open_url(client: &reqwest::Client, url: &str, last_event_id: Option<&str>) -> Self {
-        let mut request = client.get(url);
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = request.send().await.expect("GET events");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        Self { response, buffer: String::new() }
-    }
-
-    /// The next event, skipping keep-alive comments; `None` when the stream ends.
-    async fn next(&mut self) -> Option<SseEvent> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                if let Some(event) = parse(&frame) {
-                    return Some(event);
-                }
-                continue;
-            }
-            let chunk = self.response.chunk().await.expect("stream chunk")?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
-        }
-    }
-
-    async fn expect(&mut self) -> SseEvent {
-        tokio::time::timeout(Duration::from_secs(10), self.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("the stream is still open")
-    }
-}
-
-fn parse(frame: &str) -> Option<SseEvent> {
-    let (mut id, mut event, mut data) = (None, None, String::new());
-    for line in frame.lines() {
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "id" => id = Some(value.to_owned()),
-            "event" => event = Some(value.to_owned()),
-            "data" => data.push_str(value),
-            _ => {} // comments (keep-alive) and unknown fields
-        }
-    }
-    Some(SseEvent { id, event: event?, data: serde_json::from_str(&data).expect("JSON data") })
-}
 
 async fn bulk_create(app: &TestApp, names: &[String]) -> Vec<Value> {
     let body: Vec<Value> = names.iter().map(|n| json!({ "name": n })).collect();
@@ -92,7 +21,7 @@ async fn writes_are_announced_with_the_portfolio_and_its_new_version() {
     let response = app.get(EVENTS).await;
     assert_eq!(response.headers()["x-accel-buffering"], "no");
     assert_eq!(response.headers()["cache-control"], "no-cache");
-    let mut stream = Stream { response, buffer: String::new() };
+    let mut stream = Stream::from_response(response);
 
     let created = app.create_portfolio("Alpha").await;
     let id = created["portfolioId"].as_str().unwrap().to_owned();
@@ -243,63 +172,6 @@ async fn a_slow_consumer_is_dropped_while_others_continue() {
     assert!(text.contains("event: dropped"), "no dropped event");
     let delivered = text.matches("event: created").count();
     assert!(delivered < written.len() / 2, "the slow client got {delivered} of {} events", written.len());
-}
-
-/// Resident set size of this test process, from /proc.
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("resident pages");
-    pages * 4096
-}
-
-/// The scale test: 200 subscribers, 1,000 writes from 8 concurrent writers. Every
-/// subscriber sees all 1,000 events (each once) in one identical order, and the process (server
-/// and the 200 clients together) grows by less than 48 MiB: events are shared, not copied per
-/// client (copied, the 200 x 1,000 events alone would hold about 60 MB).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_subscribers_see_a_burst_of_a_thousand_writes_in_one_order() {
-    const SUBSCRIBERS: usize = 200;
-    const WRITES: usize = 1000;
-    let app = TestApp::spawn().await;
-    let before = rss_bytes();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let url = app.url(EVENTS);
-    let streams = join_all((0..SUBSCRIBERS).map(|_| Stream::open_url(&client, &url, None))).await;
-    // Each reader keeps a hash of the sequence it saw (ids and portfolios), not the events,
-    // so the growth measured is the server's and the connections', not the test's own.
-    let readers: Vec<_> = streams
-        .into_iter()
-        .map(|mut stream| {
-            tokio::spawn(async move {
-                let (mut order, mut portfolios) = (DefaultHasher::new(), HashSet::new());
-                while portfolios.len() < WRITES {
-                    let event = stream.expect().await;
-                    let portfolio = event.data["portfolio"]["portfolioId"].as_str().expect("id").to_owned();
-                    (event.id.expect("id"), &portfolio).hash(&mut order);
-                    assert!(portfolios.insert(portfolio), "an event was delivered twice");
-                }
-                order.finish()
-            })
-        })
-        .collect();
-
-    let writers = (0..8).map(|writer| {
-        let (client, url) = (app.client.clone(), app.url("/api/v1/portfolios"));
-        tokio::spawn(async move {
-            for n in 0..WRITES / 8 {
-                let response = client.post(&url).json(&json!({ "name": format!("w{writer}-{n}") })).send().await;
-                assert_eq!(response.expect("POST").status(), 201);
-            }
-        })
-    });
-    for writer in join_all(writers).await {
-        writer.expect("writer");
-    }
-    let seen: Vec<_> = join_all(readers).await.into_iter().map(|r| r.expect("reader")).collect();
-    let growth = rss_bytes().saturating_sub(before);
-
-    assert!(seen.iter().all(|order| *order == seen[0]), "every subscriber saw the same order");
-    assert!(growth < 48 << 20, "RSS grew by {} MiB", growth >> 20);
 }
 
 /// Two replicas sharing PostgreSQL and a private Redis: a write through either reaches the

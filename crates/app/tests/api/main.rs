@@ -13,6 +13,7 @@ mod http_features;
 mod lifecycle;
 mod middleware;
 mod rate_limit;
+mod sse;
 mod tls;
 mod v1;
 mod v1_dates;
