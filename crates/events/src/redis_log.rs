@@ -205,8 +205,22 @@ impl RedisLog {
                 .query_async(&mut connection)
                 .await?;
             *failures = 0;
-            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-                if let Some(event) = decode(&entry) {
+            let entries: Vec<StreamId> = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
+            if entries.is_empty() {
+                continue;
+            }
+            // Trimming can overtake a reader that fell more than the history behind: then
+            // entries after its position were deleted unread, and subscribers must be told.
+            if let (Some(at), Some(deleted)) = (*position, max_deleted(&mut connection, &self.key).await?)
+                && deleted > at
+            {
+                tracing::warn!(%at, %deleted, "change stream: the reader fell behind the history");
+                let reset = Change::reset("events were trimmed before this replica read them");
+                self.hub.send(Arc::new(Event { id: deleted, kind: reset.kind, data: reset.data }));
+                *position = Some(deleted);
+            }
+            for entry in &entries {
+                if let Some(event) = decode(entry) {
                     *position = Some(event.id);
                     self.hub.send(Arc::new(event));
                 }
@@ -271,6 +285,15 @@ async fn contains(connection: &mut MultiplexedConnection, key: &str, id: EventId
     let id = id.to_string();
     let found: StreamRangeReply = redis::cmd("XRANGE").arg(key).arg(&id).arg(&id).query_async(connection).await?;
     Ok(!found.ids.is_empty())
+}
+
+/// The newest id trimming has deleted (`XINFO STREAM`, Redis 7+; `None` before any trim or on
+/// older servers, which then go unchecked).
+async fn max_deleted(connection: &mut MultiplexedConnection, key: &str) -> RedisResult<Option<EventId>> {
+    let mut info: std::collections::HashMap<String, redis::Value> =
+        redis::cmd("XINFO").arg("STREAM").arg(key).query_async(connection).await?;
+    let deleted = info.remove("max-deleted-entry-id").and_then(|v| redis::from_redis_value::<String>(v).ok());
+    Ok(deleted.and_then(|id| id.parse().ok()).filter(|id: &EventId| id.ms > 0 || id.seq > 0))
 }
 
 fn decode(entry: &StreamId) -> Option<Event> {

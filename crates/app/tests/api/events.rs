@@ -69,15 +69,19 @@ async fn a_client_resuming_with_last_event_id_gets_what_it_missed_then_live_even
 
 #[tokio::test]
 async fn a_position_older_than_the_history_gets_an_explicit_reset() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__HISTORY_SIZE", "3")]).await;
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__HISTORY_SIZE", "100")]).await;
     let mut stream = Stream::open(&app, None).await;
     app.create_portfolio("Old").await;
     let old = stream.expect().await.id.expect("id");
-    let names: Vec<String> = (0..5).map(|n| format!("New {n}")).collect();
-    bulk_create(&app, &names).await;
+    // 300 events: past the history of 100 (with Redis, `MAXLEN ~` trims whole stream nodes of
+    // 100 entries, so the oldest is surely gone only well past it).
     let mut newest = None;
-    for _ in 0..5 {
-        newest = stream.expect().await.id;
+    for batch in 0..3 {
+        let names: Vec<String> = (0..100).map(|n| format!("New {batch}-{n}")).collect();
+        bulk_create(&app, &names).await;
+        for _ in 0..100 {
+            newest = stream.expect().await.id;
+        }
     }
 
     let mut resumed = Stream::open(&app, Some(&old)).await;
