@@ -1,12 +1,14 @@
 //! [`AppState`]: what every handler can reach, cheap to clone.
 
 use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
+use pfs_events::ChangeFeed;
 use pfs_platform::Config;
 use pfs_resilience::CircuitBreaker;
 use pfs_storage::PortfolioStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +24,8 @@ pub struct AppState {
     pub bus: Arc<dyn InvalidationBus>,
     /// The circuit breakers of the dependencies, for the health probes.
     pub breakers: Arc<[CircuitBreaker]>,
+    /// The change stream, when `events.enabled` (writes through `store` publish to it).
+    pub events: Option<Arc<ChangeFeed>>,
 }
 
 impl AppState {
@@ -34,6 +38,7 @@ impl AppState {
             cache: None,
             bus: Arc::new(LocalOnly),
             breakers: Arc::new([]),
+            events: None,
         }
     }
 
@@ -46,6 +51,11 @@ impl AppState {
     pub fn with_breakers(self, breakers: Vec<CircuitBreaker>) -> Self {
         Self { breakers: breakers.into(), ..self }
     }
+
+    /// Records the change feed that `store` already publishes to.
+    pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
+        Self { events, ..self }
+    }
 }
 
 /// Where the process is in its life: readiness turns 503 once draining starts, while
@@ -54,11 +64,14 @@ impl AppState {
 pub struct Lifecycle {
     started: Instant,
     draining: AtomicBool,
+    /// Fired when the listener closes: open streams end, so the graceful shutdown (which
+    /// waits for every connection) is not held up by them.
+    streams: CancellationToken,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Self { started: Instant::now(), draining: AtomicBool::new(false) }
+        Self { started: Instant::now(), draining: AtomicBool::new(false), streams: CancellationToken::new() }
     }
 }
 
@@ -73,5 +86,15 @@ impl Lifecycle {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Ends every open stream (SSE); new ones end at once.
+    pub fn close_streams(&self) {
+        self.streams.cancel();
+    }
+
+    /// Cancelled by [`Lifecycle::close_streams`].
+    pub fn streams_closing(&self) -> CancellationToken {
+        self.streams.clone()
     }
 }

@@ -4,6 +4,7 @@
 //! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
 //! and the integration tests both start the service through these two calls.
 
+mod events;
 mod resilient_store;
 mod shared;
 mod slow_clients;
@@ -58,7 +59,8 @@ impl App {
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
         let state = AppState::new(shared.store.clone(), config.clone())
             .with_cache(shared.cache.clone(), shared.bus.clone())
-            .with_breakers(shared.breakers);
+            .with_breakers(shared.breakers)
+            .with_events(shared.events);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
     }
@@ -118,6 +120,7 @@ impl App {
                 tokio::time::sleep(drain_delay).await;
             }
             tracing::info!(?grace, "closing the listener, finishing in-flight requests");
+            lifecycle.close_streams();
             stopper.graceful_shutdown(Some(grace));
         });
         let service = router.into_make_service_with_connect_info::<SocketAddr>();

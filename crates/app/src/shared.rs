@@ -24,6 +24,7 @@ pub(crate) struct Shared {
     pub limiter: Option<Arc<dyn RateLimiter>>,
     /// One per dependency: `database`, and `redis` when configured.
     pub breakers: Vec<CircuitBreaker>,
+    pub events: Option<Arc<pfs_events::ChangeFeed>>,
 }
 
 /// Wraps `store` in the cache when enabled and builds the rate limiter when enabled. With
@@ -54,8 +55,10 @@ pub(crate) fn start(
     let redis = redis.map(|client| (client, CircuitBreaker::new("redis", breaker_settings)));
     let breakers = std::iter::once(database).chain(redis.as_ref().map(|(_, breaker)| breaker.clone())).collect();
     let limiter = config.rate_limit.enabled.then(|| limiter(config, redis.clone()));
+    let events = crate::events::feed(config, redis.as_ref().map(|(client, _)| client.clone()), tasks, shutdown);
     if !config.cache.enabled {
-        return Ok(Shared { store, cache: None, bus: Arc::new(LocalOnly), limiter, breakers });
+        let store = crate::events::publishing(store, &events);
+        return Ok(Shared { store, cache: None, bus: Arc::new(LocalOnly), limiter, breakers, events });
     }
     let settings = CacheSettings {
         max_portfolios: config.cache.max_portfolios,
@@ -74,7 +77,8 @@ pub(crate) fn start(
         ),
     };
     let cached = CachedStore::new(store, cache.clone(), bus.clone());
-    Ok(Shared { store: Arc::new(cached), cache: Some(cache), bus, limiter, breakers })
+    let store = crate::events::publishing(Arc::new(cached), &events);
+    Ok(Shared { store, cache: Some(cache), bus, limiter, breakers, events })
 }
 
 fn limiter(config: &Config, redis: Option<(redis::Client, CircuitBreaker)>) -> Arc<dyn RateLimiter> {

@@ -6,6 +6,7 @@
 //! never mutate the process environment.
 
 mod auth;
+mod events;
 mod profile;
 mod redact;
 mod reliability;
@@ -13,6 +14,7 @@ mod sources;
 mod validate;
 
 pub use auth::{ApiKeyEntry, AuthConfig, Role};
+pub use events::EventsConfig;
 pub use profile::Profile;
 pub use redact::redact_url;
 pub use reliability::ReliabilityConfig;
@@ -43,6 +45,7 @@ pub struct Config {
     pub reliability: ReliabilityConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    pub events: EventsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
