@@ -5,6 +5,7 @@ pub const ROOT: &str = "/";
 pub const PORTFOLIOS_V1: &str = "/api/v1/portfolios";
 pub const PORTFOLIO_V1: &str = "/api/v1/portfolio/{portfolioId}";
 pub const PORTFOLIOS_V2: &str = "/api/v2/portfolios";
+pub const PORTFOLIO_EVENTS_V2: &str = "/api/v2/portfolios/events";
 pub const PORTFOLIO_IMPORTS: &str = "/api/v2/portfolios/imports";
 pub const JOB: &str = "/api/v2/jobs/{jobId}";
 pub const HEALTH: &str = "/health";
@@ -25,6 +26,7 @@ pub const ALL: &[&str] = &[
     PORTFOLIOS_V1,
     PORTFOLIO_V1,
     PORTFOLIOS_V2,
+    PORTFOLIO_EVENTS_V2,
     PORTFOLIO_IMPORTS,
     JOB,
     HEALTH,

@@ -10,5 +10,9 @@
 //! objects and background loops, not tower services) or change their API every month.
 
 mod breaker;
+mod open;
+mod retry;
 
 pub use breaker::{BreakerSettings, BreakerState, CircuitBreaker, Ticket};
+pub use open::BreakerOpen;
+pub use retry::RetryPolicy;

@@ -6,16 +6,20 @@
 //! never mutate the process environment.
 
 mod auth;
+mod events;
 mod jobs;
 mod profile;
 mod redact;
+mod reliability;
 mod sources;
 mod validate;
 
 pub use auth::{ApiKeyEntry, AuthConfig, Role};
+pub use events::EventsConfig;
 pub use jobs::JobsConfig;
 pub use profile::Profile;
 pub use redact::redact_url;
+pub use reliability::ReliabilityConfig;
 pub use sources::ConfigSources;
 
 use serde::{Deserialize, Serialize};
@@ -40,7 +44,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub health: HealthConfig,
     #[serde(default)]
+    pub reliability: ReliabilityConfig,
+    #[serde(default)]
     pub auth: AuthConfig,
+    pub events: EventsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
 }
