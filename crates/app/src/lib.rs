@@ -11,7 +11,7 @@ mod tls;
 use anyhow::Context;
 use pfs_api::AppState;
 use pfs_platform::Config;
-use pfs_storage::PortfolioStore;
+use pfs_storage::{IdempotencyStore, PortfolioStore};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -39,7 +39,8 @@ impl App {
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;
         }
-        let app = Self::from_store(config, backend.into_store())?;
+        let idempotency = backend.idempotency_store();
+        let app = Self::from_parts(config, backend.into_store(), Some(idempotency))?;
         if config.cache.enabled && config.cache.warm_pages > 0 {
             app.warm_cache(config.cache.warm_pages).await;
         }
@@ -48,11 +49,22 @@ impl App {
     }
 
     /// Builds everything around a store that is already open (tests inject failing ones).
+    /// `Idempotency-Key` is then ignored (see [`App::from_parts`]).
     pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> anyhow::Result<Self> {
+        Self::from_parts(config, store, None)
+    }
+
+    /// As [`App::from_store`], recording `Idempotency-Key`s in `idempotency` when given.
+    pub fn from_parts(
+        config: &Config,
+        store: Arc<dyn PortfolioStore>,
+        idempotency: Option<Arc<dyn IdempotencyStore>>,
+    ) -> anyhow::Result<Self> {
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
-        let state =
-            AppState::new(shared.store.clone(), config.clone()).with_cache(shared.cache.clone(), shared.bus.clone());
+        let state = AppState::new(shared.store.clone(), config.clone())
+            .with_cache(shared.cache.clone(), shared.bus.clone())
+            .with_idempotency(idempotency);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
     }

@@ -7,11 +7,13 @@ use crate::state::AppState;
 use crate::wire::Issue;
 use crate::wire::dto::{self, PortfolioDto};
 use crate::wire::projection::Projection;
-use axum::Json;
+use crate::middleware::idempotency::{PlannedIds, prepare_create};
+use axum::{Extension, Json};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pfs_domain::{Portfolio, PortfolioChanges, Version};
+use pfs_storage::StoreError;
 use serde_json::json;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -52,11 +54,19 @@ pub async fn get(
 #[utoipa::path(post, path = "/api/v1/portfolios", tag = "v1",
     request_body = dto::PortfolioPostSchema,
     responses((status = 201, body = PortfolioDto), (status = 422, description = "Validation error")))]
-pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(state): State<AppState>,
+    planned: Option<Extension<PlannedIds>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
     let new = dto::parse_new_body(body)?;
-    let portfolio = Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version));
-    state.store.insert_many(std::slice::from_ref(&portfolio)).await.map_err(store_err)?;
-    Ok((StatusCode::CREATED, Json(PortfolioDto::from(&portfolio))))
+    let mut created = [Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version))];
+    let planned = planned.as_deref();
+    match prepare_create(planned, state.store.as_ref(), &mut created).await.map_err(store_err)? {
+        Some(stored) => created = stored.try_into().map_err(|_| store_err(StoreError::NotFound))?,
+        None => state.store.insert_many(&created).await.map_err(store_err)?,
+    }
+    Ok((StatusCode::CREATED, Json(PortfolioDto::from(&created[0]))))
 }
 
 /// Update a portfolio if its stored version equals the body's; the version then increments.

@@ -8,7 +8,8 @@ use crate::wire::dto::{self, PaginationDto, PortfolioDto, SearchResponse};
 use crate::wire::json::Body;
 use crate::wire::projection::{Portfolios, Projection};
 use crate::wire::query::Query;
-use axum::Json;
+use crate::middleware::idempotency::{PlannedIds, prepare_create};
+use axum::{Extension, Json};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -154,6 +155,7 @@ async fn batch_get(
         (status = 422, description = "Validation error")))]
 pub async fn bulk_create(
     State(state): State<AppState>,
+    planned: Option<Extension<PlannedIds>>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Vec<PortfolioDto>>), ApiError> {
     // The contract validates every item before the size check (a 101-item list with a bad item
@@ -166,10 +168,14 @@ pub async fn bulk_create(
     }
     let items = dto::parse_bulk_body(body)?;
     check_bulk_names(items.iter().map(|item| item.name.as_str())).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let portfolios: Vec<Portfolio> = items
+    let mut portfolios: Vec<Portfolio> = items
         .into_iter()
         .map(|item| Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version)))
         .collect();
-    state.store.insert_many(&portfolios).await.map_err(|e| ApiError::from_store(e, BULK_FAILURE))?;
+    let bulk_err = |e| ApiError::from_store(e, BULK_FAILURE);
+    match prepare_create(planned.as_deref(), state.store.as_ref(), &mut portfolios).await.map_err(bulk_err)? {
+        Some(stored) => portfolios = stored,
+        None => state.store.insert_many(&portfolios).await.map_err(bulk_err)?,
+    }
     Ok((StatusCode::CREATED, Json(portfolios.iter().map(PortfolioDto::from).collect())))
 }

@@ -9,6 +9,7 @@ mod failures;
 mod health;
 mod helpers;
 mod http_features;
+mod idempotency;
 mod lifecycle;
 mod middleware;
 mod rate_limit;

@@ -5,11 +5,13 @@
 //! Loading reads the environment only through [`ConfigSources`], so tests pass a map and
 //! never mutate the process environment.
 
+mod idempotency;
 mod profile;
 mod redact;
 mod sources;
 mod validate;
 
+pub use idempotency::IdempotencyConfig;
 pub use profile::Profile;
 pub use redact::redact_url;
 pub use sources::ConfigSources;
@@ -35,6 +37,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
