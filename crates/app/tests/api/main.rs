@@ -8,6 +8,7 @@ mod errors;
 mod failures;
 mod health;
 mod helpers;
+mod hostile;
 mod http_features;
 mod idempotency;
 mod lifecycle;
