@@ -67,9 +67,7 @@ impl MongoStore {
         let options = IndexOptions::builder().name(TTL_INDEX.to_owned()).expire_after(Duration::ZERO).build();
         let model = IndexModel::builder().keys(doc! { "expiresAt": 1 }).options(options).build();
         match self.idempotency().create_index(model).await {
-            Err(e) if matches!(e.kind.as_ref(), ErrorKind::Command(c) if TTL_UNSUPPORTED.contains(&c.code)) => {
-                Ok(())
-            }
+            Err(e) if matches!(e.kind.as_ref(), ErrorKind::Command(c) if TTL_UNSUPPORTED.contains(&c.code)) => Ok(()),
             other => other.map(drop).map_err(classify),
         }
     }

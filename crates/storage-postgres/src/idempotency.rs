@@ -32,7 +32,7 @@ fn to_record(row: &PgRow) -> StoreResult<KeyRecord> {
 #[async_trait]
 impl IdempotencyStore for PostgresStore {
     async fn begin(&self, key: KeyRef<'_>, request: &BeginRequest) -> StoreResult<Begin> {
-                let mut tx = self.writer.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at <= $3")
             .bind(key.scope)
             .bind(key.key)

@@ -112,7 +112,10 @@ pub enum Decision {
     /// Replace the lease of `old_token` with the request's, if it is still `old_token`'s
     /// (compare-and-set): [`Begin::Execute`] with `reservation` when that succeeds,
     /// [`Begin::InFlight`] when another attempt won the takeover.
-    TakeOver { old_token: String, reservation: Reservation },
+    TakeOver {
+        old_token: String,
+        reservation: Reservation,
+    },
 }
 
 /// The one rule every backend applies to an existing key, so they cannot drift apart.

@@ -61,7 +61,8 @@ impl TestApp {
         let backend = pfs_app::storage::open(&config.database).await.expect("backend opens");
         backend.migrate_up().await.expect("migrations apply");
         let idempotency = Some(backend.idempotency_store());
-        let app = pfs_app::App::from_parts(&config, wrap(backend.into_store()), idempotency).expect("application builds");
+        let app =
+            pfs_app::App::from_parts(&config, wrap(backend.into_store()), idempotency).expect("application builds");
         Self::start(app, config, isolation).await
     }
 

@@ -3,17 +3,16 @@
 use crate::error::{ApiError, V1_FAILURE};
 use crate::extract::{JsonBody, PortfolioPath, QueryParams};
 use crate::loc;
+use crate::middleware::idempotency::{PlannedIds, prepare_create};
 use crate::state::AppState;
 use crate::wire::Issue;
 use crate::wire::dto::{self, PortfolioDto};
 use crate::wire::projection::Projection;
-use crate::middleware::idempotency::{PlannedIds, prepare_create};
-use axum::{Extension, Json};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use pfs_domain::{Portfolio, PortfolioChanges, Version};
-use pfs_storage::StoreError;
 use serde_json::json;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -60,10 +59,9 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let new = dto::parse_new_body(body)?;
-    let mut created = [Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version))];
-    let planned = planned.as_deref();
-    match prepare_create(planned, state.store.as_ref(), &mut created).await.map_err(store_err)? {
-        Some(stored) => created = stored.try_into().map_err(|_| store_err(StoreError::NotFound))?,
+    let mut created = vec![Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version))];
+    match prepare_create(planned.as_deref(), state.store.as_ref(), &mut created).await.map_err(store_err)? {
+        Some(stored) => created = stored,
         None => state.store.insert_many(&created).await.map_err(store_err)?,
     }
     Ok((StatusCode::CREATED, Json(PortfolioDto::from(&created[0]))))

@@ -2,17 +2,17 @@
 
 use crate::error::{ApiError, BULK_FAILURE, SEARCH_FAILURE};
 use crate::extract::{JsonBody, QueryParams};
+use crate::middleware::idempotency::{PlannedIds, prepare_create};
 use crate::state::AppState;
 use crate::wire::cursor;
 use crate::wire::dto::{self, PaginationDto, PortfolioDto, SearchResponse};
 use crate::wire::json::Body;
 use crate::wire::projection::{Portfolios, Projection};
 use crate::wire::query::Query;
-use crate::middleware::idempotency::{PlannedIds, prepare_create};
-use axum::{Extension, Json};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use pfs_domain::{
     BulkError, Keyset, NameFilter, PageRequest, Pagination, Portfolio, PortfolioId, Version, check_bulk_names,
 };

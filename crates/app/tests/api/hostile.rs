@@ -4,9 +4,9 @@
 //! comes back exactly (except NUL, refused on every backend); search terms are ASCII letters, digits, `-`, `_` and whitespace only.
 
 use crate::helpers::{expect_json, status_json};
-use pfs_test_support::{TestApp, json, reqwest};
 use http_body_util::StreamBody;
 use hyper::body::{Bytes, Frame};
+use pfs_test_support::{TestApp, json, reqwest};
 use std::io::Write;
 
 const V1: &str = "/api/v1/portfolios";
@@ -67,7 +67,11 @@ async fn an_oversized_keyed_body_is_413_and_reserves_nothing() {
     let app = TestApp::spawn().await;
     let big = format!(r#"{{"name":"{}"}}"#, "b".repeat(1 << 21));
     let keyed = |body: String| {
-        app.client.post(app.url(V1)).header("idempotency-key", "big").header("content-type", "application/json").body(body)
+        app.client
+            .post(app.url(V1))
+            .header("idempotency-key", "big")
+            .header("content-type", "application/json")
+            .body(body)
     };
     assert_eq!(keyed(big).send().await.unwrap().status(), 413);
     // The key was never reserved: a proper request under it executes.
@@ -136,7 +140,8 @@ async fn malformed_json_is_422_everywhere() {
 #[tokio::test]
 async fn invalid_utf8_is_a_client_error_in_bodies_queries_and_paths() {
     let app = TestApp::spawn().await;
-    for body in [b"{\"name\": \"\xff\xfe\"}".to_vec(), b"\xc3\x28".to_vec(), b"[{\"name\": \"\xed\xa0\x80\"}]".to_vec()] {
+    for body in [b"{\"name\": \"\xff\xfe\"}".to_vec(), b"\xc3\x28".to_vec(), b"[{\"name\": \"\xed\xa0\x80\"}]".to_vec()]
+    {
         for path in [V1, V2] {
             let status = post_bytes(&app, path, body.clone()).await.status().as_u16();
             assert!((400..500).contains(&status), "{path} {body:?}: {status}");
@@ -154,13 +159,13 @@ async fn invalid_utf8_is_a_client_error_in_bodies_queries_and_paths() {
 async fn unicode_names_are_stored_and_returned_exactly() {
     let app = TestApp::spawn().await;
     let names = [
-        "e\u{301}\u{301}\u{301}",         // stacked combining marks
-        "\u{202e}txt.exe\u{202c}",        // right-to-left override
-        "\u{5e9}\u{5dc}\u{5d5}\u{5dd} 1", // Hebrew (RTL) with digits
+        "e\u{301}\u{301}\u{301}",                     // stacked combining marks
+        "\u{202e}txt.exe\u{202c}",                    // right-to-left override
+        "\u{5e9}\u{5dc}\u{5d5}\u{5dd} 1",             // Hebrew (RTL) with digits
         "👨\u{200d}👩\u{200d}👧 🏳\u{fe0f}\u{200d}🌈", // emoji ZWJ sequences
-        "\u{fffd}\u{feff}\u{200b}",       // replacement char, BOM, zero-width space
-        "İstanbul ß ǅ",                   // case-mapping oddities
-        "",                               // empty: any string is a name in v1
+        "\u{fffd}\u{feff}\u{200b}",                   // replacement char, BOM, zero-width space
+        "İstanbul ß ǅ",                               // case-mapping oddities
+        "",                                           // empty: any string is a name in v1
     ];
     for name in names {
         let created = expect_json(app.post_json(V1, &json!({ "name": name })).await, 201).await;

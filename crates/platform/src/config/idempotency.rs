@@ -22,12 +22,7 @@ pub struct IdempotencyConfig {
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            ttl: Duration::from_secs(24 * 3600),
-            max_key_length: 255,
-            lease: Duration::from_secs(60),
-        }
+        Self { enabled: true, ttl: Duration::from_secs(24 * 3600), max_key_length: 255, lease: Duration::from_secs(60) }
     }
 }
 
