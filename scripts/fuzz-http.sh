@@ -18,7 +18,7 @@ MIN_REQUESTS="${FUZZ_MIN_REQUESTS:-10000}"
 SEED="${FUZZ_SEED:-20261125}"
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 TARGET="${CARGO_TARGET_DIR:-target}"
-VENV="${FUZZ_VENV:-$TARGET/fuzz-venv}"
+VENV="$(realpath -m "${FUZZ_VENV:-$TARGET/fuzz-venv}")"
 
 log() { printf '\n==> %s\n' "$*"; }
 
@@ -61,7 +61,8 @@ status=0
 seed="$SEED"
 while [ "$requests" -lt "$MIN_REQUESTS" ]; do
   log "schemathesis: seed $seed, up to $EXAMPLES examples per operation and phase, positive and negative data"
-  "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
+  # From the work directory, so schemathesis' cache (.schemathesis/) stays out of the tree.
+  (cd "$WORK" && "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
     --checks not_a_server_error \
     --mode all \
     --phases examples,coverage,fuzzing,stateful \
@@ -73,7 +74,7 @@ while [ "$requests" -lt "$MIN_REQUESTS" ]; do
     --workers 2 \
     --request-timeout 10 \
     --no-color \
-    --report ndjson --report-ndjson-path "$WORK/events-$seed.ndjson" || status=$?
+    --report ndjson --report-ndjson-path "$WORK/events-$seed.ndjson") || status=$?
   # Every request is one interaction in the report.
   sent="$(python3 - "$WORK/events-$seed.ndjson" <<'PY'
 import json, sys
