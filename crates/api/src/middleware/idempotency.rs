@@ -32,6 +32,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
+/// The header as the OpenAPI document describes it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct KeyHeader {
+    /// Optional. A retry with the same key and body replays the first response
+    /// (`Idempotent-Replayed: true`) and creates nothing; 1 to 255 visible ASCII characters.
+    #[param(rename = "Idempotency-Key", max_length = 255)]
+    #[allow(dead_code)]
+    idempotency_key: Option<String>,
+}
+
 /// How often one replica purges expired keys (besides `begin` ignoring them).
 const PURGE_EVERY_MS: i64 = 60_000;
 

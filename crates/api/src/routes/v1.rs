@@ -51,8 +51,11 @@ pub async fn get(
 
 /// Create one portfolio. Any name is accepted; a missing, null or 0 version becomes 1.
 #[utoipa::path(post, path = "/api/v1/portfolios", tag = "v1",
+    params(crate::middleware::idempotency::KeyHeader),
     request_body = dto::PortfolioPostSchema,
-    responses((status = 201, body = PortfolioDto), (status = 422, description = "Validation error")))]
+    responses((status = 201, body = PortfolioDto), (status = 400, description = "Malformed Idempotency-Key"),
+        (status = 409, description = "A request with this Idempotency-Key is in flight"),
+        (status = 422, description = "Validation error, or Idempotency-Key reused with another body")))]
 pub async fn create(
     State(state): State<AppState>,
     planned: Option<Extension<PlannedIds>>,

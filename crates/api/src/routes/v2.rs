@@ -150,9 +150,12 @@ async fn batch_get(
 
 /// Create 1 to 100 portfolios at once, all or none, returned in request order.
 #[utoipa::path(post, path = "/api/v2/portfolios", tag = "v2",
+    params(crate::middleware::idempotency::KeyHeader),
     request_body = Vec<dto::PortfolioPostSchema>,
-    responses((status = 201, body = [PortfolioDto]), (status = 400, description = "Empty, too large, or duplicate names"),
-        (status = 422, description = "Validation error")))]
+    responses((status = 201, body = [PortfolioDto]),
+        (status = 400, description = "Empty, too large, or duplicate names; malformed Idempotency-Key"),
+        (status = 409, description = "A request with this Idempotency-Key is in flight"),
+        (status = 422, description = "Validation error, or Idempotency-Key reused with another body")))]
 pub async fn bulk_create(
     State(state): State<AppState>,
     planned: Option<Extension<PlannedIds>>,

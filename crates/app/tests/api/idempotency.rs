@@ -226,3 +226,15 @@ async fn a_retry_after_a_lost_response_finds_the_v1_write_instead_of_repeating_i
     assert_eq!(all.as_array().unwrap().len(), 1);
     assert_eq!(all[0]["portfolioId"], recovered["portfolioId"]);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_header_on_both_creating_posts() {
+    let app = TestApp::spawn().await;
+    let doc = expect_json(app.get("/openapi.json").await, 200).await;
+    for path in [V1, V2] {
+        let params = doc["paths"][path]["post"]["parameters"].as_array().expect("parameters");
+        let header = params.iter().find(|p| p["name"] == "Idempotency-Key").expect("Idempotency-Key");
+        assert_eq!(header["in"], "header");
+        assert_eq!(header["required"], false);
+    }
+}
