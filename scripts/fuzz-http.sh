@@ -90,10 +90,11 @@ PY
   [ "$sent" -gt 0 ] || { echo "schemathesis sent no requests" >&2; exit 1; }
   requests=$((requests + sent))
   fives=$((fives + $(grep -c '"status_code": 5[0-9][0-9]' "$WORK/events-$seed.ndjson" || true)))
-  [ "$status" = 0 ] || break
+  last="$seed"
   seed=$((seed + 1))
+  [ "$status" = 0 ] || break
 done
-log "requests sent: $requests (seeds $SEED..$seed); 5xx responses: $fives; schemathesis exit status: $status"
+log "requests sent: $requests (seeds $SEED..$last); 5xx responses: $fives; schemathesis exit status: $status"
 
 kill -0 "$SERVICE" 2>/dev/null || { cat "$WORK/service.log"; echo "the service died during the run" >&2; exit 1; }
 if grep -q "panicked" "$WORK/service.log"; then
