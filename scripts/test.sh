@@ -64,6 +64,8 @@ export PORTFOLIO_TEST_MONGO_URL="${PORTFOLIO_TEST_MONGO_URL:-mongodb://127.0.0.1
 log "MongoDB"
 bash scripts/provision-mongo.sh
 
+bash scripts/validate-deploy.sh
+
 # Lean debug info keeps a clean CI build fast and the target directory small.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 

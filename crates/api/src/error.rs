@@ -47,6 +47,19 @@ pub enum ApiError {
     /// 503: the request ran past `server.request_timeout`.
     #[error("Request timed out")]
     Timeout,
+    /// 503 with `Retry-After`: more requests are in flight than `reliability` admits.
+    #[error("Service overloaded")]
+    Overloaded,
+    /// 408: the body did not arrive within `reliability.body_read_timeout`.
+    #[error("Request body not received in time")]
+    BodyTimeout,
+    /// 401 with `WWW-Authenticate: Bearer`: the route needs a credential and the request has
+    /// none, or one that does not verify.
+    #[error("{}", if *.invalid { "Invalid credentials" } else { "Not authenticated" })]
+    Unauthenticated { invalid: bool },
+    /// 403: the credential is valid but lacks the role, or the route is disabled.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 500 with the endpoint's contract message; the cause is logged, never sent.
     #[error("{detail}")]
     Internal { detail: &'static str, source: Option<StoreError> },
@@ -72,7 +85,10 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) | Self::Timeout | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,15 +107,41 @@ impl IntoResponse for ApiError {
             Self::Internal { source, .. } => {
                 tracing::error!(error = ?source, "request failed: {self}");
             }
-            Self::Unavailable(source) => tracing::warn!(error = %source, "storage unavailable"),
+            Self::Unavailable(source) if breaker_open(source).is_none() => {
+                tracing::warn!(error = %source, "storage unavailable")
+            }
             _ => {}
         }
         let mut response =
             (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after_seconds()));
+        }
+        if let Self::Unauthenticated { invalid } = self {
+            let challenge = if invalid { r#"Bearer error="invalid_token""# } else { "Bearer" };
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
+    }
+}
+
+impl ApiError {
+    /// Whole seconds, at least 1: until the database breaker probes again when it is open,
+    /// otherwise a short pause.
+    fn retry_after_seconds(&self) -> u64 {
+        let Self::Unavailable(source) = self else { return 1 };
+        breaker_open(source).map_or(1, |open| {
+            metrics::counter!("http_server_shed_requests", "reason" => "dependency").increment(1);
+            open.retry_after.as_secs_f64().ceil().max(1.0) as u64
+        })
+    }
+}
+
+/// The refusal of an open circuit breaker, if that is what `err` is.
+fn breaker_open(err: &StoreError) -> Option<&pfs_resilience::BreakerOpen> {
+    match err {
+        StoreError::Unavailable(inner) => inner.downcast_ref(),
+        _ => None,
     }
 }
 

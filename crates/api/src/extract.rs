@@ -19,12 +19,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
+            } else if timed_out(&rejection) {
+                ApiError::BodyTimeout
             } else {
                 ApiError::BadRequest("There was an error parsing the body".into())
             }
         })?;
         Ok(Self(json::read(is_json, &bytes)?))
     }
+}
+
+/// Whether the body failed because `reliability.body_read_timeout` passed.
+fn timed_out(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(rejection), |e| e.source()).any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 
 /// The query string, with Starlette's repeated-key rule.

@@ -5,6 +5,7 @@ pub const ROOT: &str = "/";
 pub const PORTFOLIOS_V1: &str = "/api/v1/portfolios";
 pub const PORTFOLIO_V1: &str = "/api/v1/portfolio/{portfolioId}";
 pub const PORTFOLIOS_V2: &str = "/api/v2/portfolios";
+pub const PORTFOLIO_EVENTS_V2: &str = "/api/v2/portfolios/events";
 pub const HEALTH: &str = "/health";
 pub const HEALTH_LIVE: &str = "/health/live";
 pub const HEALTH_READY: &str = "/health/ready";
@@ -23,6 +24,7 @@ pub const ALL: &[&str] = &[
     PORTFOLIOS_V1,
     PORTFOLIO_V1,
     PORTFOLIOS_V2,
+    PORTFOLIO_EVENTS_V2,
     HEALTH,
     HEALTH_LIVE,
     HEALTH_READY,

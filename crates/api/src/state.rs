@@ -1,11 +1,14 @@
 //! [`AppState`]: what every handler can reach, cheap to clone.
 
 use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
+use pfs_events::ChangeFeed;
 use pfs_platform::Config;
+use pfs_resilience::CircuitBreaker;
 use pfs_storage::{IdempotencyStore, PortfolioStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,6 +24,10 @@ pub struct AppState {
     pub bus: Arc<dyn InvalidationBus>,
     /// Where `Idempotency-Key`s are recorded; `None` ignores the header.
     pub idempotency: Option<Arc<dyn IdempotencyStore>>,
+    /// The circuit breakers of the dependencies, for the health probes.
+    pub breakers: Arc<[CircuitBreaker]>,
+    /// The change stream, when `events.enabled` (writes through `store` publish to it).
+    pub events: Option<Arc<ChangeFeed>>,
 }
 
 impl AppState {
@@ -33,6 +40,8 @@ impl AppState {
             cache: None,
             bus: Arc::new(LocalOnly),
             idempotency: None,
+            breakers: Arc::new([]),
+            events: None,
         }
     }
 
@@ -45,6 +54,16 @@ impl AppState {
     pub fn with_idempotency(self, store: Option<Arc<dyn IdempotencyStore>>) -> Self {
         Self { idempotency: store, ..self }
     }
+
+    /// Records the breakers `store` and `bus` go through.
+    pub fn with_breakers(self, breakers: Vec<CircuitBreaker>) -> Self {
+        Self { breakers: breakers.into(), ..self }
+    }
+
+    /// Records the change feed that `store` already publishes to.
+    pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
+        Self { events, ..self }
+    }
 }
 
 /// Where the process is in its life: readiness turns 503 once draining starts, while
@@ -53,11 +72,14 @@ impl AppState {
 pub struct Lifecycle {
     started: Instant,
     draining: AtomicBool,
+    /// Fired when the listener closes: open streams end, so the graceful shutdown (which
+    /// waits for every connection) is not held up by them.
+    streams: CancellationToken,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Self { started: Instant::now(), draining: AtomicBool::new(false) }
+        Self { started: Instant::now(), draining: AtomicBool::new(false), streams: CancellationToken::new() }
     }
 }
 
@@ -72,5 +94,15 @@ impl Lifecycle {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Ends every open stream (SSE); new ones end at once.
+    pub fn close_streams(&self) {
+        self.streams.cancel();
+    }
+
+    /// Cancelled by [`Lifecycle::close_streams`].
+    pub fn streams_closing(&self) -> CancellationToken {
+        self.streams.clone()
     }
 }

@@ -4,7 +4,10 @@
 //! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
 //! and the integration tests both start the service through these two calls.
 
+mod events;
+mod resilient_store;
 mod shared;
+mod slow_clients;
 pub mod storage;
 mod tls;
 
@@ -12,7 +15,7 @@ use anyhow::Context;
 use pfs_api::AppState;
 use pfs_platform::Config;
 use pfs_storage::{IdempotencyStore, PortfolioStore};
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,6 +38,9 @@ impl App {
     /// front of it (with the Redis bus when configured) and builds the router.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let started = Instant::now();
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let backend = storage::open(&config.database).await?;
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;
@@ -64,6 +70,8 @@ impl App {
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
         let state = AppState::new(shared.store.clone(), config.clone())
             .with_cache(shared.cache.clone(), shared.bus.clone())
+            .with_breakers(shared.breakers)
+            .with_events(shared.events)
             .with_idempotency(idempotency);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
@@ -114,7 +122,9 @@ impl App {
 
         let lifecycle = state.lifecycle.clone();
         let token = shutdown.clone();
-        let stop_accepting = async move {
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
             token.cancelled().await;
             lifecycle.start_draining();
             if !drain_delay.is_zero() {
@@ -122,21 +132,23 @@ impl App {
                 tokio::time::sleep(drain_delay).await;
             }
             tracing::info!(?grace, "closing the listener, finishing in-flight requests");
-        };
+            lifecycle.close_streams();
+            stopper.graceful_shutdown(Some(grace));
+        });
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let (listener, reliability) = (listener.into_std()?, &state.config.reliability);
+        // axum-server rather than `axum::serve` even without TLS: it exposes hyper's header
+        // read timeout and bounds the protocol detection before a connection's first request.
         let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls::config(server_config).await?
         {
-            None => Box::pin(axum::serve(listener, service).with_graceful_shutdown(stop_accepting).into_future()),
-            Some(tls) => {
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    stop_accepting.await;
-                    stopper.graceful_shutdown(Some(grace));
-                });
-                let server = axum_server::tls_rustls::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle);
-                Box::pin(server.serve(service))
-            }
+            None => Box::pin(
+                slow_clients::limit(axum_server::from_tcp(listener)?, reliability).handle(handle).serve(service),
+            ),
+            Some(tls) => Box::pin(
+                slow_clients::limit(axum_server::tls_rustls::from_tcp_rustls(listener, tls)?, reliability)
+                    .handle(handle)
+                    .serve(service),
+            ),
         };
         let deadline = async {
             shutdown.cancelled().await;

@@ -5,6 +5,7 @@
 //! - `import FILE`: load a `mongoexport` of the original service's collection.
 //! - `config print|print-default`: show the effective or the embedded configuration.
 //! - `bench`: drive a running service over loopback and report latencies.
+//! - `healthcheck`: probe the running service's liveness (the container HEALTHCHECK).
 
 mod commands;
 
@@ -44,6 +45,8 @@ enum Command {
     /// Measure a running service over loopback, serve the baseline, or write a report.
     #[command(subcommand)]
     Bench(commands::bench::Opts),
+    /// Probe this process's own /health/live (the container HEALTHCHECK): exit 0 if healthy.
+    Healthcheck(commands::healthcheck::Opts),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(opts) => commands::import::run(opts, load(&sources)?).await,
         Command::Config(opts) => commands::config::run(opts, &sources),
         Command::Bench(opts) => commands::bench::run(opts).await,
+        Command::Healthcheck(opts) => commands::healthcheck::run(opts, &sources).await,
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::message::{Message, decode, encode};
 use futures_util::StreamExt;
 use pfs_cache::{BusStatus, Invalidation, InvalidationBus, ReadCache};
+use pfs_resilience::{BreakerSettings, CircuitBreaker};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub struct RedisBusSettings {
     pub liveness: Duration,
     /// Budget for connecting and for each command.
     pub timeout: Duration,
+    /// While it is open, nothing is published (not even heartbeats): invalidations are owed
+    /// as one catch-up `Everything` instead of each waiting on a dead Redis.
+    pub breaker: CircuitBreaker,
 }
 
 impl RedisBusSettings {
@@ -33,6 +37,7 @@ impl RedisBusSettings {
             heartbeat: Duration::from_millis(500),
             liveness: Duration::from_millis(2_000),
             timeout: Duration::from_secs(1),
+            breaker: CircuitBreaker::new("redis", BreakerSettings::default()),
         }
     }
 }
@@ -149,10 +154,17 @@ async fn publish(
         } else {
             message
         };
+        let Some(ticket) = settings.breaker.allow() else {
+            if matches!(message, Message::Invalidate(_)) {
+                bus.overflowed.store(true, Ordering::Release);
+            }
+            continue;
+        };
         if connection.is_none() {
             match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
                 Ok(c) => connection = Some(c),
                 Err(err) => {
+                    ticket.failure();
                     failures += 1;
                     if failures == 1 || failures.is_power_of_two() {
                         tracing::warn!(error = %err, failures, "redis: cannot connect to publish invalidations");
@@ -169,12 +181,14 @@ async fn publish(
         let sent: redis::RedisResult<i64> = conn.publish(&settings.channel, encode(&replica, &message)).await;
         match sent {
             Ok(_) => {
+                ticket.success();
                 if failures > 0 {
                     tracing::info!(failures, "redis: publishing again");
                 }
                 failures = 0;
             }
             Err(err) => {
+                ticket.failure();
                 failures += 1;
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::warn!(error = %err, failures, "redis: publish failed; other replicas fall back to the database");

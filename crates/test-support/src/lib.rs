@@ -156,6 +156,11 @@ async fn test_config(env: &[(&str, &str)]) -> (Config, Isolation) {
     // Like production: replicas share Redis for cache invalidation (and rate-limit buckets).
     if let Ok(redis) = std::env::var("PORTFOLIO_TEST_REDIS_URL") {
         vars.push(("PORTFOLIO_REDIS_URL".into(), redis));
+        // Every test shares that Redis: a channel (and so change-stream key) per app keeps one
+        // test's writes out of another's stream. Tests bringing their own Redis share theirs.
+        if !env.iter().any(|(key, _)| *key == "PORTFOLIO_REDIS_URL") {
+            vars.push(("PORTFOLIO_REDIS__CHANNEL".into(), format!("test:{}", data_dir.path().display())));
+        }
     }
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let sources = ConfigSources { env: vars.into_iter().collect(), ..ConfigSources::default() };

@@ -5,6 +5,7 @@ mod cors;
 mod etag;
 pub mod fallback;
 pub mod idempotency;
+pub mod load_shed;
 pub mod rate_limit;
 mod request_context;
 mod security_headers;
@@ -24,6 +25,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
 /// Wraps `routes` in the essential layers. Each `.layer` wraps everything above it, so the
 /// last one (request context) is the outermost and even a 413 or a timeout carries an id.
@@ -33,6 +35,11 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn rate_
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
+    // Inside the rate limiter, so a client guessing keys is throttled like any other.
+    let routes = match crate::auth::AuthLayer::from_config(&config.auth) {
+        Some(auth) => routes.layer(from_fn_with_state(auth, crate::auth::layer)),
+        None => routes,
+    };
     let routes = match limiter {
         Some(limiter) => {
             let state = rate_limit::RateLimit { limiter, config: Arc::new(config.rate_limit.clone()) };
@@ -40,13 +47,21 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn rate_
         }
         None => routes,
     };
-    routes
+    let reliability = &config.reliability;
+    let routes = routes
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
+        .layer(RequestBodyDeadlineLayer::new(reliability.body_read_timeout))
         .layer(from_fn_with_state(config.server.request_timeout, timeout::layer))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
         }))
-        .layer(RequestDecompressionLayer::new())
+        .layer(RequestDecompressionLayer::new());
+    // Outside decompression and the timeout: a shed request costs no work and no wait.
+    let routes = match load_shed::LoadShed::new(reliability.max_concurrent_requests, reliability.queue_timeout) {
+        Some(shed) => routes.layer(from_fn_with_state(shed, load_shed::layer)),
+        None => routes,
+    };
+    routes
         .layer(from_fn(etag::layer))
         // Level 4 for every codec: most of the size reduction for a fraction of the CPU of the
         // defaults (brotli's can be 11, far too slow for responses built per request).

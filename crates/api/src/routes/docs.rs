@@ -5,7 +5,7 @@
 //! itself would need a CDN.
 
 use crate::error::ApiError;
-use crate::routes::{health, v1, v2};
+use crate::routes::{events, health, v1, v2};
 use crate::wire::dto;
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
@@ -17,10 +17,10 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "GlobeCo Portfolio Service", version = "2.0.0",
         description = "Portfolio management API: v1 CRUD with optimistic locking, v2 search and bulk create."),
-    paths(v1::list, v1::get, v1::create, v1::update, v1::delete, v2::search, v2::bulk_create,
+    paths(v1::list, v1::get, v1::create, v1::update, v1::delete, v2::search, v2::bulk_create, events::stream,
         health::root, health::plain, health::live, health::ready, health::startup, health::detailed, health::metrics),
     components(schemas(dto::PortfolioDto, dto::SearchResponse, dto::PaginationDto, dto::PortfolioPostSchema, dto::PortfolioPutSchema)),
-    tags((name = "v1", description = "Single portfolios"), (name = "v2", description = "Search and bulk create"),
+    tags((name = "v1", description = "Single portfolios"), (name = "v2", description = "Search, bulk create and the change stream"),
         (name = "health", description = "Probes"), (name = "service", description = "Service information"))
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use pfs_domain::Timestamp;
+use pfs_resilience::BreakerState;
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -24,9 +25,23 @@ fn millis_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-/// The circuit-breaker block the original reports; no breaker exists yet, so all are healthy.
-fn breakers() -> Value {
-    json!({"status": "healthy", "total_breakers": 0, "healthy_breakers": 0, "open_breakers": 0, "half_open_breakers": 0, "overall_health": 1.0})
+/// The circuit-breaker block the original reports, plus each breaker's state by dependency.
+fn breakers(state: &AppState) -> Value {
+    let count = |wanted: BreakerState| state.breakers.iter().filter(|b| b.state() == wanted).count();
+    let (total, open, half_open) = (state.breakers.len(), count(BreakerState::Open), count(BreakerState::HalfOpen));
+    let healthy = total - open - half_open;
+    let each: serde_json::Map<String, Value> =
+        state.breakers.iter().map(|b| (b.dependency().to_owned(), json!(b.state().as_str()))).collect();
+    json!({
+        "status": if healthy == total { "healthy" } else { "degraded" },
+        "total_breakers": total, "healthy_breakers": healthy, "open_breakers": open, "half_open_breakers": half_open,
+        "overall_health": healthy_ratio(healthy, total),
+        "breakers": each
+    })
+}
+
+fn healthy_ratio(healthy: usize, total: usize) -> f64 {
+    if total == 0 { 1.0 } else { healthy as f64 / total as f64 }
 }
 
 /// The service banner.
@@ -64,7 +79,9 @@ pub async fn live() -> Json<Value> {
     }))
 }
 
-/// Readiness: the database answers through the pool and the process is not draining.
+/// Readiness: the database answers through the pool and the process is not draining. The
+/// round trip goes through the database breaker: while it is open this is 503 at once, and
+/// once it lets a probe through, this check may be that probe.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
@@ -72,12 +89,16 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = database_check(&state, "ready", "unhealthy").await;
     let draining = state.lifecycle.is_draining();
     let ready = database.0 && !draining;
+    let breakers = breakers(&state);
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "timestamp": now(), "service": SERVICE, "probe_type": "readiness",
         "checks": {
             "database": database.1,
-            "circuit_breakers": {"status": "ready", "healthy_ratio": 1.0},
+            "circuit_breakers": {
+                "status": if breakers["open_breakers"] == 0 { "ready" } else { "degraded" },
+                "healthy_ratio": breakers["overall_health"]
+            },
             "lifecycle": {"status": if draining { "draining" } else { "serving" }}
         },
         "response_time_ms": millis_since(start), "cached": false
@@ -145,7 +166,7 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
             "database": database,
             "cache": cache,
             "redis": redis,
-            "circuit_breakers": breakers(),
+            "circuit_breakers": breakers(&state),
             "monitoring": {"status": "healthy", "fallback_mode": false}
         },
         "response_time_ms": millis_since(start)
@@ -161,7 +182,7 @@ pub async fn metrics(State(state): State<AppState>) -> Json<Value> {
         "timestamp": now(), "service": SERVICE,
         "uptime_seconds": state.lifecycle.uptime_seconds(),
         "health_checks": {"liveness_cache_hit_rate": 0.0, "readiness_cache_hit_rate": 0.0, "startup_cache_hit_rate": 0.0},
-        "circuit_breakers": breakers(),
+        "circuit_breakers": breakers(&state),
         "monitoring": {"status": "healthy", "fallback_mode": false},
         "response_time_ms": millis_since(start)
     }))

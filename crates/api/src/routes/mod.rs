@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource, and the router that wires them to [`paths`].
 
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod v1;
 pub mod v2;
@@ -27,6 +28,7 @@ pub fn routes(state: AppState) -> Router {
         .route(PORTFOLIOS_V1, get(v1::list).layer(revalidate()).merge(keyed(&state, post(v1::create))))
         .route(PORTFOLIO_V1, get(v1::get).layer(revalidate()).put(v1::update).delete(v1::delete))
         .route(PORTFOLIOS_V2, get(v2::search).layer(revalidate()).merge(keyed(&state, post(v2::bulk_create))))
+        .route(PORTFOLIO_EVENTS_V2, get(events::stream))
         .route(ROOT, get(health::root))
         .route(HEALTH, get(health::plain))
         .route(HEALTH_LIVE, get(health::live))

@@ -2,9 +2,11 @@
 //! (`portfolio-api.md`). Every test spawns its own server on a fresh database.
 
 mod api_additions;
+mod auth;
 mod concurrency;
 mod content_type;
 mod errors;
+mod events;
 mod failures;
 mod health;
 mod helpers;
@@ -14,6 +16,7 @@ mod idempotency;
 mod lifecycle;
 mod middleware;
 mod rate_limit;
+mod sse;
 mod tls;
 mod v1;
 mod v1_dates;

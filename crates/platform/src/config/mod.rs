@@ -5,15 +5,21 @@
 //! Loading reads the environment only through [`ConfigSources`], so tests pass a map and
 //! never mutate the process environment.
 
+mod auth;
+mod events;
 mod idempotency;
 mod profile;
 mod redact;
+mod reliability;
 mod sources;
 mod validate;
 
+pub use auth::{ApiKeyEntry, AuthConfig, Role};
+pub use events::EventsConfig;
 pub use idempotency::IdempotencyConfig;
 pub use profile::Profile;
 pub use redact::redact_url;
+pub use reliability::ReliabilityConfig;
 pub use sources::ConfigSources;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +45,10 @@ pub struct Config {
     pub health: HealthConfig,
     #[serde(default)]
     pub idempotency: IdempotencyConfig,
+    pub reliability: ReliabilityConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    pub events: EventsConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -179,6 +189,9 @@ impl Config {
         let mut shown = self.clone();
         for secret in [&mut shown.database.url, &mut shown.database.read_url, &mut shown.redis.url] {
             *secret = redact_url(secret);
+        }
+        if !shown.auth.jwt_hs256_secret.is_empty() {
+            shown.auth.jwt_hs256_secret = "[REDACTED]".into();
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
