@@ -78,6 +78,19 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test (workspace; the HTTP suite on SQLite)"
 cargo test --workspace --locked
 
+log "cargo deny (licenses, bans, sources; advisories when the RustSec database can be fetched)"
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny
+if timeout 60 cargo deny fetch db >/dev/null 2>&1; then
+  cargo deny check advisories licenses bans sources
+else
+  cargo deny check licenses bans sources
+  echo "WARNING: the RustSec advisory database could not be fetched (GitHub unreachable):" \
+    "advisories were NOT checked; run 'cargo deny check advisories' where GitHub is reachable" >&2
+fi
+
+log "HTTP fuzzing: a short schemathesis run (the 10,000-request run is scripts/fuzz-http.sh)"
+FUZZ_EXAMPLES=20 FUZZ_MIN_REQUESTS=500 bash scripts/fuzz-http.sh
+
 log "the HTTP suite again, on MongoDB (a fresh database per test)"
 PORTFOLIO_TEST_BACKEND=mongo cargo test --locked -p pfs-app --test api
 

@@ -4,7 +4,7 @@ use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
 use pfs_events::ChangeFeed;
 use pfs_platform::Config;
 use pfs_resilience::CircuitBreaker;
-use pfs_storage::PortfolioStore;
+use pfs_storage::{IdempotencyStore, PortfolioStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -22,6 +22,8 @@ pub struct AppState {
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
     pub bus: Arc<dyn InvalidationBus>,
+    /// Where `Idempotency-Key`s are recorded; `None` ignores the header.
+    pub idempotency: Option<Arc<dyn IdempotencyStore>>,
     /// The circuit breakers of the dependencies, for the health probes.
     pub breakers: Arc<[CircuitBreaker]>,
     /// The change stream, when `events.enabled` (writes through `store` publish to it).
@@ -39,6 +41,7 @@ impl AppState {
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
             bus: Arc::new(LocalOnly),
+            idempotency: None,
             breakers: Arc::new([]),
             events: None,
             jobs: None,
@@ -53,6 +56,11 @@ impl AppState {
     /// Records the cache and bus that `store` already goes through.
     pub fn with_cache(self, cache: Option<Arc<ReadCache>>, bus: Arc<dyn InvalidationBus>) -> Self {
         Self { cache, bus, ..self }
+    }
+
+    /// Records `Idempotency-Key`s in `store`.
+    pub fn with_idempotency(self, store: Option<Arc<dyn IdempotencyStore>>) -> Self {
+        Self { idempotency: store, ..self }
     }
 
     /// Records the breakers `store` and `bus` go through.

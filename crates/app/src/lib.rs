@@ -15,7 +15,7 @@ mod tls;
 use anyhow::Context;
 use pfs_api::AppState;
 use pfs_platform::Config;
-use pfs_storage::PortfolioStore;
+use pfs_storage::{IdempotencyStore, PortfolioStore};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -24,6 +24,16 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// What the database holds besides portfolios; each is optional (a test's wrapped store, or a
+/// backend without a job queue).
+#[derive(Default)]
+pub struct Companions {
+    /// Background jobs, e.g. imports.
+    pub queue: Option<Arc<dyn pfs_storage::jobs::JobQueue>>,
+    /// `Idempotency-Key` records; without them the header is ignored.
+    pub idempotency: Option<Arc<dyn IdempotencyStore>>,
+}
 
 /// A built application, ready to serve.
 pub struct App {
@@ -48,8 +58,8 @@ impl App {
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;
         }
-        let queue = jobs::queue(&backend);
-        let app = Self::from_parts(config, backend.into_store(), queue)?;
+        let companions = Companions { queue: jobs::queue(&backend), idempotency: Some(backend.idempotency_store()) };
+        let app = Self::from_parts(config, backend.into_store(), companions)?;
         if config.cache.enabled && config.cache.warm_pages > 0 {
             app.warm_cache(config.cache.warm_pages).await;
         }
@@ -58,16 +68,14 @@ impl App {
     }
 
     /// Builds everything around a store that is already open (tests inject failing ones).
+    /// `Idempotency-Key` is then ignored (see [`App::from_parts`]).
     pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> anyhow::Result<Self> {
-        Self::from_parts(config, store, None)
+        Self::from_parts(config, store, Companions::default())
     }
 
-    /// As [`App::from_store`], with the job queue in the same database, if it has one.
-    pub fn from_parts(
-        config: &Config,
-        store: Arc<dyn PortfolioStore>,
-        queue: Option<Arc<dyn pfs_storage::jobs::JobQueue>>,
-    ) -> anyhow::Result<Self> {
+    /// As [`App::from_store`], with what the same database holds besides portfolios.
+    pub fn from_parts(config: &Config, store: Arc<dyn PortfolioStore>, companions: Companions) -> anyhow::Result<Self> {
+        let Companions { queue, idempotency } = companions;
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let shared = shared::start(config, store, &tasks, &stop_tasks)?;
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
@@ -75,7 +83,8 @@ impl App {
             .with_cache(shared.cache.clone(), shared.bus.clone())
             .with_breakers(shared.breakers)
             .with_events(shared.events)
-            .with_jobs(service);
+            .with_jobs(service)
+            .with_idempotency(idempotency);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }

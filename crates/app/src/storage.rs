@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use pfs_platform::config::{DatabaseConfig, redact_url};
-use pfs_storage::PortfolioStore;
+use pfs_storage::{IdempotencyStore, PortfolioStore};
 use pfs_storage_mongo::{MongoSettings, MongoStore};
 use pfs_storage_postgres::{PostgresSettings, PostgresStore};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -78,6 +78,15 @@ impl Backend {
             Self::Sqlite(store) => Arc::new(store),
             Self::Postgres(store) => Arc::new(store),
             Self::Mongo(store) => Arc::new(store),
+        }
+    }
+
+    /// The same database, as the `Idempotency-Key` record.
+    pub fn idempotency_store(&self) -> Arc<dyn IdempotencyStore> {
+        match self {
+            Self::Sqlite(store) => Arc::new(store.clone()),
+            Self::Postgres(store) => Arc::new(store.clone()),
+            Self::Mongo(store) => Arc::new(store.clone()),
         }
     }
 

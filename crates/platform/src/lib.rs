@@ -9,4 +9,4 @@ pub mod config;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use config::{Config, ConfigError, ConfigSources, Profile};
+pub use config::{Config, ConfigError, ConfigSources, IdempotencyConfig, Profile};

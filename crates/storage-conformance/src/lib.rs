@@ -12,6 +12,8 @@ use pfs_storage::{PortfolioStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod idempotency;
+
 pub type Store = Arc<dyn PortfolioStore>;
 
 /// Expands to one test per check. `$make` is an async expression yielding

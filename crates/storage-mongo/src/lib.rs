@@ -17,6 +17,7 @@
 mod batch;
 mod document;
 mod errors;
+mod idempotency;
 mod indexes;
 mod queries;
 pub mod settings;
@@ -65,7 +66,8 @@ impl MongoStore {
     /// Creates the original's indexes when missing, plus the one serving our search order;
     /// see [`MongoStore::ensure_indexes`]. The Mongo counterpart of the SQL migrations.
     pub async fn migrate(&self) -> StoreResult<()> {
-        self.ensure_indexes().await
+        self.ensure_indexes().await?;
+        self.ensure_idempotency_indexes().await
     }
 
     /// With `target` below [`INDEXES_VERSION`] (0 included), drops the one index only this

@@ -12,6 +12,7 @@
 //! READ COMMITTED. An optional second pool reads from a replica.
 
 mod errors;
+mod idempotency;
 mod jobs;
 mod queries;
 pub mod settings;

@@ -11,6 +11,7 @@
 //! the writer and always see its committed transactions.
 
 mod errors;
+mod idempotency;
 mod jobs;
 mod queries;
 

@@ -2,7 +2,10 @@
 //! composition root picks one from the database URL and hands it around as
 //! `Arc<dyn PortfolioStore>`, so nothing above this crate knows which database is behind it.
 
+pub mod idempotency;
 pub mod jobs;
+
+pub use idempotency::{Begin, BeginRequest, IdempotencyStore, KeyRef, Reservation, StoredResponse};
 
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};

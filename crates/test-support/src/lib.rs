@@ -54,6 +54,18 @@ impl TestApp {
         Self::start(app, config, isolation).await
     }
 
+    /// The configured backend (migrated, with `Idempotency-Key` records) with its portfolio
+    /// store wrapped by `wrap`, e.g. to lose a response after a committed write.
+    pub async fn spawn_wrapping(wrap: impl FnOnce(Arc<dyn PortfolioStore>) -> Arc<dyn PortfolioStore>) -> Self {
+        let (config, isolation) = test_config(&[]).await;
+        let backend = pfs_app::storage::open(&config.database).await.expect("backend opens");
+        backend.migrate_up().await.expect("migrations apply");
+        let companions = pfs_app::Companions { idempotency: Some(backend.idempotency_store()), ..Default::default() };
+        let app =
+            pfs_app::App::from_parts(&config, wrap(backend.into_store()), companions).expect("application builds");
+        Self::start(app, config, isolation).await
+    }
+
     async fn start(app: pfs_app::App, config: Config, isolation: Isolation) -> Self {
         let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), 0)).await.expect("bind port 0");
         let address = listener.local_addr().expect("local address");

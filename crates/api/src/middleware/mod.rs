@@ -4,6 +4,7 @@
 mod cors;
 mod etag;
 pub mod fallback;
+pub mod idempotency;
 pub mod load_shed;
 pub mod rate_limit;
 mod request_context;

@@ -7,12 +7,12 @@ pub mod jobs;
 pub mod v1;
 pub mod v2;
 
-use crate::middleware::{self, fallback};
+use crate::middleware::{self, fallback, idempotency::keyed};
 use crate::paths::*;
 use crate::state::AppState;
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Data reads may be stored but must be revalidated: with their ETags a client or proxy gets a
@@ -26,9 +26,9 @@ fn cache_control(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
 pub fn routes(state: AppState) -> Router {
     let revalidate = || cache_control("no-cache");
     Router::new()
-        .route(PORTFOLIOS_V1, get(v1::list).layer(revalidate()).post(v1::create))
+        .route(PORTFOLIOS_V1, get(v1::list).layer(revalidate()).merge(keyed(&state, post(v1::create))))
         .route(PORTFOLIO_V1, get(v1::get).layer(revalidate()).put(v1::update).delete(v1::delete))
-        .route(PORTFOLIOS_V2, get(v2::search).layer(revalidate()).post(v2::bulk_create))
+        .route(PORTFOLIOS_V2, get(v2::search).layer(revalidate()).merge(keyed(&state, post(v2::bulk_create))))
         .route(PORTFOLIO_EVENTS_V2, get(events::stream))
         .route(PORTFOLIO_IMPORTS, jobs::imports_route(&state.config.jobs))
         .route(JOB, get(jobs::get_job))

@@ -3,14 +3,15 @@
 use crate::error::{ApiError, V1_FAILURE};
 use crate::extract::{JsonBody, PortfolioPath, QueryParams};
 use crate::loc;
+use crate::middleware::idempotency::{PlannedIds, prepare_create};
 use crate::state::AppState;
 use crate::wire::Issue;
 use crate::wire::dto::{self, PortfolioDto};
 use crate::wire::projection::Projection;
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use pfs_domain::{Portfolio, PortfolioChanges, Version};
 use serde_json::json;
 
@@ -50,13 +51,23 @@ pub async fn get(
 
 /// Create one portfolio. Any name is accepted; a missing, null or 0 version becomes 1.
 #[utoipa::path(post, path = "/api/v1/portfolios", tag = "v1",
+    params(crate::middleware::idempotency::KeyHeader),
     request_body = dto::PortfolioPostSchema,
-    responses((status = 201, body = PortfolioDto), (status = 422, description = "Validation error")))]
-pub async fn create(State(state): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<impl IntoResponse> {
+    responses((status = 201, body = PortfolioDto), (status = 400, description = "Malformed Idempotency-Key"),
+        (status = 409, description = "A request with this Idempotency-Key is in flight"),
+        (status = 422, description = "Validation error, or Idempotency-Key reused with another body")))]
+pub async fn create(
+    State(state): State<AppState>,
+    planned: Option<Extension<PlannedIds>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
     let new = dto::parse_new_body(body)?;
-    let portfolio = Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version));
-    state.store.insert_many(std::slice::from_ref(&portfolio)).await.map_err(store_err)?;
-    Ok((StatusCode::CREATED, Json(PortfolioDto::from(&portfolio))))
+    let mut created = vec![Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version))];
+    match prepare_create(planned.as_deref(), state.store.as_ref(), &mut created).await.map_err(store_err)? {
+        Some(stored) => created = stored,
+        None => state.store.insert_many(&created).await.map_err(store_err)?,
+    }
+    Ok((StatusCode::CREATED, Json(PortfolioDto::from(&created[0]))))
 }
 
 /// Update a portfolio if its stored version equals the body's; the version then increments.

@@ -2,16 +2,17 @@
 
 use crate::error::{ApiError, BULK_FAILURE, SEARCH_FAILURE};
 use crate::extract::{JsonBody, QueryParams};
+use crate::middleware::idempotency::{PlannedIds, prepare_create};
 use crate::state::AppState;
 use crate::wire::cursor;
 use crate::wire::dto::{self, PaginationDto, PortfolioDto, SearchResponse};
 use crate::wire::json::Body;
 use crate::wire::projection::{Portfolios, Projection};
 use crate::wire::query::Query;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use pfs_domain::{
     BulkError, Keyset, NameFilter, PageRequest, Pagination, Portfolio, PortfolioId, Version, check_bulk_names,
 };
@@ -149,11 +150,15 @@ async fn batch_get(
 
 /// Create 1 to 100 portfolios at once, all or none, returned in request order.
 #[utoipa::path(post, path = "/api/v2/portfolios", tag = "v2",
+    params(crate::middleware::idempotency::KeyHeader),
     request_body = Vec<dto::PortfolioPostSchema>,
-    responses((status = 201, body = [PortfolioDto]), (status = 400, description = "Empty, too large, or duplicate names"),
-        (status = 422, description = "Validation error")))]
+    responses((status = 201, body = [PortfolioDto]),
+        (status = 400, description = "Empty, too large, or duplicate names; malformed Idempotency-Key"),
+        (status = 409, description = "A request with this Idempotency-Key is in flight"),
+        (status = 422, description = "Validation error, or Idempotency-Key reused with another body")))]
 pub async fn bulk_create(
     State(state): State<AppState>,
+    planned: Option<Extension<PlannedIds>>,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Vec<PortfolioDto>>), ApiError> {
     // The contract validates every item before the size check (a 101-item list with a bad item
@@ -166,10 +171,14 @@ pub async fn bulk_create(
     }
     let items = dto::parse_bulk_body(body)?;
     check_bulk_names(items.iter().map(|item| item.name.as_str())).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let portfolios: Vec<Portfolio> = items
+    let mut portfolios: Vec<Portfolio> = items
         .into_iter()
         .map(|item| Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version)))
         .collect();
-    state.store.insert_many(&portfolios).await.map_err(|e| ApiError::from_store(e, BULK_FAILURE))?;
+    let bulk_err = |e| ApiError::from_store(e, BULK_FAILURE);
+    match prepare_create(planned.as_deref(), state.store.as_ref(), &mut portfolios).await.map_err(bulk_err)? {
+        Some(stored) => portfolios = stored,
+        None => state.store.insert_many(&portfolios).await.map_err(bulk_err)?,
+    }
     Ok((StatusCode::CREATED, Json(portfolios.iter().map(PortfolioDto::from).collect())))
 }

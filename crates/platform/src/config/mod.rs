@@ -7,6 +7,7 @@
 
 mod auth;
 mod events;
+mod idempotency;
 mod jobs;
 mod profile;
 mod redact;
@@ -16,6 +17,7 @@ mod validate;
 
 pub use auth::{ApiKeyEntry, AuthConfig, Role};
 pub use events::EventsConfig;
+pub use idempotency::IdempotencyConfig;
 pub use jobs::JobsConfig;
 pub use profile::Profile;
 pub use redact::redact_url;
@@ -44,6 +46,7 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub health: HealthConfig,
     #[serde(default)]
+    pub idempotency: IdempotencyConfig,
     pub reliability: ReliabilityConfig,
     #[serde(default)]
     pub auth: AuthConfig,

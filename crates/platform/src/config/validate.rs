@@ -96,6 +96,7 @@ impl Config {
             format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),
         );
         check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
+        problems.extend(self.idempotency.problems(self.server.request_timeout));
         problems.extend(self.reliability.problems());
         problems.extend(self.auth.problems());
         problems.extend(self.events.problems());

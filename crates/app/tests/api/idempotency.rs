@@ -1,0 +1,240 @@
+//! `Idempotency-Key` on the creating POSTs, on whichever backend the suite runs against: a
+//! retry replays the first response and creates nothing, another body under the key is a 422,
+//! concurrent duplicates write once, keys expire, and a write whose response was lost is found
+//! again instead of being repeated.
+
+use crate::helpers::{expect_json, status_json};
+use async_trait::async_trait;
+use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_test_support::{TestApp, json, reqwest};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+const V1: &str = "/api/v1/portfolios";
+const V2: &str = "/api/v2/portfolios";
+
+async fn post_keyed(app: &TestApp, path: &str, key: &str, body: &Value) -> reqwest::Response {
+    app.client.post(app.url(path)).header("idempotency-key", key).json(body).send().await.expect("POST")
+}
+
+fn replayed(response: &reqwest::Response) -> bool {
+    response.headers().get("idempotent-replayed").is_some_and(|v| v == "true")
+}
+
+async fn stored_count(app: &TestApp) -> usize {
+    expect_json(app.get(V1).await, 200).await.as_array().expect("list").len()
+}
+
+#[tokio::test]
+async fn a_v1_retry_replays_the_first_response_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "name": "Retirement" });
+    let first = post_keyed(&app, V1, "key-1", &body).await;
+    assert!(!replayed(&first));
+    let created = expect_json(first, 201).await;
+    let again = post_keyed(&app, V1, "key-1", &body).await;
+    assert!(replayed(&again));
+    assert_eq!(again.headers()["content-type"], "application/json");
+    assert_eq!(expect_json(again, 201).await, created);
+    assert_eq!(stored_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_v2_bulk_retry_replays_every_item_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let body = json!([{ "name": "A" }, { "name": "B" }, { "name": "C" }]);
+    let created = expect_json(post_keyed(&app, V2, "bulk-1", &body).await, 201).await;
+    let again = post_keyed(&app, V2, "bulk-1", &body).await;
+    assert!(replayed(&again));
+    assert_eq!(expect_json(again, 201).await, created);
+    assert_eq!(stored_count(&app).await, 3);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_refused_with_422_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    expect_json(post_keyed(&app, V1, "key-2", &json!({ "name": "First" })).await, 201).await;
+    let (status, body) = status_json(post_keyed(&app, V1, "key-2", &json!({ "name": "Second" })).await).await;
+    assert_eq!(status, 422);
+    assert!(body["detail"].as_str().unwrap().contains("different request"), "{body}");
+    assert_eq!(stored_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn keys_are_separate_per_route_and_requests_without_a_key_are_unchanged() {
+    let app = TestApp::spawn().await;
+    expect_json(post_keyed(&app, V1, "shared", &json!({ "name": "One" })).await, 201).await;
+    expect_json(post_keyed(&app, V2, "shared", &json!([{ "name": "Two" }])).await, 201).await;
+    for _ in 0..2 {
+        expect_json(app.post_json(V1, &json!({ "name": "Unkeyed" })).await, 201).await;
+    }
+    assert_eq!(stored_count(&app).await, 4);
+}
+
+#[tokio::test]
+async fn malformed_keys_are_400_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let too_long = "k".repeat(app.config.idempotency.max_key_length + 1);
+    for key in ["", "has space", too_long.as_str()] {
+        let (status, body) = status_json(post_keyed(&app, V1, key, &json!({ "name": "X" })).await).await;
+        assert_eq!(status, 400, "{key:?}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("Idempotency-Key"));
+    }
+    assert_eq!(stored_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_client_error_is_recorded_and_replayed_too() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "version": 1 });
+    let first = expect_json(post_keyed(&app, V1, "bad-body", &body).await, 422).await;
+    let again = post_keyed(&app, V1, "bad-body", &body).await;
+    assert!(replayed(&again));
+    assert_eq!(expect_json(again, 422).await, first);
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_create_exactly_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let body = json!([{ "name": "Race 1" }, { "name": "Race 2" }]);
+    let attempts = (0..8).map(|_| {
+        let (app, body) = (app.clone(), body.clone());
+        tokio::spawn(async move { status_json(post_keyed(&app, V2, "race", &body).await).await })
+    });
+    let mut created = Vec::new();
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            (201, body) => created.push(body),
+            (409, body) => assert!(body["detail"].as_str().unwrap().contains("still being processed")),
+            (status, body) => panic!("unexpected {status}: {body}"),
+        }
+    }
+    assert!(!created.is_empty());
+    assert!(created.iter().all(|c| *c == created[0]), "every 201 is the one original response");
+    assert_eq!(stored_count(&app).await, 2);
+}
+
+#[tokio::test]
+async fn an_expired_key_can_be_used_again() {
+    let app = TestApp::spawn_with_env(&[
+        ("PORTFOLIO_SERVER__REQUEST_TIMEOUT", "200ms"),
+        ("PORTFOLIO_IDEMPOTENCY__LEASE", "300ms"),
+        ("PORTFOLIO_IDEMPOTENCY__TTL", "1s"),
+    ])
+    .await;
+    expect_json(post_keyed(&app, V1, "short-lived", &json!({ "name": "Old" })).await, 201).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = post_keyed(&app, V1, "short-lived", &json!({ "name": "New" })).await;
+    assert!(!replayed(&fresh));
+    expect_json(fresh, 201).await;
+    assert_eq!(stored_count(&app).await, 2);
+}
+
+#[tokio::test]
+async fn with_idempotency_disabled_the_header_is_ignored() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_IDEMPOTENCY__ENABLED", "false")]).await;
+    for _ in 0..2 {
+        expect_json(post_keyed(&app, V1, "ignored", &json!({ "name": "Twice" })).await, 201).await;
+    }
+    assert_eq!(stored_count(&app).await, 2);
+}
+
+/// The real store, except that the first insert commits and then reports a failure, as when
+/// the process dies or the connection drops between the commit and the response.
+struct LosesFirstResponse {
+    inner: Arc<dyn PortfolioStore>,
+    lost: AtomicBool,
+}
+
+#[async_trait]
+impl PortfolioStore for LosesFirstResponse {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        self.inner.list_all().await
+    }
+    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        self.inner.get(id).await
+    }
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        self.inner.get_many(ids).await
+    }
+    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
+        self.inner.insert_many(portfolios).await?;
+        if self.lost.swap(true, Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("connection lost after commit".into()))
+        }
+    }
+    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
+        self.inner.insert_missing(portfolios).await
+    }
+    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
+        self.inner.update(id, expected, changes).await
+    }
+    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        self.inner.delete(id, expected).await
+    }
+    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
+        self.inner.search(filter, page).await
+    }
+    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
+        self.inner.search_after(filter, after, limit).await
+    }
+    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        self.inner.ping(timeout).await
+    }
+    async fn info(&self) -> StoreResult<BackendInfo> {
+        self.inner.info().await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+async fn spawn_losing_first_response() -> TestApp {
+    TestApp::spawn_wrapping(|inner| Arc::new(LosesFirstResponse { inner, lost: AtomicBool::new(false) })).await
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_response_finds_the_bulk_write_instead_of_repeating_it() {
+    let app = spawn_losing_first_response().await;
+    let body = json!([{ "name": "Kept 1" }, { "name": "Kept 2", "dateCreated": "2024-01-02T03:04:05Z" }]);
+    let (status, _) = status_json(post_keyed(&app, V2, "lost", &body).await).await;
+    assert_eq!(status, 503, "the client never saw the write succeed");
+    let retry = post_keyed(&app, V2, "lost", &body).await;
+    assert!(!replayed(&retry), "recovered from the stored portfolios, not replayed");
+    let recovered = expect_json(retry, 201).await;
+    let names: Vec<&str> = recovered.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Kept 1", "Kept 2"], "in request order");
+    assert_eq!(stored_count(&app).await, 2, "written once");
+    let replay = post_keyed(&app, V2, "lost", &body).await;
+    assert!(replayed(&replay));
+    assert_eq!(expect_json(replay, 201).await, recovered);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_response_finds_the_v1_write_instead_of_repeating_it() {
+    let app = spawn_losing_first_response().await;
+    let body = json!({ "name": "Once" });
+    assert_eq!(post_keyed(&app, V1, "lost-v1", &body).await.status(), 503);
+    let recovered = expect_json(post_keyed(&app, V1, "lost-v1", &body).await, 201).await;
+    assert_eq!(recovered["name"], "Once");
+    let all = expect_json(app.get(V1).await, 200).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["portfolioId"], recovered["portfolioId"]);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_header_on_both_creating_posts() {
+    let app = TestApp::spawn().await;
+    let doc = expect_json(app.get("/openapi.json").await, 200).await;
+    for path in [V1, V2] {
+        let params = doc["paths"][path]["post"]["parameters"].as_array().expect("parameters");
+        let header = params.iter().find(|p| p["name"] == "Idempotency-Key").expect("Idempotency-Key");
+        assert_eq!(header["in"], "header");
+        assert_eq!(header["required"], false);
+    }
+}
