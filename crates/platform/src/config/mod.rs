@@ -5,11 +5,13 @@
 //! Loading reads the environment only through [`ConfigSources`], so tests pass a map and
 //! never mutate the process environment.
 
+mod observability;
 mod profile;
 mod redact;
 mod sources;
 mod validate;
 
+pub use observability::{ObservabilityConfig, OtlpConfig, OtlpProtocol, RuntimeFlags};
 pub use profile::Profile;
 pub use redact::redact_url;
 pub use sources::ConfigSources;
@@ -35,6 +37,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
+    pub observability: ObservabilityConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

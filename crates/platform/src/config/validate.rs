@@ -96,6 +96,7 @@ impl Config {
             format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),
         );
         check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
+        problems.extend(self.observability.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
     }
 }
