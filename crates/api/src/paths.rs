@@ -16,6 +16,7 @@ pub const DOCS: &str = "/docs";
 pub const DOCS_OAUTH2_REDIRECT: &str = "/docs/oauth2-redirect";
 pub const DOCS_ASSET: &str = "/docs/{file}";
 pub const REDOC: &str = "/redoc";
+pub const METRICS: &str = "/metrics";
 
 /// Every registered path template.
 pub const ALL: &[&str] = &[
@@ -34,6 +35,7 @@ pub const ALL: &[&str] = &[
     DOCS_OAUTH2_REDIRECT,
     DOCS_ASSET,
     REDOC,
+    METRICS,
 ];
 
 /// Whether `path` matches a template (`{param}` matches one non-empty segment).

@@ -19,6 +19,8 @@ pub struct AppState {
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
     pub bus: Arc<dyn InvalidationBus>,
+    /// Runtime flags and the Prometheus handle.
+    pub telemetry: pfs_observability::AppTelemetry,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
     pub fn new(store: Arc<dyn PortfolioStore>, config: Config) -> Self {
         Self {
             store,
+            telemetry: pfs_observability::AppTelemetry::for_app(&config),
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
@@ -36,6 +39,11 @@ impl AppState {
     /// Records the cache and bus that `store` already goes through.
     pub fn with_cache(self, cache: Option<Arc<ReadCache>>, bus: Arc<dyn InvalidationBus>) -> Self {
         Self { cache, bus, ..self }
+    }
+
+    /// Replaces the telemetry handles (the app shares its flags with the storage decorators).
+    pub fn with_telemetry(self, telemetry: pfs_observability::AppTelemetry) -> Self {
+        Self { telemetry, ..self }
     }
 }
 

@@ -50,9 +50,11 @@ impl App {
     /// Builds everything around a store that is already open (tests inject failing ones).
     pub fn from_store(config: &Config, store: Arc<dyn PortfolioStore>) -> anyhow::Result<Self> {
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
-        let shared = shared::start(config, store, &tasks, &stop_tasks)?;
-        let state =
-            AppState::new(shared.store.clone(), config.clone()).with_cache(shared.cache.clone(), shared.bus.clone());
+        let telemetry = pfs_observability::AppTelemetry::for_app(config);
+        let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
+        let state = AppState::new(shared.store.clone(), config.clone())
+            .with_cache(shared.cache.clone(), shared.bus.clone())
+            .with_telemetry(telemetry);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks })
     }
@@ -94,6 +96,11 @@ impl App {
     /// open for `shutdown_drain_delay` (so load balancers stop sending traffic), then the
     /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
     /// the pool closes.
+    /// The runtime flags this app reads, for SIGHUP reloads.
+    pub fn flags(&self) -> Arc<pfs_observability::RuntimeFlags> {
+        self.state.telemetry.flags.clone()
+    }
+
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { state, router, tasks, stop_tasks } = self;
         let server_config = &state.config.server;

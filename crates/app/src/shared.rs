@@ -5,6 +5,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use pfs_api::middleware::rate_limit::{Decision, LocalLimiter, RateLimiter};
 use pfs_cache::{CacheSettings, CachedStore, InvalidationBus, LocalOnly, ReadCache};
+use pfs_observability::RuntimeFlags;
+use pfs_observability::store::{Tier, TracedStore};
 use pfs_platform::Config;
 use pfs_platform::config::redact_url;
 use pfs_redis::{RedisBus, RedisBusSettings, RedisRateLimiter};
@@ -30,7 +32,13 @@ pub(crate) fn start(
     store: Arc<dyn PortfolioStore>,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
+    flags: &Arc<RuntimeFlags>,
 ) -> anyhow::Result<Shared> {
+    let observe = config.observability.tracing_enabled || config.observability.metrics_enabled;
+    let traced = |store, tier, outermost| {
+        if observe { TracedStore::wrap(store, tier, flags.clone(), outermost) } else { store }
+    };
+    let store = traced(store, Tier::Database, !config.cache.enabled);
     let redis = match config.redis.url.as_str() {
         "" => None,
         url => Some(redis::Client::open(url).with_context(|| format!("invalid redis.url {}", redact_url(url)))?),
@@ -56,7 +64,7 @@ pub(crate) fn start(
         ),
     };
     let cached = CachedStore::new(store, cache.clone(), bus.clone());
-    Ok(Shared { store: Arc::new(cached), cache: Some(cache), bus, limiter })
+    Ok(Shared { store: traced(Arc::new(cached), Tier::Cache, true), cache: Some(cache), bus, limiter })
 }
 
 fn limiter(config: &Config, redis: Option<redis::Client>) -> Arc<dyn RateLimiter> {

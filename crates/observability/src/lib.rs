@@ -39,6 +39,11 @@ pub struct AppTelemetry {
 }
 
 impl AppTelemetry {
+    /// Whether the request diagnostics layer belongs in the stack.
+    pub fn diagnostics(&self) -> bool {
+        self.metrics || pipeline::tracing_active()
+    }
+
     /// Installs the metrics recorder (once per process) when metrics are enabled.
     pub fn for_app(config: &Config) -> Self {
         let observability = &config.observability;

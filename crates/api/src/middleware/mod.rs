@@ -3,6 +3,7 @@
 
 mod cors;
 mod etag;
+pub mod observe;
 pub mod fallback;
 pub mod rate_limit;
 mod request_context;

@@ -2,6 +2,7 @@
 
 pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod v1;
 pub mod v2;
 
@@ -23,7 +24,7 @@ fn cache_control(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
 /// Every route, without the cross-cutting layers (see [`crate::router`]).
 pub fn routes(state: AppState) -> Router {
     let revalidate = || cache_control("no-cache");
-    Router::new()
+    let router = Router::new()
         .route(PORTFOLIOS_V1, get(v1::list).layer(revalidate()).post(v1::create))
         .route(PORTFOLIO_V1, get(v1::get).layer(revalidate()).put(v1::update).delete(v1::delete))
         .route(PORTFOLIOS_V2, get(v2::search).layer(revalidate()).post(v2::bulk_create))
@@ -34,6 +35,7 @@ pub fn routes(state: AppState) -> Router {
         .route(HEALTH_STARTUP, get(health::startup))
         .route(HEALTH_DETAILED, get(health::detailed))
         .route(HEALTH_METRICS, get(health::metrics))
+        .route(METRICS, get(metrics::scrape))
         .route(OPENAPI, get(docs::openapi_json).layer(revalidate()))
         .route(DOCS, get(docs::index).layer(revalidate()))
         .route(REDOC, get(docs::index).layer(revalidate()))
@@ -41,6 +43,12 @@ pub fn routes(state: AppState) -> Router {
         .route(DOCS_ASSET, get(docs::file))
         .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
-        .method_not_allowed_fallback(fallback::method_not_allowed)
-        .with_state(state)
+        .method_not_allowed_fallback(fallback::method_not_allowed);
+    // Diagnostics only where enabled: with metrics and tracing off the layer does not exist.
+    let router = if state.telemetry.diagnostics() {
+        router.layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe::layer))
+    } else {
+        router
+    };
+    router.with_state(state)
 }

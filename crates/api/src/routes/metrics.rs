@@ -1,0 +1,14 @@
+//! `GET /metrics`: the Prometheus text exposition format.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let Some(handle) = &state.telemetry.prometheus else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    pfs_observability::process::collect();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+}
