@@ -15,7 +15,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub fn request_span(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> Span {
     let span = tracing::info_span!(
         "request",
-        otel.name = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
         request_id,
@@ -37,7 +36,9 @@ pub fn request_span(method: &Method, path: &str, headers: &HeaderMap, request_id
 /// Names the span after the matched route template (`GET /api/v1/portfolio/{portfolioId}`).
 pub fn record_route(span: &Span, method: &Method, route: &str) {
     if tracing_active() {
-        span.record("otel.name", format!("{method} {route}"));
+        // The OpenTelemetry span started when the request span was first entered, so `otel.name`
+        // could no longer rename it; the span itself can be.
+        span.context().span().update_name(format!("{method} {route}"));
         span.record("http.route", route);
     }
 }
