@@ -4,8 +4,19 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 
-pub async fn scrape(State(state): State<AppState>) -> Response {
+/// The route, only when the Prometheus endpoint is enabled; otherwise `/metrics` is a 404 like
+/// any unknown path (the original's behaviour).
+pub fn route(state: &AppState) -> Router<AppState> {
+    match state.telemetry.prometheus {
+        Some(_) => Router::new().route(crate::paths::METRICS, get(scrape)),
+        None => Router::new(),
+    }
+}
+
+async fn scrape(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.telemetry.prometheus else {
         return StatusCode::NOT_FOUND.into_response();
     };

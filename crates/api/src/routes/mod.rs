@@ -35,12 +35,12 @@ pub fn routes(state: AppState) -> Router {
         .route(HEALTH_STARTUP, get(health::startup))
         .route(HEALTH_DETAILED, get(health::detailed))
         .route(HEALTH_METRICS, get(health::metrics))
-        .route(METRICS, get(metrics::scrape))
         .route(OPENAPI, get(docs::openapi_json).layer(revalidate()))
         .route(DOCS, get(docs::index).layer(revalidate()))
         .route(REDOC, get(docs::index).layer(revalidate()))
         .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect).layer(revalidate()))
         .route(DOCS_ASSET, get(docs::file))
+        .merge(metrics::route(&state))
         .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed);
