@@ -67,6 +67,11 @@ bash scripts/provision-mongo.sh
 # Lean debug info keeps a clean CI build fast and the target directory small.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
+log "Prometheus rules: promtool check and unit tests"
+command -v promtool >/dev/null || apt_install prometheus  # only for promtool; the service is not started
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts.test.yml
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
