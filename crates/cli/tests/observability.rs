@@ -2,7 +2,7 @@
 //! receiver (gRPC and HTTP/protobuf, decoded), its JSON logs captured from stderr, a dead
 //! collector, and runtime flags reloaded on SIGHUP.
 
-use pfs_observability::testing::{Receiver, ReceivedSpan};
+use pfs_observability::testing::{ReceivedSpan, Receiver};
 use serde_json::Value;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
@@ -116,7 +116,9 @@ async fn assert_request_span_and_metrics_arrive(receiver: &Receiver, id: &str) {
             r.spans.iter().find(|s| s.name == format!("GET {route}") && s.trace_id == CALLER_TRACE).cloned()
         })
         .await
-        .unwrap_or_else(|| panic!("the GET span arrives in the caller's trace: {:#?}", receiver.snapshot(|r| format!("{r:?}"))));
+        .unwrap_or_else(|| {
+            panic!("the GET span arrives in the caller's trace: {:#?}", receiver.snapshot(|r| format!("{r:?}")))
+        });
     let attribute = |key: &str| span.attributes.get(key).map(String::as_str);
     assert_eq!(attribute("http.request.method"), Some("GET"), "{span:?}");
     assert_eq!(attribute("http.route"), Some(route), "{span:?}");
@@ -172,7 +174,8 @@ async fn spans_and_metrics_arrive_over_http_protobuf() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_and_the_trace_id() {
-    let service = Service::start(&[("PORTFOLIO_ENV", "staging"), ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s")], true);
+    let service =
+        Service::start(&[("PORTFOLIO_ENV", "staging"), ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s")], true);
     let client = reqwest::Client::new();
     service.ready(&client).await;
     create_and_get(&client, &service).await;
@@ -243,7 +246,9 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let dropped: f64 = dropped.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(dropped >= 1000.0, "{dropped}");
     assert!(
-        metrics.lines().any(|l| l.starts_with("circuit_breaker_transitions_total{") && l.contains("dependency=\"otlp\"") && l.contains("to=\"open\"")),
+        metrics.lines().any(|l| l.starts_with("circuit_breaker_transitions_total{")
+            && l.contains("dependency=\"otlp\"")
+            && l.contains("to=\"open\"")),
         "the breaker opened:\n{metrics}"
     );
 

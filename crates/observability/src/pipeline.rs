@@ -130,7 +130,9 @@ fn resource(config: &ObservabilityConfig) -> Resource {
 
 fn span_exporter(endpoint: &str, protocol: OtlpProtocol, timeout: Duration) -> anyhow::Result<SpanExporter> {
     Ok(match protocol {
-        OtlpProtocol::Grpc => SpanExporter::builder().with_tonic().with_endpoint(endpoint).with_timeout(timeout).build()?,
+        OtlpProtocol::Grpc => {
+            SpanExporter::builder().with_tonic().with_endpoint(endpoint).with_timeout(timeout).build()?
+        }
         OtlpProtocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
@@ -142,7 +144,9 @@ fn span_exporter(endpoint: &str, protocol: OtlpProtocol, timeout: Duration) -> a
 
 fn metric_exporter(endpoint: &str, protocol: OtlpProtocol, timeout: Duration) -> anyhow::Result<MetricExporter> {
     Ok(match protocol {
-        OtlpProtocol::Grpc => MetricExporter::builder().with_tonic().with_endpoint(endpoint).with_timeout(timeout).build()?,
+        OtlpProtocol::Grpc => {
+            MetricExporter::builder().with_tonic().with_endpoint(endpoint).with_timeout(timeout).build()?
+        }
         OtlpProtocol::HttpProtobuf => MetricExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)

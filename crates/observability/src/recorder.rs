@@ -15,9 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Request latency buckets, in seconds: fine below 10 ms, where this service answers.
-const LATENCY: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+const LATENCY: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Bulk request sizes (the API accepts at most 100 portfolios).
 const SIZES: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
 
@@ -70,7 +68,10 @@ fn unreachable_buckets(err: metrics_exporter_prometheus::BuildError) -> Promethe
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_histogram!("http_server_request_duration_seconds", "Duration of HTTP requests, by route template, method and status class.");
+    describe_histogram!(
+        "http_server_request_duration_seconds",
+        "Duration of HTTP requests, by route template, method and status class."
+    );
     describe_gauge!("http_server_active_requests", "HTTP requests being served.");
     describe_counter!("http_server_errors", "HTTP responses with a 4xx or 5xx status.");
     describe_gauge!("process_resident_memory_bytes", "Resident set size.");

@@ -29,7 +29,12 @@ pub struct TracedStore {
 }
 
 impl TracedStore {
-    pub fn wrap(inner: Arc<dyn PortfolioStore>, tier: Tier, flags: Arc<RuntimeFlags>, outermost: bool) -> Arc<dyn PortfolioStore> {
+    pub fn wrap(
+        inner: Arc<dyn PortfolioStore>,
+        tier: Tier,
+        flags: Arc<RuntimeFlags>,
+        outermost: bool,
+    ) -> Arc<dyn PortfolioStore> {
         Arc::new(Self { inner, tier, flags, outermost })
     }
 
@@ -43,8 +48,12 @@ impl TracedStore {
             return call.await;
         }
         let span = match self.tier {
-            Tier::Database => tracing::info_span!("db", otel.name = operation, otel.kind = "client", db.operation.name = operation),
-            Tier::Cache => tracing::info_span!("cache", otel.name = operation, otel.kind = "internal", cache.operation = operation),
+            Tier::Database => {
+                tracing::info_span!("db", otel.name = operation, otel.kind = "client", db.operation.name = operation)
+            }
+            Tier::Cache => {
+                tracing::info_span!("cache", otel.name = operation, otel.kind = "internal", cache.operation = operation)
+            }
         };
         call.instrument(span).await
     }

@@ -5,7 +5,9 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -62,7 +64,8 @@ impl Sink {
             });
             for scope in resource.scope_spans {
                 for span in scope.spans {
-                    let attributes = span.attributes.iter().map(|kv| (kv.key.clone(), text(kv.value.as_ref()))).collect();
+                    let attributes =
+                        span.attributes.iter().map(|kv| (kv.key.clone(), text(kv.value.as_ref()))).collect();
                     received.spans.push(ReceivedSpan {
                         name: span.name,
                         trace_id: hex(&span.trace_id),

@@ -71,7 +71,8 @@ fn every_dashboard_panel_queries_exported_metrics() {
         let mut all = Vec::new();
         panels(&dashboard, &mut all);
         for panel in all.iter().filter(|p| p["type"] != "row") {
-            let targets = panel["targets"].as_array().unwrap_or_else(|| panic!("panel without targets: {}", panel["title"]));
+            let targets =
+                panel["targets"].as_array().unwrap_or_else(|| panic!("panel without targets: {}", panel["title"]));
             assert!(!targets.is_empty(), "panel {} has no query", panel["title"]);
             for target in targets {
                 let expr = target["expr"].as_str().expect("a PromQL expr");

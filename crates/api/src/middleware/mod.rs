@@ -3,8 +3,8 @@
 
 mod cors;
 mod etag;
-pub mod observe;
 pub mod fallback;
+pub mod observe;
 pub mod rate_limit;
 mod request_context;
 mod security_headers;

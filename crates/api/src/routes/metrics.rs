@@ -1,11 +1,11 @@
 //! `GET /metrics`: the Prometheus text exposition format.
 
 use crate::state::AppState;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
 /// The route, only when the Prometheus endpoint is enabled; otherwise `/metrics` is a 404 like
 /// any unknown path (the original's behaviour).

@@ -115,11 +115,7 @@ async fn export_loop<E: SpanExporter>(
 }
 
 /// One call through the breaker; false when nothing was delivered.
-async fn export(
-    breaker: &CircuitBreaker,
-    timeout: Duration,
-    call: impl Future<Output = OTelSdkResult>,
-) -> bool {
+async fn export(breaker: &CircuitBreaker, timeout: Duration, call: impl Future<Output = OTelSdkResult>) -> bool {
     let Some(ticket) = breaker.allow() else { return false };
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(())) => {

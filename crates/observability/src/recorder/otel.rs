@@ -5,7 +5,9 @@
 //! (Prometheus's own OTLP ingestion maps it back), and the `http_*` label names become their
 //! semantic-convention attributes (`http.request.method`, `http.route`).
 
-use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use std::collections::HashMap;
@@ -173,7 +175,10 @@ mod tests {
 
     #[test]
     fn prometheus_style_names_become_otel_names_with_units() {
-        assert_eq!(otel_name("http_server_request_duration_seconds"), ("http.server.request.duration".into(), Some("s")));
+        assert_eq!(
+            otel_name("http_server_request_duration_seconds"),
+            ("http.server.request.duration".into(), Some("s"))
+        );
         assert_eq!(otel_name("process_resident_memory_bytes"), ("process.resident.memory".into(), Some("By")));
         assert_eq!(otel_name("cache_requests"), ("cache.requests".into(), None));
     }

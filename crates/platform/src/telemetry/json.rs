@@ -77,7 +77,8 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn put(&mut self, field: &Field, value: Value) {
         let name = field.name();
-        let value = if self.redact.iter().any(|r| r.eq_ignore_ascii_case(name)) { Value::from(REDACTED) } else { value };
+        let value =
+            if self.redact.iter().any(|r| r.eq_ignore_ascii_case(name)) { Value::from(REDACTED) } else { value };
         self.map.insert(name.to_owned(), value);
     }
 }

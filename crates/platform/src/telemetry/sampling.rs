@@ -57,9 +57,8 @@ mod tests {
         let out = Arc::new(Mutex::new(Vec::<u8>::new()));
         let sink = out.clone();
         let sampling = Arc::new(Sampling::new(rate));
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(move || WriteTo(sink.clone()))
-            .with_filter(sampling.filter());
+        let layer =
+            tracing_subscriber::fmt::layer().with_writer(move || WriteTo(sink.clone())).with_filter(sampling.filter());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
             for i in 0..events {
