@@ -47,6 +47,13 @@ pub enum ApiError {
     /// 503: the request ran past `server.request_timeout`.
     #[error("Request timed out")]
     Timeout,
+    /// 401 with `WWW-Authenticate: Bearer`: the route needs a credential and the request has
+    /// none, or one that does not verify.
+    #[error("{}", if *.invalid { "Invalid credentials" } else { "Not authenticated" })]
+    Unauthenticated { invalid: bool },
+    /// 403: the credential is valid but lacks the role, or the route is disabled.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 500 with the endpoint's contract message; the cause is logged, never sent.
     #[error("{detail}")]
     Internal { detail: &'static str, source: Option<StoreError> },
@@ -72,6 +79,8 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +107,10 @@ impl IntoResponse for ApiError {
             (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Self::Unauthenticated { invalid } = self {
+            let challenge = if invalid { r#"Bearer error="invalid_token""# } else { "Bearer" };
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         response
     }

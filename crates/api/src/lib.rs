@@ -9,6 +9,7 @@
 //! - [`middleware`]: the essential layers (request id, security headers, CORS, timeout, ...).
 //! - [`state`]: [`AppState`], what handlers can reach.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod middleware;

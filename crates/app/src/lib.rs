@@ -35,6 +35,9 @@ impl App {
     /// front of it (with the Redis bus when configured) and builds the router.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let started = Instant::now();
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let backend = storage::open(&config.database).await?;
         if config.database.migrate_on_start {
             backend.migrate_up().await.context("applying migrations")?;

@@ -33,6 +33,11 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn rate_
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
+    // Inside the rate limiter, so a client guessing keys is throttled like any other.
+    let routes = match crate::auth::AuthLayer::from_config(&config.auth) {
+        Some(auth) => routes.layer(from_fn_with_state(auth, crate::auth::layer)),
+        None => routes,
+    };
     let routes = match limiter {
         Some(limiter) => {
             let state = rate_limit::RateLimit { limiter, config: Arc::new(config.rate_limit.clone()) };

@@ -2,6 +2,7 @@
 //! (`portfolio-api.md`). Every test spawns its own server on a fresh database.
 
 mod api_additions;
+mod auth;
 mod concurrency;
 mod content_type;
 mod errors;

@@ -1,7 +1,9 @@
-//! `portfolio-service config print|print-default`.
+//! `portfolio-service config print|print-default|hash-key`.
 
-use pfs_platform::config::DEFAULT_TOML;
+use pfs_platform::config::{ApiKeyEntry, DEFAULT_TOML};
 use pfs_platform::{Config, ConfigSources};
+use sha2::{Digest, Sha256};
+use std::io::BufRead;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Opts {
@@ -9,12 +11,44 @@ pub enum Opts {
     Print,
     /// The embedded defaults, with a comment on every key.
     PrintDefault,
+    /// An `auth.api_keys` entry for a key read from stdin, or for a new random key.
+    HashKey(HashKey),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HashKey {
+    /// The role the key grants: write or admin.
+    #[arg(long, default_value = "write", value_parser = ["write", "admin"])]
+    role: String,
+    /// A name for the key, shown in logs (letters, digits, '-', '_', '.').
+    #[arg(long, default_value = "default")]
+    name: String,
+    /// Generate a random 256-bit key and print it once, instead of reading one from stdin.
+    #[arg(long)]
+    generate: bool,
 }
 
 pub fn run(opts: Opts, sources: &ConfigSources) -> anyhow::Result<()> {
     match opts {
         Opts::Print => print!("{}", Config::load(sources)?.to_redacted_toml()),
         Opts::PrintDefault => print!("{DEFAULT_TOML}"),
+        Opts::HashKey(opts) => {
+            let key = if opts.generate {
+                let key: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+                println!("key:   {key}");
+                key
+            } else {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                line.trim().to_owned()
+            };
+            anyhow::ensure!(key.len() >= 16, "a key must be at least 16 characters");
+            anyhow::ensure!(!key.contains('.'), "a key must not contain '.' (that is how JWTs are told apart)");
+            let digest: String = Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let entry = format!("{}:{}:{digest}", opts.role, opts.name);
+            ApiKeyEntry::parse(&entry).map_err(anyhow::Error::msg)?;
+            println!("entry: {entry}");
+        }
     }
     Ok(())
 }

@@ -5,12 +5,14 @@
 //! Loading reads the environment only through [`ConfigSources`], so tests pass a map and
 //! never mutate the process environment.
 
+mod auth;
 mod observability;
 mod profile;
 mod redact;
 mod sources;
 mod validate;
 
+pub use auth::{ApiKeyEntry, AuthConfig, Role};
 pub use observability::{ObservabilityConfig, OtlpConfig, OtlpProtocol, RuntimeFlags};
 pub use profile::Profile;
 pub use redact::redact_url;
@@ -38,6 +40,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub health: HealthConfig,
     pub observability: ObservabilityConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -178,6 +182,9 @@ impl Config {
         let mut shown = self.clone();
         for secret in [&mut shown.database.url, &mut shown.database.read_url, &mut shown.redis.url] {
             *secret = redact_url(secret);
+        }
+        if !shown.auth.jwt_hs256_secret.is_empty() {
+            shown.auth.jwt_hs256_secret = "[REDACTED]".into();
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }

@@ -31,7 +31,7 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: &[&str] = &["server.cors_allowed_origins", "observability.redact_fields"];
+const LIST_KEYS: &[&str] = &["server.cors_allowed_origins", "observability.redact_fields", "auth.api_keys"];
 
 /// Profile selectors, strongest first. Only our own variable is strict; the original's are
 /// read the way it read them, so an invalid value there is ignored rather than fatal.

@@ -139,3 +139,29 @@ fn rate_limits_beyond_a_million_per_second_are_refused() {
     let err = load(&[("PORTFOLIO_RATE_LIMIT__PER_SECOND", "2000000")]).unwrap_err().to_string();
     assert!(err.contains("rate_limit.per_second"), "{err}");
 }
+
+#[test]
+fn production_warns_about_wildcard_cors_and_missing_auth() {
+    assert!(load(&[]).unwrap().warnings().is_empty(), "development accepts the original's defaults quietly");
+    let warnings = load(&[("PORTFOLIO_ENV", "production")]).unwrap().warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("cors_allowed_origins") && warnings[1].contains("auth.enabled"));
+    let digest = "04c0218b3c6929c6638fa052827cc353c3e1eb3a432020f686e083aae900d6c4";
+    let keys = format!("admin:ops:{digest}");
+    let locked_down = load(&[
+        ("PORTFOLIO_ENV", "production"),
+        ("PORTFOLIO_SERVER__CORS_ALLOWED_ORIGINS", "https://app.example"),
+        ("PORTFOLIO_AUTH__ENABLED", "true"),
+        ("PORTFOLIO_AUTH__API_KEYS", &keys),
+    ])
+    .unwrap();
+    assert!(locked_down.warnings().is_empty());
+    assert_eq!(locked_down.auth.parsed_api_keys().len(), 1);
+}
+
+#[test]
+fn the_jwt_secret_is_redacted_in_print() {
+    let secret = "a-very-long-secret-for-hs256-signing";
+    let shown = load(&[("PORTFOLIO_AUTH__JWT_HS256_SECRET", secret)]).unwrap().to_redacted_toml();
+    assert!(!shown.contains(secret) && shown.contains("[REDACTED]"));
+}

@@ -97,7 +97,24 @@ impl Config {
         );
         check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
         problems.extend(self.observability.problems());
+        problems.extend(self.auth.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    /// Settings that are valid but risky where they are: logged as warnings at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.environment == super::Profile::Production {
+            if self.server.cors_allowed_origins.iter().any(|origin| origin == "*") {
+                warnings.push(
+                    "server.cors_allowed_origins is \"*\" in production: any web page may call this API from a browser; list your origins".into(),
+                );
+            }
+            if !self.auth.enabled {
+                warnings.push("auth.enabled is false in production: anyone who can reach the port can write".into());
+            }
+        }
+        warnings
     }
 }
 
