@@ -17,6 +17,7 @@ pub const DOCS_OAUTH2_REDIRECT: &str = "/docs/oauth2-redirect";
 pub const DOCS_ASSET: &str = "/docs/{file}";
 pub const REDOC: &str = "/redoc";
 pub const METRICS: &str = "/metrics";
+pub const ADMIN_FLAGS: &str = "/admin/flags";
 
 /// Every registered path template.
 pub const ALL: &[&str] = &[
@@ -36,6 +37,7 @@ pub const ALL: &[&str] = &[
     DOCS_ASSET,
     REDOC,
     METRICS,
+    ADMIN_FLAGS,
 ];
 
 /// Whether `path` matches a template (`{param}` matches one non-empty segment).

@@ -309,3 +309,30 @@ async fn sighup_reloads_the_flags_from_the_file_without_a_restart() {
     assert_eq!(service.child.id(), pid_before);
     service.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_switches_metrics_off_and_on_without_a_restart() {
+    // SHA-256 of "test-admin-key".
+    let keys = "admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9";
+    let service = Service::start(&[("PORTFOLIO_AUTH__ENABLED", "true"), ("PORTFOLIO_AUTH__API_KEYS", keys)], false);
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    let set = |enabled: bool| {
+        client
+            .patch(service.url("/admin/flags"))
+            .header("authorization", "Bearer test-admin-key")
+            .json(&serde_json::json!({"metrics_middleware": enabled}))
+            .send()
+    };
+    client.get(service.url("/health/live")).send().await.unwrap();
+    let before = request_count(&client, &service).await;
+    assert_eq!(set(false).await.unwrap().status(), 200);
+    for _ in 0..3 {
+        client.get(service.url("/health/live")).send().await.unwrap();
+    }
+    assert_eq!(request_count(&client, &service).await, before, "recording stopped");
+    assert_eq!(set(true).await.unwrap().status(), 200);
+    client.get(service.url("/health/live")).send().await.unwrap();
+    assert_eq!(request_count(&client, &service).await, before + 1.0, "recording resumed");
+    service.stop();
+}

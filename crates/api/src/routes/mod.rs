@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource, and the router that wires them to [`paths`].
 
+pub mod admin;
 pub mod docs;
 pub mod health;
 pub mod metrics;
@@ -41,6 +42,7 @@ pub fn routes(state: AppState) -> Router {
         .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect).layer(revalidate()))
         .route(DOCS_ASSET, get(docs::file))
         .merge(metrics::route(&state))
+        .merge(admin::routes())
         .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed);
