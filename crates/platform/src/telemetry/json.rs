@@ -146,3 +146,51 @@ where
 fn chrono_now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_carry_the_request_ids_and_hide_redacted_fields() {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let format = JsonLines { redact: vec!["password".to_owned()].into() };
+        let output = tracing_subscriber::fmt::layer().event_format(format).with_writer(move || sink.clone());
+        let subscriber = tracing_subscriber::registry().with(IdsLayer).with(output);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "req-1", trace_id = tracing::field::Empty);
+            span.record("trace_id", "abc123");
+            let _entered = span.enter();
+            tracing::info_span!("db").in_scope(|| {
+                tracing::info!(password = "hunter2", Password = "x", user = "ann", count = 3, "signed in");
+            });
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).expect(&text);
+        assert_eq!(line["message"], "signed in");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["trace_id"], "abc123");
+        assert_eq!(line["span"], "db", "the innermost span");
+        assert_eq!(line["password"], REDACTED);
+        assert_eq!(line["Password"], REDACTED, "names match case-insensitively");
+        assert_eq!(line["user"], "ann");
+        assert_eq!(line["count"], 3);
+        assert!(!text.contains("hunter2"));
+    }
+}
