@@ -30,7 +30,7 @@ start() { # start NAME ENV... -> prints the port
   mkdir -p "$work/$name"
   env PORTFOLIO_ENV=production PORTFOLIO_HOST=127.0.0.1 PORTFOLIO_PORT="$port" \
     PORTFOLIO_DATA_DIR="$work/$name" PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY=0s "$@" \
-    "$bin" serve 2>/dev/null &
+    "$bin" serve >/dev/null 2>&1 &
   pids+=($!)
   until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.05; done
   echo "$port"
