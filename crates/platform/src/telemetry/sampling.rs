@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::subscriber::Interest;
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::{FilterFn, filter_fn};
+use tracing_subscriber::filter::DynFilterFn;
+use tracing_subscriber::layer::Context;
 
 /// The field that marks an event as one of many alike.
 pub const MARKER: &str = "sampled";
@@ -41,8 +43,16 @@ impl Sampling {
         }
     }
 
-    pub(crate) fn filter(self: Arc<Self>) -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
-        filter_fn(move |meta| self.keep(meta))
+    /// Decided per event for marked callsites (a plain `filter_fn` would cache its first answer
+    /// per callsite, keeping all or none); every other callsite is always let through.
+    pub(crate) fn filter<S>(self: Arc<Self>) -> impl tracing_subscriber::layer::Filter<S> {
+        DynFilterFn::new(move |meta: &Metadata<'_>, _: &Context<'_, S>| self.keep(meta)).with_callsite_filter(|meta| {
+            if meta.is_event() && *meta.level() > Level::WARN && meta.fields().field(MARKER).is_some() {
+                Interest::sometimes()
+            } else {
+                Interest::always()
+            }
+        })
     }
 }
 
