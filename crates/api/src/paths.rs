@@ -19,6 +19,8 @@ pub const DOCS: &str = "/docs";
 pub const DOCS_OAUTH2_REDIRECT: &str = "/docs/oauth2-redirect";
 pub const DOCS_ASSET: &str = "/docs/{file}";
 pub const REDOC: &str = "/redoc";
+pub const METRICS: &str = "/metrics";
+pub const ADMIN_FLAGS: &str = "/admin/flags";
 
 /// Every registered path template.
 pub const ALL: &[&str] = &[
@@ -40,6 +42,8 @@ pub const ALL: &[&str] = &[
     DOCS_OAUTH2_REDIRECT,
     DOCS_ASSET,
     REDOC,
+    METRICS,
+    ADMIN_FLAGS,
 ];
 
 /// Whether `path` matches a template (`{param}` matches one non-empty segment).

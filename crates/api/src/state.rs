@@ -30,6 +30,8 @@ pub struct AppState {
     pub events: Option<Arc<ChangeFeed>>,
     /// The background job queue; `None` on a backend without one (MongoDB).
     pub jobs: Option<pfs_jobs::JobService>,
+    /// Runtime flags and the Prometheus handle.
+    pub telemetry: pfs_observability::AppTelemetry,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
     pub fn new(store: Arc<dyn PortfolioStore>, config: Config) -> Self {
         Self {
             store,
+            telemetry: pfs_observability::AppTelemetry::for_app(&config),
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
@@ -71,6 +74,11 @@ impl AppState {
     /// Records the change feed that `store` already publishes to.
     pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
         Self { events, ..self }
+    }
+
+    /// Replaces the telemetry handles (the app shares its flags with the storage decorators).
+    pub fn with_telemetry(self, telemetry: pfs_observability::AppTelemetry) -> Self {
+        Self { telemetry, ..self }
     }
 }
 

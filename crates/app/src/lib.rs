@@ -77,14 +77,16 @@ impl App {
     pub fn from_parts(config: &Config, store: Arc<dyn PortfolioStore>, companions: Companions) -> anyhow::Result<Self> {
         let Companions { queue, idempotency } = companions;
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
-        let shared = shared::start(config, store, &tasks, &stop_tasks)?;
+        let telemetry = pfs_observability::AppTelemetry::for_app(config);
+        let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
         let state = AppState::new(shared.store.clone(), config.clone())
             .with_cache(shared.cache.clone(), shared.bus.clone())
             .with_breakers(shared.breakers)
             .with_events(shared.events)
             .with_jobs(service)
-            .with_idempotency(idempotency);
+            .with_idempotency(idempotency)
+            .with_telemetry(telemetry);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }
@@ -126,6 +128,11 @@ impl App {
     /// open for `shutdown_drain_delay` (so load balancers stop sending traffic), then the
     /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
     /// the pool closes.
+    /// The runtime flags this app reads, for SIGHUP reloads.
+    pub fn flags(&self) -> Arc<pfs_observability::RuntimeFlags> {
+        self.state.telemetry.flags.clone()
+    }
+
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { state, router, tasks, stop_tasks, workers } = self;
         // Workers stop claiming as soon as shutdown begins; a running job is handed back at

@@ -6,6 +6,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use pfs_api::middleware::rate_limit::{Decision, LocalLimiter, RateLimiter};
 use pfs_cache::{CacheSettings, CachedStore, InvalidationBus, LocalOnly, ReadCache};
+use pfs_observability::RuntimeFlags;
+use pfs_observability::store::{Tier, TracedStore};
 use pfs_platform::Config;
 use pfs_platform::config::redact_url;
 use pfs_redis::{RedisBus, RedisBusSettings, RedisRateLimiter};
@@ -35,7 +37,13 @@ pub(crate) fn start(
     store: Arc<dyn PortfolioStore>,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
+    flags: &Arc<RuntimeFlags>,
 ) -> anyhow::Result<Shared> {
+    let observe = config.observability.tracing_enabled || config.observability.metrics_enabled;
+    let traced = |store, tier, outermost| {
+        if observe { TracedStore::wrap(store, tier, flags.clone(), outermost) } else { store }
+    };
+    let store = traced(store, Tier::Database, !config.cache.enabled);
     let redis = match config.redis.url.as_str() {
         "" => None,
         url => Some(redis::Client::open(url).with_context(|| format!("invalid redis.url {}", redact_url(url)))?),
@@ -77,7 +85,7 @@ pub(crate) fn start(
         ),
     };
     let cached = CachedStore::new(store, cache.clone(), bus.clone());
-    let store = crate::events::publishing(Arc::new(cached), &events);
+    let store = crate::events::publishing(traced(Arc::new(cached), Tier::Cache, true), &events);
     Ok(Shared { store, cache: Some(cache), bus, limiter, breakers, events })
 }
 

@@ -116,7 +116,7 @@ impl ReadCache {
 
     pub(crate) async fn portfolio(&self, id: &PortfolioId) -> Option<Portfolio> {
         let found = self.portfolios.get(id).await;
-        self.record(found.is_some());
+        self.record("portfolio", found.is_some());
         found
     }
 
@@ -132,7 +132,7 @@ impl ReadCache {
         key.generation = self.generation();
         let entry = self.pages.entry(key).or_try_insert_with(async { load.await.map(Arc::new) }).await;
         let entry = entry.map_err(|shared| unshare(&shared))?;
-        self.record(!entry.is_fresh());
+        self.record("page", !entry.is_fresh());
         Ok(entry.into_value())
     }
 
@@ -146,9 +146,10 @@ impl ReadCache {
         }
     }
 
-    fn record(&self, hit: bool) {
-        let counter = if hit { &self.hits } else { &self.misses };
+    fn record(&self, cache: &'static str, hit: bool) {
+        let (counter, result) = if hit { (&self.hits, "hit") } else { (&self.misses, "miss") };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cache_requests", "cache" => cache, "result" => result).increment(1);
     }
 }
 

@@ -89,8 +89,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn load(sources: &ConfigSources) -> anyhow::Result<Config> {
     let config = Config::load(sources)?;
     pfs_platform::telemetry::init(&config.logging);
-    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
+    log_panics();
     Ok(config)
+}
+
+fn log_panics() {
+    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "panic")));
 }
 
 #[cfg(test)]

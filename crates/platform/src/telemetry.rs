@@ -1,27 +1,111 @@
-//! Logging set-up: pretty text for people, JSON lines for machines.
+//! Logging set-up: pretty text for people, JSON lines for machines, with the request and trace
+//! ids on every line of a request, redaction of sensitive fields, sampling of high-volume
+//! events, and a level that can change while the process runs.
+//!
+//! The level filter applies to the log output only (a per-layer filter), so a WARN production
+//! log level does not hide the INFO request spans from the tracing layer.
 
-use crate::config::{LogFormat, LoggingConfig};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::ParseError;
+mod json;
+mod sampling;
+
+use crate::config::{Config, LogFormat, LoggingConfig};
+use std::sync::{Arc, OnceLock};
+use tracing_subscriber::filter::{FilterExt, ParseError};
+use tracing_subscriber::fmt::format::{Writer, debug_fn};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+pub use json::{Ids, IdsLayer};
+pub use sampling::Sampling;
+
+/// A layer for the global subscriber supplied by another crate (the OpenTelemetry bridge).
+pub type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// The value written in place of a redacted field.
+pub const REDACTED: &str = "[REDACTED]";
 
 /// Parses a level (`warn`) or a full filter (`info,sqlx=warn`).
 pub fn parse_filter(spec: &str) -> Result<EnvFilter, ParseError> {
     EnvFilter::builder().parse(spec)
 }
 
-/// Installs the global subscriber. `RUST_LOG`, when set, replaces the configured level.
-/// Idempotent: a second call (tests) leaves the first subscriber in place.
+/// Handles that change logging while it runs.
+pub struct LogControl {
+    filter: reload::Handle<EnvFilter, Registry>,
+    sampling: Arc<Sampling>,
+}
+
+impl LogControl {
+    /// Replaces the level filter; the old one stays if `spec` does not parse.
+    pub fn set_level(&self, spec: &str) -> Result<(), String> {
+        let filter = parse_filter(spec).map_err(|e| format!("invalid log level {spec:?}: {e}"))?;
+        self.filter.reload(filter).map_err(|e| e.to_string())
+    }
+
+    pub fn set_sample_rate(&self, rate: f64) {
+        self.sampling.set_rate(rate);
+    }
+}
+
+static CONTROL: OnceLock<LogControl> = OnceLock::new();
+
+/// The running process's log control, when [`init_with`] installed the subscriber.
+pub fn control() -> Option<&'static LogControl> {
+    CONTROL.get()
+}
+
+/// Installs the global subscriber from `logging` alone (tools and tests).
 pub fn init(config: &LoggingConfig) {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|spec| parse_filter(&spec).ok())
-        .or_else(|| parse_filter(&config.level).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config.format {
-        LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    init_layers(config, Vec::new(), 1.0, None);
+}
+
+/// Installs the global subscriber for a serving process: the configured format, level,
+/// redaction and sampling, plus `extra` (the tracing bridge). Idempotent: a second call
+/// leaves the first subscriber in place and returns false.
+pub fn init_with(config: &Config, extra: Option<ExtraLayer>) -> bool {
+    let redact = config.observability.redact_fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+    init_layers(&config.logging, redact, config.observability.flags.log_sample_rate, extra)
+}
+
+fn init_layers(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, extra: Option<ExtraLayer>) -> bool {
+    let spec = std::env::var("RUST_LOG").ok().filter(|spec| parse_filter(spec).is_ok());
+    let filter = parse_filter(spec.as_deref().unwrap_or(&config.level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    let sampling = Arc::new(Sampling::new(sample_rate));
+    let keep = filter.and(sampling.clone().filter());
+    let redact: Arc<[String]> = redact.into();
+    let output: ExtraLayer = match config.format {
+        LogFormat::Pretty => {
+            let fields = debug_fn(move |writer: &mut Writer<'_>, field, value| {
+                if field.name() == "message" {
+                    write!(writer, "{value:?}")
+                } else if redact.iter().any(|r| r.eq_ignore_ascii_case(field.name())) {
+                    write!(writer, "{field}={REDACTED}")
+                } else {
+                    write!(writer, "{field}={value:?}")
+                }
+            })
+            .delimited(" ");
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .fmt_fields(fields)
+                .with_writer(std::io::stderr)
+                .with_filter(keep)
+                .boxed()
+        }
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(json::JsonLines { redact })
+            .with_writer(std::io::stderr)
+            .with_filter(keep)
+            .boxed(),
     };
+    let mut layers: Vec<ExtraLayer> = vec![IdsLayer.boxed(), output];
+    layers.extend(extra);
+    let installed = tracing_subscriber::registry().with(layers).try_init().is_ok();
+    if installed {
+        let _ = CONTROL.set(LogControl { filter: handle, sampling });
+    }
+    installed
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so passing runs stay quiet.

@@ -6,6 +6,7 @@ mod etag;
 pub mod fallback;
 pub mod idempotency;
 pub mod load_shed;
+pub mod observe;
 pub mod rate_limit;
 mod request_context;
 mod security_headers;

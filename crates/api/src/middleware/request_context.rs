@@ -33,11 +33,11 @@ fn fresh() -> HeaderValue {
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let id = incoming(req.headers()).unwrap_or_else(fresh);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %String::from_utf8_lossy(id.as_bytes()),
-        method = %req.method(),
-        path = %req.uri().path(),
+    let span = pfs_observability::http::request_span(
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+        &String::from_utf8_lossy(id.as_bytes()),
     );
     req.extensions_mut().insert(RequestId(id.clone()));
     let start = Instant::now();
@@ -49,6 +49,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
             "request completed"
         );
     });
+    pfs_observability::http::record_response(&span, response.status(), response.headers_mut());
     response.headers_mut().insert("x-request-id", id);
     response
 }

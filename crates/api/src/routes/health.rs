@@ -169,6 +169,7 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
             "circuit_breakers": breakers(&state),
             "monitoring": {"status": "healthy", "fallback_mode": false}
         },
+        "runtime_flags": *state.telemetry.flags.load().clone(),
         "response_time_ms": millis_since(start)
     });
     (status(ok), Json(body))

@@ -1,9 +1,11 @@
 //! Route handlers, one module per resource, and the router that wires them to [`paths`].
 
+pub mod admin;
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod v1;
 pub mod v2;
 
@@ -25,7 +27,7 @@ fn cache_control(value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
 /// Every route, without the cross-cutting layers (see [`crate::router`]).
 pub fn routes(state: AppState) -> Router {
     let revalidate = || cache_control("no-cache");
-    Router::new()
+    let router = Router::new()
         .route(PORTFOLIOS_V1, get(v1::list).layer(revalidate()).merge(keyed(&state, post(v1::create))))
         .route(PORTFOLIO_V1, get(v1::get).layer(revalidate()).put(v1::update).delete(v1::delete))
         .route(PORTFOLIOS_V2, get(v2::search).layer(revalidate()).merge(keyed(&state, post(v2::bulk_create))))
@@ -44,8 +46,16 @@ pub fn routes(state: AppState) -> Router {
         .route(REDOC, get(docs::index).layer(revalidate()))
         .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect).layer(revalidate()))
         .route(DOCS_ASSET, get(docs::file))
+        .merge(metrics::route(&state))
+        .merge(admin::routes())
         .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
-        .method_not_allowed_fallback(fallback::method_not_allowed)
-        .with_state(state)
+        .method_not_allowed_fallback(fallback::method_not_allowed);
+    // Diagnostics only where enabled: with metrics and tracing off the layer does not exist.
+    let router = if state.telemetry.diagnostics() {
+        router.layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe::layer))
+    } else {
+        router
+    };
+    router.with_state(state)
 }

@@ -13,7 +13,7 @@ async fn unknown_paths_are_404_not_found() {
         "/api/v1/portfolio",
         "/api/v3/portfolios",
         "/api/v1/portfolios/extra/x",
-        "/metrics",
+        "/metrics/nope",
         "/health/nope",
         "/nope/",
         "/API/v1/portfolios",

@@ -101,10 +101,43 @@ async fn health_metrics_reports_a_small_uptime_and_cache_and_breaker_sections() 
     assert!(body["circuit_breakers"].is_object(), "{body}");
 }
 
+/// Unlike the original (404), `/metrics` serves the Prometheus text format, with one latency
+/// histogram per route template, not per concrete path.
 #[tokio::test]
-async fn metrics_endpoint_is_not_served() {
+async fn metrics_endpoint_serves_per_route_histograms_with_templated_routes() {
     let app = TestApp::spawn().await;
-    expect_detail(app.get("/metrics").await, 404, "Not Found").await;
+    let created = expect_json(app.post_json("/api/v1/portfolios", &json!({"name": "Scraped"})).await, 201).await;
+    let id = created["portfolioId"].as_str().expect("id");
+    assert_eq!(app.get(&format!("/api/v1/portfolio/{id}")).await.status(), 200);
+    assert_eq!(app.get("/api/v1/portfolio/000000000000000000000000").await.status(), 404);
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = response.text().await.unwrap();
+    let scrape = openmetrics_parser::prometheus::parse_prometheus(&text).expect("valid exposition format");
+    let route = "/api/v1/portfolio/{portfolioId}";
+    let durations = &scrape.families["http_server_request_duration_seconds"];
+    let mut routes = Vec::new();
+    let mut count = std::collections::HashMap::<String, u64>::new();
+    for sample in durations.iter_samples() {
+        let labels = sample.get_labelset().expect("labels");
+        let label = |name: &str| labels.get_label_value(name).unwrap_or_default().to_owned();
+        routes.push(label("http_route"));
+        if let openmetrics_parser::PrometheusValue::Histogram(histogram) = &sample.value
+            && label("http_route") == route
+            && label("http_request_method") == "GET"
+        {
+            *count.entry(label("http_response_status_class")).or_default() += histogram.count.unwrap_or_default();
+        }
+    }
+    // The recorder is process-wide and other tests run alongside: at least ours are counted.
+    assert!(count.get("2xx") >= Some(&1) && count.get("4xx") >= Some(&1), "GET {route}: {count:?}");
+    assert!(!routes.iter().any(|r| r.contains(id)), "no concrete ids in route labels: {routes:?}");
+    for family in ["process_resident_memory_bytes", "cache_requests_total", "http_server_active_requests"] {
+        assert!(scrape.families.contains_key(family), "{family} is exported");
+    }
 }
 
 #[tokio::test]
@@ -155,4 +188,20 @@ async fn the_server_shuts_down_gracefully() {
     let app = TestApp::spawn().await;
     app.create_portfolio("before shutdown").await;
     app.stop().await.expect("serve returns Ok after a graceful shutdown");
+}
+
+#[tokio::test]
+async fn metrics_endpoint_is_a_404_like_the_original_when_disabled() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_OBSERVABILITY__PROMETHEUS_ENDPOINT", "false")]).await;
+    expect_detail(app.get("/metrics").await, 404, "Not Found").await;
+}
+
+#[tokio::test]
+async fn detailed_health_shows_the_runtime_flags() {
+    let app = TestApp::spawn().await;
+    let (_, body) = status_json(app.get("/health/detailed").await).await;
+    let flags = &body["runtime_flags"];
+    assert!(flags["log_level"].is_string(), "{body}");
+    assert_eq!(flags["trace_sample_ratio"], 1.0, "development samples everything: {body}");
+    assert_eq!(flags["database_tracing"], true, "{body}");
 }

@@ -1,6 +1,7 @@
 //! Black-box HTTP integration tests for the portfolio service, written from the API contract
 //! (`portfolio-api.md`). Every test spawns its own server on a fresh database.
 
+mod admin_flags;
 mod api_additions;
 mod auth;
 mod concurrency;

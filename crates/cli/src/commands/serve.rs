@@ -40,8 +40,12 @@ pub async fn run(opts: Opts, mut sources: ConfigSources) -> anyhow::Result<()> {
             sources = sources.with_override(key, value);
         }
     }
-    let config = super::super::load(&sources)?;
+    let config = pfs_platform::Config::load(&sources)?;
+    let telemetry = pfs_observability::init_process(&config)?;
+    super::super::log_panics();
     let app = App::build(&config).await?;
+    #[cfg(unix)]
+    pfs_observability::flags::reload_on_sighup(app.flags(), sources)?;
     let address = (config.server.host.as_str(), config.server.port);
     let listener =
         tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {}:{}", address.0, address.1))?;
@@ -51,5 +55,7 @@ pub async fn run(opts: Opts, mut sources: ConfigSources) -> anyhow::Result<()> {
         pfs_platform::shutdown::signal().await;
         trigger.cancel();
     });
-    app.serve(listener, shutdown).await
+    let served = app.serve(listener, shutdown).await;
+    telemetry.shutdown().await;
+    served
 }

@@ -9,6 +9,7 @@ mod auth;
 mod events;
 mod idempotency;
 mod jobs;
+mod observability;
 mod profile;
 mod redact;
 mod reliability;
@@ -19,6 +20,7 @@ pub use auth::{ApiKeyEntry, AuthConfig, Role};
 pub use events::EventsConfig;
 pub use idempotency::IdempotencyConfig;
 pub use jobs::JobsConfig;
+pub use observability::{ObservabilityConfig, OtlpConfig, OtlpProtocol, RuntimeFlags};
 pub use profile::Profile;
 pub use redact::redact_url;
 pub use reliability::ReliabilityConfig;
@@ -45,6 +47,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
+    pub observability: ObservabilityConfig,
     #[serde(default)]
     pub idempotency: IdempotencyConfig,
     pub reliability: ReliabilityConfig,

@@ -21,10 +21,17 @@ const ALIASES: &[(&str, &str)] = &[
     ("PORTFOLIO_REDIS_URL", "redis.url"),
     ("PORTFOLIO_LOG_LEVEL", "logging.level"),
     ("PORTFOLIO_LOG_FORMAT", "logging.format"),
+    // The OpenTelemetry SDK's standard variables.
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "observability.otlp.endpoint"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "observability.otlp.protocol"),
+    ("OTEL_SERVICE_NAME", "observability.service_name"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "observability.resource_attributes"),
+    ("OTEL_TRACES_SAMPLER", "observability.trace_sampler"),
+    ("OTEL_TRACES_SAMPLER_ARG", "observability.flags.trace_sample_ratio"),
 ];
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: &[&str] = &["server.cors_allowed_origins", "auth.api_keys"];
+const LIST_KEYS: &[&str] = &["server.cors_allowed_origins", "observability.redact_fields", "auth.api_keys"];
 
 /// Profile selectors, strongest first. Only our own variable is strict; the original's are
 /// read the way it read them, so an invalid value there is ignored rather than fatal.

@@ -98,6 +98,7 @@ impl Config {
         check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
         problems.extend(self.idempotency.problems(self.server.request_timeout));
         problems.extend(self.reliability.problems());
+        problems.extend(self.observability.problems());
         problems.extend(self.auth.problems());
         problems.extend(self.events.problems());
         problems.extend(self.jobs.problems());

@@ -1,0 +1,63 @@
+//! `GET/PATCH /admin/flags`: admin credentials only, partial updates validated as a whole,
+//! changes visible in `/health/detailed` at once.
+
+use crate::helpers::*;
+use pfs_test_support::{TestApp, json};
+
+// SHA-256 digests of "test-write-key" and "test-admin-key".
+const KEYS: &str = "write:ci:04c0218b3c6929c6638fa052827cc353c3e1eb3a432020f686e083aae900d6c4,\
+                    admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9";
+
+async fn protected_app() -> TestApp {
+    TestApp::spawn_with_env(&[("PORTFOLIO_AUTH__ENABLED", "true"), ("PORTFOLIO_AUTH__API_KEYS", KEYS)]).await
+}
+
+async fn patch(app: &TestApp, key: &str, body: &serde_json::Value) -> reqwest::Response {
+    app.client.patch(app.url("/admin/flags")).header("x-api-key", key).json(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn flags_are_closed_while_authentication_is_disabled() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/admin/flags").await.status(), 403);
+    assert_eq!(patch(&app, "test-admin-key", &json!({"request_logging": false})).await.status(), 403);
+}
+
+#[tokio::test]
+async fn only_an_admin_key_reads_or_changes_flags() {
+    let app = protected_app().await;
+    assert_eq!(app.get("/admin/flags").await.status(), 401);
+    assert_eq!(patch(&app, "test-write-key", &json!({"request_logging": false})).await.status(), 403);
+    let response = app.client.get(app.url("/admin/flags")).header("x-api-key", "test-admin-key").send().await.unwrap();
+    let flags = expect_json(response, 200).await;
+    assert_eq!(flags["request_logging"], true, "{flags}");
+}
+
+#[tokio::test]
+async fn a_patch_takes_effect_at_once_and_shows_in_detailed_health() {
+    let app = protected_app().await;
+    let response = patch(&app, "test-admin-key", &json!({"database_tracing": false, "trace_sample_ratio": 0.25})).await;
+    let body = expect_json(response, 200).await;
+    assert_eq!(body["changed"], json!(["trace_sample_ratio", "database_tracing"]), "{body}");
+    assert_eq!(body["flags"]["database_tracing"], false);
+    let health = expect_json(app.get("/health/detailed").await, 200).await;
+    assert_eq!(health["runtime_flags"]["database_tracing"], false, "{health}");
+    assert_eq!(health["runtime_flags"]["trace_sample_ratio"], 0.25, "{health}");
+}
+
+#[tokio::test]
+async fn invalid_flags_are_refused_and_nothing_changes() {
+    let app = protected_app().await;
+    for body in [
+        json!({"trace_sample_ratio": 2.0}),
+        json!({"log_level": "not[a filter"}),
+        json!({"no_such_flag": true}),
+        json!({"request_logging": "yes"}),
+    ] {
+        let response = patch(&app, "test-admin-key", &body).await;
+        assert_eq!(response.status(), 400, "{body}");
+    }
+    let health = expect_json(app.get("/health/detailed").await, 200).await;
+    assert_eq!(health["runtime_flags"]["trace_sample_ratio"], 1.0, "{health}");
+    assert_eq!(health["runtime_flags"]["request_logging"], true, "{health}");
+}

@@ -1,0 +1,350 @@
+//! Observability end to end: a real `portfolio-service` process exporting to an in-process OTLP
+//! receiver (gRPC and HTTP/protobuf, decoded), its JSON logs captured from stderr, a dead
+//! collector, and runtime flags reloaded on SIGHUP.
+
+use pfs_observability::testing::{ReceivedSpan, Receiver};
+use serde_json::Value;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+struct Service {
+    child: Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl Service {
+    fn start(env: &[(&str, &str)], capture_logs: bool) -> Self {
+        let port = free_port();
+        let data = tempfile::tempdir().unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PORTFOLIO_HOST", "127.0.0.1")
+            .env("PORTFOLIO_PORT", port.to_string())
+            .env("PORTFOLIO_DATA_DIR", data.path())
+            .env("PORTFOLIO_OBSERVABILITY__OTLP__METRICS_INTERVAL", "1s")
+            .stdout(Stdio::null())
+            .stderr(if capture_logs { Stdio::piped() } else { Stdio::null() });
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("start portfolio-service");
+        Self { child, base: format!("http://127.0.0.1:{port}"), _data: data }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client.get(self.url("/health")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "service did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill");
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Stops the process and returns what it wrote to stderr.
+    fn stop(mut self) -> String {
+        self.signal("TERM");
+        let _ = self.child.wait();
+        let mut logs = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut logs).unwrap();
+        }
+        logs
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Creates a portfolio and reads it back with a caller's `traceparent`; returns its id.
+async fn create_and_get(client: &reqwest::Client, service: &Service) -> String {
+    let created: Value = client
+        .post(service.url("/api/v1/portfolios"))
+        .json(&serde_json::json!({"name": "Traced"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["portfolioId"].as_str().expect("id").to_owned();
+    let response = client
+        .get(service.url(&format!("/api/v1/portfolio/{id}")))
+        .header("traceparent", format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01"))
+        .header("x-request-id", "req-observability-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let traceparent = response.headers()["traceparent"].to_str().unwrap().to_owned();
+    assert!(traceparent.starts_with(&format!("00-{CALLER_TRACE}-")), "{traceparent}");
+    id
+}
+
+async fn assert_request_span_and_metrics_arrive(receiver: &Receiver, id: &str) {
+    let route = "/api/v1/portfolio/{portfolioId}";
+    let span: ReceivedSpan = receiver
+        .wait_for(Duration::from_secs(10), |r| {
+            r.spans.iter().find(|s| s.name == format!("GET {route}") && s.trace_id == CALLER_TRACE).cloned()
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!("the GET span arrives in the caller's trace: {:#?}", receiver.snapshot(|r| format!("{r:?}")))
+        });
+    let attribute = |key: &str| span.attributes.get(key).map(String::as_str);
+    assert_eq!(attribute("http.request.method"), Some("GET"), "{span:?}");
+    assert_eq!(attribute("http.route"), Some(route), "{span:?}");
+    assert_eq!(attribute("http.response.status_code"), Some("200"), "{span:?}");
+    assert_eq!(attribute("url.path"), Some(format!("/api/v1/portfolio/{id}").as_str()), "{span:?}");
+    assert_eq!(span.parent_span_id, "00f067aa0ba902b7", "the caller's span is the parent");
+    assert_eq!(span.service_name.as_deref(), Some("otlp-test-service"));
+    let children = receiver
+        .wait_for(Duration::from_secs(5), |r| {
+            let names: Vec<_> = r.spans.iter().filter(|s| s.trace_id == CALLER_TRACE).map(|s| s.name.clone()).collect();
+            (names.len() >= 3).then_some(names)
+        })
+        .await
+        .expect("cache and storage child spans");
+    assert!(children.iter().filter(|n| *n == "get").count() >= 2, "cache and database get spans: {children:?}");
+    let metrics = receiver
+        .wait_for(Duration::from_secs(10), |r| {
+            r.metric_names.iter().any(|n| n == "http.server.request.duration").then(|| r.metric_names.clone())
+        })
+        .await
+        .expect("the request duration metric arrives");
+    assert!(metrics.iter().any(|n| n == "http.server.active.requests"), "{metrics:?}");
+}
+
+async fn exports_to(receiver: Receiver, protocol: &str) {
+    let endpoint = receiver.endpoint();
+    let service = Service::start(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_SERVICE_NAME", "otlp-test-service"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.0"),
+        ],
+        false,
+    );
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    let id = create_and_get(&client, &service).await;
+    assert_request_span_and_metrics_arrive(&receiver, &id).await;
+    service.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_and_metrics_arrive_over_grpc() {
+    exports_to(Receiver::grpc("127.0.0.1:0".parse().unwrap()).await.unwrap(), "grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_and_metrics_arrive_over_http_protobuf() {
+    exports_to(Receiver::http("127.0.0.1:0".parse().unwrap()).await.unwrap(), "http/protobuf").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_the_trace_id() {
+    let service =
+        Service::start(&[("PORTFOLIO_ENV", "staging"), ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s")], true);
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    create_and_get(&client, &service).await;
+    let logs = service.stop();
+    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty() && lines.len() == logs.lines().count(), "every line is JSON:\n{logs}");
+    let line = lines
+        .iter()
+        .find(|l| l["request_id"] == "req-observability-1")
+        .unwrap_or_else(|| panic!("a line of the request:\n{logs}"));
+    assert_eq!(line["trace_id"], CALLER_TRACE, "{line}");
+    assert_eq!(line["http.route"], "/api/v1/portfolio/{portfolioId}", "{line}");
+    assert!(lines.iter().filter(|l| l["message"] == "request").all(|l| l["trace_id"].is_string()), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() {
+    let port = free_port();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let endpoint = format!("http://{address}");
+    let service = Service::start(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "otlp-test-service"),
+            ("PORTFOLIO_OBSERVABILITY__OTLP__BREAKER_OPEN_FOR", "1s"),
+            ("PORTFOLIO_OBSERVABILITY__OTLP__MAX_QUEUE_SIZE", "256"),
+            ("PORTFOLIO_LOG_LEVEL", "warn"),
+        ],
+        false,
+    );
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    let id = create_and_get(&client, &service).await;
+    let path = format!("/api/v1/portfolio/{id}");
+    let mut slowest = Duration::ZERO;
+    for round in 0..6 {
+        if round == 1 {
+            // After warm-up: allocator pools and caches are sized; from here RSS must stay flat.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let before = service.rss_kib();
+        for _ in 0..20 {
+            let requests = (0..25).map(|_| {
+                let (client, url) = (client.clone(), service.url(&path));
+                async move {
+                    let start = Instant::now();
+                    let status = client.get(url).send().await.unwrap().status();
+                    (status, start.elapsed())
+                }
+            });
+            for (status, elapsed) in futures::future::join_all(requests).await {
+                assert_eq!(status, 200);
+                slowest = slowest.max(elapsed);
+            }
+        }
+        if round > 0 {
+            let grown = service.rss_kib().saturating_sub(before);
+            assert!(grown < 16 * 1024, "round {round}: RSS grew {grown} KiB with the collector down");
+        }
+    }
+    // A bound no retrying exporter could meet: each request would wait on connects otherwise.
+    assert!(slowest < Duration::from_secs(2), "slowest request {slowest:?}");
+    let metrics = client.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("otlp_exporter_dropped_total{signal=\"traces\"}"))
+        .unwrap_or_else(|| panic!("dropped spans are counted:\n{metrics}"));
+    let dropped: f64 = dropped.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(dropped >= 1000.0, "{dropped}");
+    // Failed exports (one per 500 ms batch at most) open the breaker after three.
+    let opened = |metrics: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("circuit_breaker_transitions_total{")
+                && l.contains("dependency=\"otlp\"")
+                && l.contains("to=\"open\"")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        client.get(service.url(&path)).send().await.unwrap();
+        let metrics = client.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        if opened(&metrics) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the breaker did not open:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let receiver = Receiver::grpc(address).await.expect("the collector comes back on the same port");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        client.get(service.url(&path)).send().await.unwrap();
+        if receiver.snapshot(|r| r.spans.iter().any(|s| s.name.starts_with("GET /api/v1/portfolio/"))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "export did not resume after the collector came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    service.stop();
+}
+
+/// Reads `runtime_flags` from `/health/detailed`.
+async fn flags(client: &reqwest::Client, service: &Service) -> Value {
+    let body: Value = client.get(service.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+    body["runtime_flags"].clone()
+}
+
+async fn request_count(client: &reqwest::Client, service: &Service) -> f64 {
+    let metrics = client.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("http_server_request_duration_seconds_count{") && l.contains("/health/live"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_flags_from_the_file_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flags.toml");
+    std::fs::write(&file, "[observability.flags]\nmetrics_middleware = true\ndatabase_tracing = true\n").unwrap();
+    let service = Service::start(&[("PORTFOLIO_CONFIG_FILE", file.to_str().unwrap())], false);
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    let pid_before = service.child.id();
+    assert_eq!(flags(&client, &service).await["metrics_middleware"], true);
+    client.get(service.url("/health/live")).send().await.unwrap();
+    let counted = request_count(&client, &service).await;
+    assert!(counted >= 1.0);
+
+    std::fs::write(&file, "[observability.flags]\nmetrics_middleware = false\ndatabase_tracing = false\n").unwrap();
+    service.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while flags(&client, &service).await["metrics_middleware"] != false {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the flags");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(flags(&client, &service).await["database_tracing"], false);
+    for _ in 0..5 {
+        client.get(service.url("/health/live")).send().await.unwrap();
+    }
+    assert_eq!(request_count(&client, &service).await, counted, "the RED layer stopped recording");
+    assert_eq!(service.child.id(), pid_before);
+    service.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_switches_metrics_off_and_on_without_a_restart() {
+    // SHA-256 of "test-admin-key".
+    let keys = "admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9";
+    let service = Service::start(&[("PORTFOLIO_AUTH__ENABLED", "true"), ("PORTFOLIO_AUTH__API_KEYS", keys)], false);
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    let set = |enabled: bool| {
+        client
+            .patch(service.url("/admin/flags"))
+            .header("authorization", "Bearer test-admin-key")
+            .json(&serde_json::json!({"metrics_middleware": enabled}))
+            .send()
+    };
+    client.get(service.url("/health/live")).send().await.unwrap();
+    let before = request_count(&client, &service).await;
+    assert_eq!(set(false).await.unwrap().status(), 200);
+    for _ in 0..3 {
+        client.get(service.url("/health/live")).send().await.unwrap();
+    }
+    assert_eq!(request_count(&client, &service).await, before, "recording stopped");
+    assert_eq!(set(true).await.unwrap().status(), 200);
+    client.get(service.url("/health/live")).send().await.unwrap();
+    assert_eq!(request_count(&client, &service).await, before + 1.0, "recording resumed");
+    service.stop();
+}

@@ -1,0 +1,62 @@
+//! Process and runtime gauges, read from `/proc` (Linux) and the tokio runtime. Refreshed on
+//! every `/metrics` scrape, and periodically when metrics are pushed.
+
+use std::time::Duration;
+
+/// Clock ticks per second of `/proc/self/stat` CPU times; 100 on every Linux platform Rust
+/// supports (`sysconf(_SC_CLK_TCK)` would need `unsafe` libc).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// Updates the process and runtime metrics now.
+pub fn collect() {
+    if let Some(rss) = resident_bytes() {
+        metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
+    }
+    if let Some(cpu) = cpu_seconds() {
+        // A counter in Prometheus terms; `absolute` keeps it monotonic.
+        metrics::counter!("process_cpu_seconds").absolute(cpu as u64);
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!("process_open_fds").set(fds.count() as f64);
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        metrics::gauge!("tokio_alive_tasks").set(runtime.metrics().num_alive_tasks() as f64);
+    }
+}
+
+/// Collects every `interval` for the rest of the process (for OTLP push).
+pub(crate) fn spawn_collector(interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
+        loop {
+            ticks.tick().await;
+            collect();
+        }
+    });
+}
+
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (user, system): (f64, f64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    Some((user + system) / TICKS_PER_SECOND)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_readings_are_plausible() {
+        let rss = super::resident_bytes().expect("VmRSS on Linux");
+        assert!(rss > 1024 * 1024, "{rss}");
+        assert!(super::cpu_seconds().expect("stat") >= 0.0);
+    }
+}

@@ -1,0 +1,84 @@
+//! The process's one `metrics` recorder.
+//!
+//! Every crate emits through the `metrics` facade. The recorder installed here renders the
+//! Prometheus text format for `/metrics`; when OTLP metric push is configured, a fan-out also
+//! hands each update to [`OtelBridge`], which records it on an OpenTelemetry instrument of the
+//! same meaning (so OTLP carries the same series; no second instrumentation API exists).
+
+mod otel;
+
+pub use otel::OtelBridge;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::layers::FanoutBuilder;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Request latency buckets, in seconds: fine below 10 ms, where this service answers.
+const LATENCY: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Bulk request sizes (the API accepts at most 100 portfolios).
+const SIZES: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder on first use and returns its Prometheus handle; later calls
+/// return the same handle (the first caller decides whether OTLP gets a bridge).
+pub fn install(otlp: Option<OtelBridge>) -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .with_recommended_naming(true)
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("portfolio_bulk_size".into()), SIZES));
+            let builder = match builder {
+                Ok(builder) => builder,
+                Err(err) => unreachable_buckets(err),
+            };
+            let prometheus = builder.build_recorder();
+            let handle = prometheus.handle();
+            let installed = match otlp {
+                None => metrics::set_global_recorder(prometheus).is_ok(),
+                Some(bridge) => metrics::set_global_recorder(
+                    FanoutBuilder::default().add_recorder(prometheus).add_recorder(bridge).build(),
+                )
+                .is_ok(),
+            };
+            if !installed {
+                tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+            }
+            describe();
+            // Histograms buffer samples until drained; without a scrape they would grow forever.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
+            handle
+        })
+        .clone()
+}
+
+/// The bucket lists above are constants and non-empty; the builder only refuses empty ones.
+fn unreachable_buckets(err: metrics_exporter_prometheus::BuildError) -> PrometheusBuilder {
+    tracing::error!(error = %err, "histogram buckets refused; using summaries");
+    PrometheusBuilder::new().with_recommended_naming(true)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        "http_server_request_duration_seconds",
+        "Duration of HTTP requests, by route template, method and status class."
+    );
+    describe_gauge!("http_server_active_requests", "HTTP requests being served.");
+    describe_counter!("http_server_errors", "HTTP responses with a 4xx or 5xx status.");
+    describe_gauge!("process_resident_memory_bytes", "Resident set size.");
+    describe_counter!("process_cpu_seconds", "User and system CPU time consumed.");
+    describe_gauge!("process_open_fds", "Open file descriptors.");
+    describe_gauge!("tokio_alive_tasks", "Tasks alive in the tokio runtime.");
+    describe_counter!("cache_requests", "Read cache lookups, by cache and result.");
+    describe_histogram!("portfolio_bulk_size", "Portfolios per bulk create request.");
+    describe_counter!("otlp_exporter_dropped", "Spans or metric batches dropped instead of exported.");
+}

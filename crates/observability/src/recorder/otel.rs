@@ -1,0 +1,185 @@
+//! A `metrics` recorder that writes to OpenTelemetry instruments, for OTLP push.
+//!
+//! Names follow the OpenTelemetry conventions the Prometheus names were derived from:
+//! `http_server_request_duration_seconds` becomes `http.server.request.duration` with unit `s`
+//! (Prometheus's own OTLP ingestion maps it back), and the `http_*` label names become their
+//! semantic-convention attributes (`http.request.method`, `http.route`).
+
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Meter;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+#[derive(Debug)]
+pub struct OtelBridge {
+    meter: Meter,
+    counters: RwLock<HashMap<Key, Arc<OtelCounter>>>,
+    gauges: RwLock<HashMap<Key, Arc<OtelGauge>>>,
+    histograms: RwLock<HashMap<Key, Arc<OtelHistogram>>>,
+}
+
+impl OtelBridge {
+    pub fn new(meter: Meter) -> Self {
+        Self { meter, counters: RwLock::default(), gauges: RwLock::default(), histograms: RwLock::default() }
+    }
+}
+
+/// `(name, unit)` in OpenTelemetry style.
+fn otel_name(name: &str) -> (String, Option<&'static str>) {
+    let (base, unit) = if let Some(base) = name.strip_suffix("_seconds") {
+        (base, Some("s"))
+    } else if let Some(base) = name.strip_suffix("_bytes") {
+        (base, Some("By"))
+    } else {
+        (name, None)
+    };
+    (base.replace('_', "."), unit)
+}
+
+fn attributes(key: &Key) -> Vec<KeyValue> {
+    key.labels()
+        .map(|label| {
+            let name = match label.key() {
+                "http_request_method" => "http.request.method",
+                "http_route" => "http.route",
+                "http_response_status_class" => "http.response.status_class",
+                other => other,
+            };
+            KeyValue::new(name.to_owned(), label.value().to_owned())
+        })
+        .collect()
+}
+
+/// The handle for `key`, created once: gauges keep their value across macro calls.
+fn cached<T>(map: &RwLock<HashMap<Key, Arc<T>>>, key: &Key, make: impl FnOnce() -> T) -> Arc<T> {
+    if let Some(found) = map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return found.clone();
+    }
+    map.write().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_insert_with(|| Arc::new(make())).clone()
+}
+
+#[derive(Debug)]
+struct OtelCounter {
+    instrument: opentelemetry::metrics::Counter<u64>,
+    attributes: Vec<KeyValue>,
+    total: AtomicU64,
+}
+
+impl CounterFn for OtelCounter {
+    fn increment(&self, value: u64) {
+        self.total.fetch_add(value, Ordering::Relaxed);
+        self.instrument.add(value, &self.attributes);
+    }
+
+    fn absolute(&self, value: u64) {
+        let before = self.total.fetch_max(value, Ordering::Relaxed);
+        if value > before {
+            self.instrument.add(value - before, &self.attributes);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OtelGauge {
+    instrument: opentelemetry::metrics::Gauge<f64>,
+    attributes: Vec<KeyValue>,
+    value: AtomicU64,
+}
+
+impl OtelGauge {
+    fn update(&self, change: impl Fn(f64) -> f64) {
+        let mut current = self.value.load(Ordering::Relaxed);
+        loop {
+            let next = change(f64::from_bits(current));
+            match self.value.compare_exchange_weak(current, next.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return self.instrument.record(next, &self.attributes),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+impl GaugeFn for OtelGauge {
+    fn increment(&self, value: f64) {
+        self.update(|v| v + value);
+    }
+    fn decrement(&self, value: f64) {
+        self.update(|v| v - value);
+    }
+    fn set(&self, value: f64) {
+        self.update(|_| value);
+    }
+}
+
+#[derive(Debug)]
+struct OtelHistogram {
+    instrument: opentelemetry::metrics::Histogram<f64>,
+    attributes: Vec<KeyValue>,
+}
+
+impl HistogramFn for OtelHistogram {
+    fn record(&self, value: f64) {
+        self.instrument.record(value, &self.attributes);
+    }
+}
+
+impl Recorder for OtelBridge {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(cached(&self.counters, key, || {
+            let (name, unit) = otel_name(key.name());
+            let mut builder = self.meter.u64_counter(name);
+            if let Some(unit) = unit {
+                builder = builder.with_unit(unit);
+            }
+            OtelCounter { instrument: builder.build(), attributes: attributes(key), total: AtomicU64::new(0) }
+        }))
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(cached(&self.gauges, key, || {
+            let (name, unit) = otel_name(key.name());
+            let mut builder = self.meter.f64_gauge(name);
+            if let Some(unit) = unit {
+                builder = builder.with_unit(unit);
+            }
+            OtelGauge { instrument: builder.build(), attributes: attributes(key), value: AtomicU64::new(0) }
+        }))
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(cached(&self.histograms, key, || {
+            let (name, unit) = otel_name(key.name());
+            let mut builder = self.meter.f64_histogram(name);
+            if let Some(unit) = unit {
+                builder = builder.with_unit(unit);
+            }
+            if unit == Some("s") {
+                builder = builder.with_boundaries(super::LATENCY.to_vec());
+            }
+            OtelHistogram { instrument: builder.build(), attributes: attributes(key) }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_style_names_become_otel_names_with_units() {
+        assert_eq!(
+            otel_name("http_server_request_duration_seconds"),
+            ("http.server.request.duration".into(), Some("s"))
+        );
+        assert_eq!(otel_name("process_resident_memory_bytes"), ("process.resident.memory".into(), Some("By")));
+        assert_eq!(otel_name("cache_requests"), ("cache.requests".into(), None));
+    }
+}

@@ -1,0 +1,196 @@
+//! JSON lines with the request id and trace id at the top level of every line written inside
+//! a request, and configured fields redacted.
+
+use super::REDACTED;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::Arc;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Record};
+use tracing::{Event, Id, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The correlation ids a span carries (fields `request_id` and `trace_id`).
+#[derive(Clone, Debug, Default)]
+pub struct Ids {
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+impl Visit for Ids {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "request_id" => self.request_id = Some(value.to_owned()),
+            "trace_id" => self.trace_id = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if matches!(field.name(), "request_id" | "trace_id") {
+            self.record_str(field, format!("{value:?}").trim_matches('"'));
+        }
+    }
+}
+
+/// Keeps each span's [`Ids`] in its extensions, for the formatter.
+#[derive(Debug)]
+pub struct IdsLayer;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for IdsLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let fields = attrs.metadata().fields();
+        if fields.field("request_id").is_none() && fields.field("trace_id").is_none() {
+            return;
+        }
+        let mut ids = Ids::default();
+        attrs.record(&mut ids);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(ids);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let mut extensions = span.extensions_mut();
+            if let Some(ids) = extensions.get_mut::<Ids>() {
+                values.record(ids);
+            }
+        }
+    }
+}
+
+/// One JSON object per line: timestamp, level, target, message, the event's fields, the
+/// innermost span's name, and the request and trace ids of the enclosing request.
+pub(super) struct JsonLines {
+    pub redact: Arc<[String]>,
+}
+
+struct Fields<'a> {
+    map: Map<String, Value>,
+    redact: &'a [String],
+}
+
+impl Fields<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        let value =
+            if self.redact.iter().any(|r| r.eq_ignore_ascii_case(name)) { Value::from(REDACTED) } else { value };
+        self.map.insert(name.to_owned(), value);
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, format!("{value:?}").into());
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        let mut fields = Fields { map: Map::new(), redact: &self.redact };
+        fields.map.insert("timestamp".into(), chrono_now().into());
+        fields.map.insert("level".into(), meta.level().as_str().into());
+        fields.map.insert("target".into(), meta.target().into());
+        event.record(&mut fields);
+        let mut map = fields.map;
+        if let Some(scope) = ctx.event_scope() {
+            let mut ids = Ids::default();
+            let mut innermost = None;
+            for span in scope {
+                innermost.get_or_insert(span.name());
+                if let Some(found) = span.extensions().get::<Ids>() {
+                    ids.request_id = ids.request_id.or_else(|| found.request_id.clone());
+                    ids.trace_id = ids.trace_id.or_else(|| found.trace_id.clone());
+                }
+            }
+            if let Some(name) = innermost {
+                map.insert("span".into(), name.into());
+            }
+            if let Some(id) = ids.request_id {
+                map.insert("request_id".into(), id.into());
+            }
+            if let Some(id) = ids.trace_id {
+                map.insert("trace_id".into(), id.into());
+            }
+        }
+        let line = serde_json::to_string(&map).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{line}")
+    }
+}
+
+/// RFC 3339 with microseconds, UTC.
+fn chrono_now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_carry_the_request_ids_and_hide_redacted_fields() {
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let format = JsonLines { redact: vec!["password".to_owned()].into() };
+        let output = tracing_subscriber::fmt::layer().event_format(format).with_writer(move || sink.clone());
+        let subscriber = tracing_subscriber::registry().with(IdsLayer).with(output);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "req-1", trace_id = tracing::field::Empty);
+            span.record("trace_id", "abc123");
+            let _entered = span.enter();
+            tracing::info_span!("db").in_scope(|| {
+                tracing::info!(password = "hunter2", Password = "x", user = "ann", count = 3, "signed in");
+            });
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).expect(&text);
+        assert_eq!(line["message"], "signed in");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["trace_id"], "abc123");
+        assert_eq!(line["span"], "db", "the innermost span");
+        assert_eq!(line["password"], REDACTED);
+        assert_eq!(line["Password"], REDACTED, "names match case-insensitively");
+        assert_eq!(line["user"], "ann");
+        assert_eq!(line["count"], 3);
+        assert!(!text.contains("hunter2"));
+    }
+}
