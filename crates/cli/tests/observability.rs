@@ -172,6 +172,42 @@ async fn spans_and_metrics_arrive_over_http_protobuf() {
     exports_to(Receiver::http("127.0.0.1:0".parse().unwrap()).await.unwrap(), "http/protobuf").await;
 }
 
+/// Head sampling: at ratio 0 an unsampled request builds no span yet still answers a
+/// `traceparent` (flagged unsampled) for its trace id, while a caller's sampled trace is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsampled_requests_export_nothing_but_callers_sampled_traces_are_followed() {
+    let receiver = Receiver::grpc("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let endpoint = receiver.endpoint();
+    let service = Service::start(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ],
+        false,
+    );
+    let client = reqwest::Client::new();
+    service.ready(&client).await;
+    let unsampled = client.get(service.url("/api/v1/portfolios")).send().await.unwrap();
+    let traceparent = unsampled.headers()["traceparent"].to_str().unwrap().to_owned();
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!((parts.len(), parts[0], parts[3]), (4, "00", "00"), "unsampled: {traceparent}");
+    let unsampled_trace = parts[1].to_owned();
+    assert_eq!(unsampled_trace.len(), 32);
+    assert_ne!(unsampled_trace, "0".repeat(32));
+
+    create_and_get(&client, &service).await;
+    let spans = receiver
+        .wait_for(Duration::from_secs(10), |r| {
+            r.spans.iter().any(|s| s.trace_id == CALLER_TRACE).then(|| r.spans.clone())
+        })
+        .await
+        .expect("the caller's sampled trace is exported");
+    assert!(spans.iter().all(|s| s.trace_id == CALLER_TRACE), "only the sampled trace: {spans:#?}");
+    service.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_and_the_trace_id() {
     let service =

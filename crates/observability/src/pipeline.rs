@@ -19,6 +19,7 @@ use pfs_resilience::{BreakerSettings, CircuitBreaker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::filter::LevelFilter;
 
 static TRACING: AtomicBool = AtomicBool::new(false);
@@ -70,8 +71,11 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
 
     let mut layer = None;
     if observability.tracing_enabled {
+        crate::sampler::install(Configured::from_name(&observability.trace_sampler));
+        // Sampling is decided per request before its span exists (`http::request_span`), so
+        // unsampled requests never build OpenTelemetry spans; whatever reaches the SDK is kept.
         let mut builder = SdkTracerProvider::builder()
-            .with_sampler(Configured::from_name(&observability.trace_sampler))
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
             .with_resource(resource.clone());
         if !endpoint.is_empty() && otlp.traces {
             let mut exporter = span_exporter(endpoint, otlp.protocol, otlp.timeout)?;
@@ -87,7 +91,7 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
-            .with_filter(LevelFilter::INFO);
+            .with_filter(LevelFilter::INFO.and(sampled_trees()));
         layer = Some(bridge.boxed());
         telemetry.tracer = Some(provider);
     }
@@ -113,6 +117,18 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
         TRACING.store(true, Ordering::Relaxed);
     }
     Ok(telemetry)
+}
+
+/// Admits a span to the OpenTelemetry bridge only as the span of a sampled request or inside
+/// one: unsampled requests (the target `http::UNSAMPLED`) and spans of background work outside
+/// any request cost nothing there. Events are admitted; the bridge attaches them to their span.
+fn sampled_trees<S>() -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::filter::dynamic_filter_fn(|meta, cx| {
+        !meta.is_span() || meta.target() == crate::http::SAMPLED || cx.lookup_current().is_some()
+    })
 }
 
 fn resource(config: &ObservabilityConfig) -> Resource {

@@ -3,6 +3,7 @@
 use opentelemetry::trace::{Link, SpanKind, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SamplingResult, ShouldSample};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The ratio in force, as `f64` bits; one per process, like the tracer provider.
@@ -31,6 +32,21 @@ impl ShouldSample for DynamicRatio {
     ) -> SamplingResult {
         Sampler::TraceIdRatioBased(ratio()).should_sample(parent, trace_id, name, kind, attributes, links)
     }
+}
+
+/// The configured sampler, consulted once per request before any span exists (see
+/// [`crate::http::request_span`]); the SDK itself samples everything that reaches it.
+static HEAD: OnceLock<Configured> = OnceLock::new();
+
+pub(crate) fn install(sampler: Configured) {
+    let _ = HEAD.set(sampler);
+}
+
+/// Whether a request with this parent context (possibly a remote one) starts a sampled trace.
+pub(crate) fn sample_request(parent: &Context, trace_id: TraceId) -> bool {
+    let Some(sampler) = HEAD.get() else { return false };
+    let result = sampler.should_sample(Some(parent), trace_id, "request", &SpanKind::Server, &[], &[]);
+    matches!(result.decision, opentelemetry_sdk::trace::SamplingDecision::RecordAndSample)
 }
 
 /// The sampler `OTEL_TRACES_SAMPLER` (or `observability.trace_sampler`) names.

@@ -6,7 +6,6 @@
 //! front of it (`Tier::Cache`). Neither wrapper exists when tracing and metrics are both off.
 
 use crate::flags::RuntimeFlags;
-use crate::pipeline::tracing_active;
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
@@ -39,7 +38,7 @@ impl TracedStore {
     }
 
     async fn traced<T>(&self, operation: &'static str, call: impl Future<Output = T>) -> T {
-        let on = tracing_active()
+        let on = crate::http::in_sampled_trace()
             && match self.tier {
                 Tier::Cache => true,
                 Tier::Database => self.flags.load().runtime.database_tracing,

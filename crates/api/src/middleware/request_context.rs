@@ -33,7 +33,7 @@ fn fresh() -> HeaderValue {
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let id = incoming(req.headers()).unwrap_or_else(fresh);
-    let span = pfs_observability::http::request_span(
+    let (span, unsampled) = pfs_observability::http::request_span(
         req.method(),
         req.uri().path(),
         req.headers(),
@@ -49,7 +49,7 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
             "request completed"
         );
     });
-    pfs_observability::http::record_response(&span, response.status(), response.headers_mut());
+    pfs_observability::http::record_response(&span, unsampled, response.status(), response.headers_mut());
     response.headers_mut().insert("x-request-id", id);
     response
 }
