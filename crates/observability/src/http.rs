@@ -3,9 +3,9 @@
 
 use crate::pipeline::tracing_active;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TraceId};
-use std::time::Duration;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -17,14 +17,14 @@ pub(crate) const SAMPLED: &str = "pfs::request::sampled";
 const UNSAMPLED: &str = "pfs::request";
 
 macro_rules! request_span {
-    ($target:expr, $method:expr, $path:expr, $request_id:expr) => {
+    ($target:expr, $method:expr, $path:expr, $request_id:expr, $trace_id:expr) => {
         tracing::info_span!(
             target: $target,
             "request",
             otel.kind = "server",
             otel.status_code = Empty,
             request_id = $request_id,
-            trace_id = Empty,
+            trace_id = $trace_id,
             http.request.method = %$method,
             url.path = $path,
             http.route = Empty,
@@ -42,21 +42,27 @@ macro_rules! request_span {
 /// and its `traceparent` response header: returned with the span, for [`record_response`].
 pub fn request_span(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> (Span, Option<TraceId>) {
     if !tracing_active() {
-        return (request_span!(UNSAMPLED, method, path, request_id), None);
+        return (request_span!(UNSAMPLED, method, path, request_id, Empty), None);
     }
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    // The W3C propagator directly, not the global one behind its lock, and only when there is
+    // something to extract.
+    let parent = if headers.contains_key("traceparent") {
+        TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+    } else {
+        opentelemetry::Context::new()
+    };
     let remote = parent.span().span_context().clone();
     let trace_id = if remote.is_valid() { remote.trace_id() } else { TraceId::from(rand::random::<u128>()) };
     if crate::sampler::sample_request(&parent, trace_id) {
-        let span = request_span!(SAMPLED, method, path, request_id);
+        let span = request_span!(SAMPLED, method, path, request_id, Empty);
         let _ = span.set_parent(parent);
         let trace_id = span.context().span().span_context().trace_id();
         span.record("trace_id", tracing::field::display(trace_id));
         return (span, None);
     }
-    let span = request_span!(UNSAMPLED, method, path, request_id);
-    span.record("trace_id", tracing::field::display(trace_id));
-    (span, Some(trace_id))
+    // Given at creation rather than recorded after: a JSON log layer re-serialises a span's
+    // fields on every record.
+    (request_span!(UNSAMPLED, method, path, request_id, tracing::field::display(trace_id)), Some(trace_id))
 }
 
 /// Whether `span` is a sampled request's (so has an OpenTelemetry span behind it).
@@ -102,58 +108,6 @@ pub fn record_response(span: &Span, unsampled: Option<TraceId>, status: StatusCo
     }
     let context = span.context();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
-}
-
-/// `2xx` .. `5xx`.
-pub fn status_class(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
-}
-
-/// RED metrics of one finished request.
-pub fn record_metrics(method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
-    let class = status_class(status);
-    let labels = [
-        ("http_request_method", method_label(method)),
-        ("http_route", route.to_owned()),
-        ("http_response_status_class", class.to_owned()),
-    ];
-    metrics::histogram!("http_server_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    if status.is_client_error() || status.is_server_error() {
-        metrics::counter!("http_server_errors", &labels).increment(1);
-    }
-}
-
-/// Known methods as themselves; anything else as `_OTHER` (bounded label values).
-fn method_label(method: &Method) -> String {
-    match *method {
-        Method::GET | Method::POST | Method::PUT | Method::DELETE | Method::PATCH | Method::HEAD | Method::OPTIONS => {
-            method.as_str().to_owned()
-        }
-        _ => "_OTHER".to_owned(),
-    }
-}
-
-/// Counts a request in `http_server_active_requests` while alive (also when cancelled).
-#[derive(Debug)]
-pub struct InFlight(());
-
-impl InFlight {
-    pub fn start() -> Self {
-        metrics::gauge!("http_server_active_requests").increment(1.0);
-        Self(())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        metrics::gauge!("http_server_active_requests").decrement(1.0);
-    }
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);

@@ -16,6 +16,7 @@ pub mod http;
 pub mod pipeline;
 pub mod process;
 pub mod recorder;
+pub mod red;
 mod sampler;
 pub mod store;
 
@@ -36,6 +37,8 @@ pub struct AppTelemetry {
     pub prometheus: Option<PrometheusHandle>,
     /// Whether the RED middleware layer is part of the stack (`metrics_enabled`).
     pub metrics: bool,
+    /// The RED instruments the middleware records into.
+    pub red: Arc<red::RedMetrics>,
 }
 
 impl AppTelemetry {
@@ -52,6 +55,7 @@ impl AppTelemetry {
             flags: Arc::new(RuntimeFlags::from_config(config)),
             prometheus: handle.filter(|_| observability.prometheus_endpoint),
             metrics: observability.metrics_enabled,
+            red: Arc::new(red::RedMetrics::new()),
         }
     }
 }

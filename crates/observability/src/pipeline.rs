@@ -104,7 +104,9 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             .with_interval(otlp.metrics_interval)
             .build();
         let provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
-        bridge = Some(OtelBridge::new(opentelemetry::metrics::MeterProvider::meter(&provider, "portfolio-service")));
+        let otel = OtelBridge::new(opentelemetry::metrics::MeterProvider::meter(&provider, "portfolio-service"));
+        otel.spawn_sync((otlp.metrics_interval / 4).max(Duration::from_millis(50)));
+        bridge = Some(otel);
         telemetry.meter = Some(provider);
         crate::process::spawn_collector(otlp.metrics_interval);
     }

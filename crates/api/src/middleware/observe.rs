@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use pfs_observability::http::{InFlight, record_metrics, record_route};
+use pfs_observability::http::record_route;
 use std::time::Instant;
 
 /// The route label of requests no route matched (bounded, unlike their paths).
@@ -21,13 +21,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let route = req.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     record_route(&tracing::Span::current(), &method, route);
-    let in_flight = measure.then(InFlight::start);
+    let in_flight = measure.then(|| telemetry.red.in_flight());
     let start = Instant::now();
     let response = next.run(req).await;
     let elapsed = start.elapsed();
     drop(in_flight);
     if measure {
-        record_metrics(&method, route, response.status(), elapsed);
+        telemetry.red.record(&method, route, response.status(), elapsed);
     }
     if log {
         tracing::info!(

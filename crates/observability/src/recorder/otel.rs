@@ -14,17 +14,49 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// Counters and gauges only update an atomic per call; [`OtelBridge::spawn_sync`] hands their
+/// values to the SDK a few times per export interval. Recording into an SDK instrument hashes
+/// its attributes on every call, which for the in-flight gauge (twice per request) and the
+/// cache counters was a measurable share of a cached read. Histograms need every value and
+/// are recorded as they come.
 #[derive(Debug)]
 pub struct OtelBridge {
     meter: Meter,
-    counters: RwLock<HashMap<Key, Arc<OtelCounter>>>,
-    gauges: RwLock<HashMap<Key, Arc<OtelGauge>>>,
+    counters: Arc<RwLock<HashMap<Key, Arc<OtelCounter>>>>,
+    gauges: Arc<RwLock<HashMap<Key, Arc<OtelGauge>>>>,
     histograms: RwLock<HashMap<Key, Arc<OtelHistogram>>>,
 }
 
 impl OtelBridge {
     pub fn new(meter: Meter) -> Self {
-        Self { meter, counters: RwLock::default(), gauges: RwLock::default(), histograms: RwLock::default() }
+        Self { meter, counters: Arc::default(), gauges: Arc::default(), histograms: RwLock::default() }
+    }
+
+    /// Hands counter increments and gauge values to the SDK every `every`, until the runtime
+    /// stops. Must run inside the tokio runtime.
+    pub fn spawn_sync(&self, every: std::time::Duration) {
+        let (counters, gauges) = (self.counters.clone(), self.gauges.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                sync(&counters, &gauges);
+            }
+        });
+    }
+}
+
+fn sync(counters: &RwLock<HashMap<Key, Arc<OtelCounter>>>, gauges: &RwLock<HashMap<Key, Arc<OtelGauge>>>) {
+    for counter in counters.read().unwrap_or_else(|p| p.into_inner()).values() {
+        let total = counter.total.load(Ordering::Relaxed);
+        let synced = counter.synced.swap(total, Ordering::Relaxed);
+        if total > synced {
+            counter.instrument.add(total - synced, &counter.attributes);
+        }
+    }
+    for gauge in gauges.read().unwrap_or_else(|p| p.into_inner()).values() {
+        gauge.instrument.record(f64::from_bits(gauge.value.load(Ordering::Relaxed)), &gauge.attributes);
     }
 }
 
@@ -67,19 +99,17 @@ struct OtelCounter {
     instrument: opentelemetry::metrics::Counter<u64>,
     attributes: Vec<KeyValue>,
     total: AtomicU64,
+    /// How much of `total` the SDK has been given.
+    synced: AtomicU64,
 }
 
 impl CounterFn for OtelCounter {
     fn increment(&self, value: u64) {
         self.total.fetch_add(value, Ordering::Relaxed);
-        self.instrument.add(value, &self.attributes);
     }
 
     fn absolute(&self, value: u64) {
-        let before = self.total.fetch_max(value, Ordering::Relaxed);
-        if value > before {
-            self.instrument.add(value - before, &self.attributes);
-        }
+        self.total.fetch_max(value, Ordering::Relaxed);
     }
 }
 
@@ -96,7 +126,7 @@ impl OtelGauge {
         loop {
             let next = change(f64::from_bits(current));
             match self.value.compare_exchange_weak(current, next.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return self.instrument.record(next, &self.attributes),
+                Ok(_) => return,
                 Err(actual) => current = actual,
             }
         }
@@ -139,7 +169,12 @@ impl Recorder for OtelBridge {
             if let Some(unit) = unit {
                 builder = builder.with_unit(unit);
             }
-            OtelCounter { instrument: builder.build(), attributes: attributes(key), total: AtomicU64::new(0) }
+            OtelCounter {
+                instrument: builder.build(),
+                attributes: attributes(key),
+                total: AtomicU64::new(0),
+                synced: AtomicU64::new(0),
+            }
         }))
     }
 
