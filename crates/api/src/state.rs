@@ -50,11 +50,12 @@ pub struct Resources {
 }
 
 impl AppState {
-    /// State without a cache, for a single replica.
-    pub fn new(store: Arc<dyn PortfolioStore>, config: Config) -> Self {
+    /// State without a cache, for a single replica. `telemetry` is the app's: its flags are
+    /// shared with the storage decorators.
+    pub fn new(store: Arc<dyn PortfolioStore>, config: Config, telemetry: pfs_observability::AppTelemetry) -> Self {
         Self(Arc::new(Resources {
             store,
-            telemetry: pfs_observability::AppTelemetry::for_app(&config),
+            telemetry,
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
             cache: None,
@@ -99,11 +100,6 @@ impl AppState {
     /// Records the change feed that `store` already publishes to.
     pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
         self.with(|s| s.events = events)
-    }
-
-    /// Replaces the telemetry handles (the app shares its flags with the storage decorators).
-    pub fn with_telemetry(self, telemetry: pfs_observability::AppTelemetry) -> Self {
-        self.with(|s| s.telemetry = telemetry)
     }
 }
 

@@ -80,13 +80,12 @@ impl App {
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
         let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
-        let state = AppState::new(shared.store.clone(), config.clone())
+        let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
             .with_cache(shared.cache.clone(), shared.bus.clone())
             .with_breakers(shared.breakers)
             .with_events(shared.events)
             .with_jobs(service)
-            .with_idempotency(idempotency)
-            .with_telemetry(telemetry);
+            .with_idempotency(idempotency);
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }

@@ -4,8 +4,8 @@ use crate::Invalidation;
 use moka::future::Cache;
 use pfs_domain::{Keyset, NameFilter, Portfolio, PortfolioId};
 use pfs_storage::{SearchPage, StoreError, StoreResult};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Sizes and lifetimes.
@@ -73,7 +73,15 @@ pub struct ReadCache {
     generation: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// `cache_requests` by cache and result, registered on first use: `metrics::counter!`
+    /// builds and looks up its key on every call, a visible share of a cached read.
+    counters: OnceLock<CacheCounters>,
 }
+
+/// Indexed by `[cache][hit]`: `cache` 0 is portfolios, 1 is pages.
+type CacheCounters = [[metrics::Counter; 2]; 2];
+
+const CACHES: [&str; 2] = ["portfolio", "page"];
 
 impl ReadCache {
     pub fn new(settings: &CacheSettings) -> Self {
@@ -83,7 +91,14 @@ impl ReadCache {
             .weigher(|_: &PageKey, page: &Arc<SearchPage>| u32::try_from(page.items.len()).unwrap_or(u32::MAX).max(1))
             .time_to_live(settings.ttl)
             .build();
-        Self { portfolios, pages, generation: AtomicU64::new(0), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        Self {
+            portfolios,
+            pages,
+            generation: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            counters: OnceLock::new(),
+        }
     }
 
     pub async fn invalidate(&self, what: Invalidation) {
@@ -116,7 +131,7 @@ impl ReadCache {
 
     pub(crate) async fn portfolio(&self, id: &PortfolioId) -> Option<Portfolio> {
         let found = self.portfolios.get(id).await;
-        self.record("portfolio", found.is_some());
+        self.record(0, found.is_some());
         found
     }
 
@@ -132,7 +147,7 @@ impl ReadCache {
         key.generation = self.generation();
         let entry = self.pages.entry(key).or_try_insert_with(async { load.await.map(Arc::new) }).await;
         let entry = entry.map_err(|shared| unshare(&shared))?;
-        self.record("page", !entry.is_fresh());
+        self.record(1, !entry.is_fresh());
         Ok(entry.into_value())
     }
 
@@ -146,10 +161,16 @@ impl ReadCache {
         }
     }
 
-    fn record(&self, cache: &'static str, hit: bool) {
-        let (counter, result) = if hit { (&self.hits, "hit") } else { (&self.misses, "miss") };
+    /// Counts a lookup of cache `cache` (an index into [`CACHES`]).
+    fn record(&self, cache: usize, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("cache_requests", "cache" => cache, "result" => result).increment(1);
+        let counters = self.counters.get_or_init(|| {
+            CACHES.map(|cache| {
+                ["miss", "hit"].map(|result| metrics::counter!("cache_requests", "cache" => cache, "result" => result))
+            })
+        });
+        counters[cache][usize::from(hit)].increment(1);
     }
 }
 

@@ -70,14 +70,22 @@ fn sampled(span: &Span) -> bool {
     tracing_active() && span.metadata().is_some_and(|meta| meta.target() == SAMPLED)
 }
 
-/// Whether the current span belongs to a sampled trace, so child spans are worth opening.
-pub(crate) fn in_sampled_trace() -> bool {
-    tracing_active() && Span::current().metadata().is_some_and(|meta| meta.target() != UNSAMPLED)
+/// Whether the innermost span entered on this thread has a target `accept` likes. Unlike
+/// `Span::current()`, this takes no reference to the span (two contended atomic updates).
+fn current_target(accept: impl Fn(&str) -> bool) -> bool {
+    tracing::dispatcher::get_default(|dispatch| dispatch.current_span().metadata().is_some_and(|m| accept(m.target())))
 }
 
-/// Names the span after the matched route template (`GET /api/v1/portfolio/{portfolioId}`).
-pub fn record_route(span: &Span, method: &Method, route: &str) {
-    if sampled(span) {
+/// Whether the current span belongs to a sampled trace, so child spans are worth opening.
+pub(crate) fn in_sampled_trace() -> bool {
+    tracing_active() && current_target(|target| target != UNSAMPLED)
+}
+
+/// Names the current span, the request's, after the matched route template
+/// (`GET /api/v1/portfolio/{portfolioId}`) when the request is sampled.
+pub fn record_route(method: &Method, route: &str) {
+    if tracing_active() && current_target(|target| target == SAMPLED) {
+        let span = Span::current();
         // The OpenTelemetry span started when the request span was first entered, so `otel.name`
         // could no longer rename it; the span itself can be.
         span.context().span().update_name(format!("{method} {route}"));
@@ -95,10 +103,7 @@ pub fn record_response(span: &Span, unsampled: Option<TraceId>, status: StatusCo
         // No span to point at: the trace id (logged with the request) and a fresh span id,
         // flagged unsampled so downstream services do not sample this trace either.
         if let Some(trace_id) = unsampled {
-            let value = format!("00-{trace_id}-{:016x}-00", rand::random::<u64>().max(1));
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert("traceparent", value);
-            }
+            headers.insert("traceparent", unsampled_traceparent(trace_id, rand::random::<u64>().max(1)));
         }
         return;
     }
@@ -108,6 +113,24 @@ pub fn record_response(span: &Span, unsampled: Option<TraceId>, status: StatusCo
     }
     let context = span.context();
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
+}
+
+/// `00-{trace id}-{span id}-00`, written by hand: `format!` of a `u128` and the copy into a
+/// header value were a visible share of an unsampled request.
+fn unsampled_traceparent(trace_id: TraceId, span_id: u64) -> HeaderValue {
+    fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for byte in bytes {
+            out.extend_from_slice(&[DIGITS[usize::from(byte >> 4)], DIGITS[usize::from(byte & 0xf)]]);
+        }
+    }
+    let mut value = Vec::with_capacity(55);
+    value.extend_from_slice(b"00-");
+    hex(&mut value, &trace_id.to_bytes());
+    value.push(b'-');
+    hex(&mut value, &span_id.to_be_bytes());
+    value.extend_from_slice(b"-00");
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -131,5 +154,23 @@ impl Injector for HeaderInjector<'_> {
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
             self.0.insert(name, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsampled_traceparent_carries_the_trace_id_and_is_flagged_unsampled() {
+        let trace_id = TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128);
+        let value = unsampled_traceparent(trace_id, 0x00f067aa0ba902b7);
+        assert_eq!(value, "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00");
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", value);
+        let context = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
+        let span = context.span().span_context().clone();
+        assert!(span.is_valid() && span.is_remote() && !span.is_sampled());
+        assert_eq!(span.trace_id(), trace_id);
     }
 }

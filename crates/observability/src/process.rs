@@ -7,8 +7,9 @@ use std::time::Duration;
 /// supports (`sysconf(_SC_CLK_TCK)` would need `unsafe` libc).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// Updates the process and runtime metrics now.
+/// Updates the process and runtime metrics now, and the gauges kept as plain atomics.
 pub fn collect() {
+    crate::red::publish_active();
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
     }

@@ -2,11 +2,15 @@
 //!
 //! `metrics::histogram!(name, &labels)` builds and hashes a key (three label strings) and
 //! looks it up in the recorder on every call; with a handful of route templates the handles
-//! are built once and reused, so a request costs a map lookup by route and the recording.
+//! are built once and reused. The map of routes is read without a lock (it only grows, by
+//! copy, the first time a route answers with a new status class), so a request costs one
+//! hash of its route template and the recording itself.
 
-use metrics::{Counter, Gauge, Histogram};
+use arc_swap::ArcSwap;
+use foldhash::fast::FixedState;
+use metrics::{Counter, Histogram};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "_OTHER"];
@@ -22,29 +26,34 @@ struct Handles {
 
 /// Every route's handles, indexed by method and status class.
 type RouteHandles = [Option<Handles>; METHODS.len() * CLASSES.len()];
+type Routes = HashMap<Box<str>, RouteHandles, FixedState>;
 
-/// The RED instruments of one app, built lazily (after the recorder is installed).
-pub struct RedMetrics {
-    active: Gauge,
-    routes: RwLock<HashMap<Box<str>, RouteHandles>>,
+/// Requests being served by this process. A gauge handle updated per request would be two
+/// contended compare-and-swap loops (one per recorder behind the fan-out); this is one atomic
+/// add, published to `http_server_active_requests` when metrics are collected.
+static ACTIVE: AtomicI64 = AtomicI64::new(0);
+
+/// Sets `http_server_active_requests` to the current count (at scrape and export time).
+pub fn publish_active() {
+    metrics::gauge!("http_server_active_requests").set(ACTIVE.load(Ordering::Relaxed) as f64);
 }
 
-impl Default for RedMetrics {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The RED instruments of one app, built lazily (after the recorder is installed).
+#[derive(Default)]
+pub struct RedMetrics {
+    routes: ArcSwap<Routes>,
 }
 
 impl RedMetrics {
     pub fn new() -> Self {
-        Self { active: metrics::gauge!("http_server_active_requests"), routes: RwLock::default() }
+        Self::default()
     }
 
     /// Counts a request in `http_server_active_requests` while the guard lives (also when the
     /// request is cancelled).
     pub fn in_flight(&self) -> InFlight {
-        self.active.increment(1.0);
-        InFlight(self.active.clone())
+        ACTIVE.fetch_add(1, Ordering::Relaxed);
+        InFlight(())
     }
 
     /// Records one finished request: its duration, and an error for 4xx and 5xx.
@@ -52,11 +61,13 @@ impl RedMetrics {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         let method = method_index(method);
         let slot = method * CLASSES.len() + class;
-        let cached = self.routes.read().ok().and_then(|routes| routes.get(route).and_then(|r| r[slot].clone()));
-        let handles = cached.unwrap_or_else(|| self.register(route, method, class, slot));
-        handles.duration.record(elapsed.as_secs_f64());
-        if let Some(errors) = handles.errors {
-            errors.increment(1);
+        let routes = self.routes.load();
+        match routes.get(route).and_then(|handles| handles[slot].as_ref()) {
+            Some(handles) => handles.record(elapsed),
+            None => {
+                drop(routes);
+                self.register(route, method, class, slot).record(elapsed);
+            }
         }
     }
 
@@ -70,10 +81,21 @@ impl RedMetrics {
             duration: metrics::histogram!("http_server_request_duration_seconds", &labels),
             errors: (class >= 3).then(|| metrics::counter!("http_server_errors", &labels)),
         };
-        if let Ok(mut routes) = self.routes.write() {
+        self.routes.rcu(|routes| {
+            let mut routes = Routes::clone(routes);
             routes.entry(route.into()).or_insert_with(|| std::array::from_fn(|_| None))[slot] = Some(handles.clone());
-        }
+            routes
+        });
         handles
+    }
+}
+
+impl Handles {
+    fn record(&self, elapsed: Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+        if let Some(errors) = &self.errors {
+            errors.increment(1);
+        }
     }
 }
 
@@ -82,12 +104,12 @@ fn method_index(method: &http::Method) -> usize {
     METHODS.iter().position(|known| *known == method.as_str()).filter(|&i| i < 7).unwrap_or(7)
 }
 
-/// Decrements `http_server_active_requests` when dropped.
-pub struct InFlight(Gauge);
+/// Takes the request out of the active count when dropped.
+pub struct InFlight(());
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.decrement(1.0);
+        ACTIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -108,6 +130,7 @@ mod tests {
                 red.record(&http::Method::GET, route, http::StatusCode::from_u16(status).unwrap(), Duration::ZERO);
             }
             red.record(&http::Method::from_bytes(b"BREW").unwrap(), route, http::StatusCode::OK, Duration::ZERO);
+            publish_active();
         });
         let snapshot = snapshotter.snapshot().into_vec();
         let find = |name: &str, method: &str, class: &str| {

@@ -118,12 +118,8 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    fn hex(digest: &[u8]) -> String {
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     fn authenticator() -> Authenticator {
-        let entry = |role: &str, name: &str, key: &str| format!("{role}:{name}:{}", hex(&Sha256::digest(key)));
+        let entry = |role: &str, name: &str, key: &str| format!("{role}:{name}:{}", ApiKeyEntry::digest_of(key));
         Authenticator::from_config(&AuthConfig {
             enabled: true,
             protect_writes: true,

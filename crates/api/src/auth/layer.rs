@@ -119,8 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn admin_routes_need_the_admin_role() {
-        use sha2::{Digest, Sha256};
-        let digest = |key: &str| Sha256::digest(key).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let digest = pfs_platform::config::ApiKeyEntry::digest_of;
         let keys = vec![format!("admin:ops:{}", digest("admin-key")), format!("write:ci:{}", digest("write-key"))];
         let router = || admin_router(Some(&config(keys.clone())));
         assert_eq!(status(router(), Some("admin-key")).await, StatusCode::OK);

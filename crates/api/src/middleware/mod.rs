@@ -6,7 +6,7 @@ mod etag;
 pub mod fallback;
 pub mod idempotency;
 pub mod load_shed;
-pub mod observe;
+pub mod per_route;
 pub mod rate_limit;
 mod request_context;
 mod security_headers;
@@ -16,10 +16,9 @@ pub use request_context::RequestId;
 
 use crate::error::ApiError;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::Method;
-use axum::middleware::{Next, from_fn, from_fn_with_state, map_response, map_response_with_state};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state, map_response, map_response_with_state};
+use axum::response::IntoResponse;
 use pfs_platform::Config;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -71,13 +70,4 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn rate_
         .layer(cors::layer(&config.server.cors_allowed_origins))
         .layer(map_response_with_state(security, security_headers::apply))
         .layer(from_fn(request_context::layer))
-}
-
-/// FastAPI registers GET routes without HEAD, so HEAD is a 405 there; clients and probes
-/// written against it see the same here.
-pub async fn reject_head(req: Request, next: Next) -> Response {
-    if req.method() == Method::HEAD {
-        return ApiError::MethodNotAllowed.into_response();
-    }
-    next.run(req).await
 }

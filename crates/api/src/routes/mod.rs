@@ -48,14 +48,8 @@ pub fn routes(state: AppState) -> Router {
         .route(DOCS_ASSET, get(docs::file))
         .merge(metrics::route(&state))
         .merge(admin::routes())
-        .route_layer(axum::middleware::from_fn(middleware::reject_head))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed);
-    // Diagnostics only where enabled: with metrics and tracing off the layer does not exist.
-    let router = if state.telemetry.diagnostics() {
-        router.layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe::layer))
-    } else {
-        router
-    };
-    router.with_state(state)
+    // After the fallbacks, so unknown paths and methods are measured too.
+    router.layer(middleware::per_route::PerRouteLayer::new(&state)).with_state(state)
 }

@@ -2,7 +2,6 @@
 
 use pfs_platform::config::{ApiKeyEntry, DEFAULT_TOML};
 use pfs_platform::{Config, ConfigSources};
-use sha2::{Digest, Sha256};
 use std::io::BufRead;
 
 #[derive(Debug, clap::Subcommand)]
@@ -44,8 +43,7 @@ pub fn run(opts: Opts, sources: &ConfigSources) -> anyhow::Result<()> {
             };
             anyhow::ensure!(key.len() >= 16, "a key must be at least 16 characters");
             anyhow::ensure!(!key.contains('.'), "a key must not contain '.' (that is how JWTs are told apart)");
-            let digest: String = Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-            let entry = format!("{}:{}:{digest}", opts.role, opts.name);
+            let entry = format!("{}:{}:{}", opts.role, opts.name, ApiKeyEntry::digest_of(&key));
             ApiKeyEntry::parse(&entry).map_err(anyhow::Error::msg)?;
             println!("entry: {entry}");
         }

@@ -59,6 +59,12 @@ impl ApiKeyEntry {
             .ok_or_else(|| format!("key {name:?}: the digest must be 64 hex digits (SHA-256 of the key)"))?;
         Ok(Self { role, name: name.to_owned(), sha256 })
     }
+
+    /// The digest of `key` as an entry carries it: SHA-256, lower-case hex.
+    pub fn digest_of(key: &str) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 fn parse_digest(hex: &str) -> Option<[u8; 32]> {

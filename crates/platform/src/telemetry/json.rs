@@ -30,9 +30,18 @@ impl Visit for Ids {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if matches!(field.name(), "request_id" | "trace_id") {
-            self.record_str(field, format!("{value:?}").trim_matches('"'));
+        let slot = match field.name() {
+            "request_id" => &mut self.request_id,
+            "trace_id" => &mut self.trace_id,
+            _ => return,
+        };
+        // Once per request for the trace id (given with `display`, so unquoted): formatted
+        // straight into the string kept, not into a temporary first.
+        let mut text = format!("{value:?}");
+        if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') {
+            text = text[1..text.len() - 1].to_owned();
         }
+        *slot = Some(text);
     }
 }
 
