@@ -60,7 +60,7 @@ impl MongoStore {
     pub async fn connect(url: &str, settings: &MongoSettings) -> StoreResult<Self> {
         let mut options = ClientOptions::parse(url).await.map_err(classify)?;
         apply(&mut options, settings);
-        // The driver's default pool size is 10; `apply` always sets one, this is belt and braces.
+        // `apply` always sets a size; 10 is what the driver would use otherwise.
         let pools = pool::PoolMonitor::new(options.max_pool_size.unwrap_or(10));
         options.cmap_event_handler = Some(pools.handler());
         let client = Client::with_options(options).map_err(classify)?;
