@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use backon::Retryable;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_resilience::{BreakerOpen, CircuitBreaker, RetryPolicy};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +116,10 @@ impl PortfolioStore for ResilientStore {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.inner.pool_stats()
     }
 }
 

@@ -4,7 +4,7 @@ use crate::read_cache::PageKey;
 use crate::{Invalidation, InvalidationBus, ReadCache};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreResult};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -148,5 +148,9 @@ impl PortfolioStore for CachedStore {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.inner.pool_stats()
     }
 }

@@ -141,6 +141,15 @@ async fn assert_request_span_and_metrics_arrive(receiver: &Receiver, id: &str) {
         .await
         .expect("the request duration metric arrives");
     assert!(metrics.iter().any(|n| n == "http.server.active.requests"), "{metrics:?}");
+    // Nothing scrapes here: the pool gauges arrive only because the app refreshes them on the
+    // push interval.
+    let pools = ["db.client.connections.usage", "db.client.connections.max", "db.client.connections.wait.time"];
+    receiver
+        .wait_for(Duration::from_secs(10), |r| {
+            pools.iter().all(|p| r.metric_names.iter().any(|n| n == p)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("pool metrics arrive: {:?}", receiver.snapshot(|r| r.metric_names.clone())));
 }
 
 async fn exports_to(receiver: Receiver, protocol: &str) {

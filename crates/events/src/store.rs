@@ -4,7 +4,7 @@ use crate::event::{Change, EventKind};
 use crate::feed::ChangeFeed;
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreResult};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -128,5 +128,9 @@ impl PortfolioStore for PublishingStore {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.inner.pool_stats()
     }
 }

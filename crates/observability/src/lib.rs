@@ -10,10 +10,12 @@
 //!   middleware records.
 //! - [`store`]: a `PortfolioStore` decorator with spans for storage and cache calls.
 //! - [`process`]: process and runtime gauges (RSS, CPU, open fds, tokio tasks).
+//! - [`pools`]: database connection pool gauges.
 
 pub mod flags;
 pub mod http;
 pub mod pipeline;
+pub mod pools;
 pub mod process;
 pub mod recorder;
 pub mod red;

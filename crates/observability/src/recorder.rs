@@ -78,6 +78,12 @@ fn describe() {
     describe_counter!("process_cpu_seconds", "User and system CPU time consumed.");
     describe_gauge!("process_open_fds", "Open file descriptors.");
     describe_gauge!("tokio_alive_tasks", "Tasks alive in the tokio runtime.");
+    describe_gauge!("db_client_connections_usage", "Database connections in use or idle, by pool.");
+    describe_gauge!("db_client_connections_max", "Configured maximum database connections, by pool.");
+    describe_histogram!(
+        pfs_storage::pool::WAIT_TIME_METRIC,
+        "Time spent waiting to acquire a database connection from the pool."
+    );
     describe_counter!("cache_requests", "Read cache lookups, by cache and result.");
     describe_histogram!("portfolio_bulk_size", "Portfolios per bulk create request.");
     describe_counter!("otlp_exporter_dropped", "Spans or metric batches dropped instead of exported.");

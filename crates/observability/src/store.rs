@@ -8,7 +8,7 @@
 use crate::flags::RuntimeFlags;
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreResult};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -116,5 +116,9 @@ impl PortfolioStore for TracedStore {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.inner.pool_stats()
     }
 }

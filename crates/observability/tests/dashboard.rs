@@ -13,6 +13,7 @@ const COUNTERS_AND_GAUGES: &[&str] = &[
     "process_open_fds",
     "tokio_alive_tasks",
     "db_client_connections_usage",
+    "db_client_connections_max",
     "cache_requests_total",
     "otlp_exporter_dropped_total",
     "circuit_breaker_state",

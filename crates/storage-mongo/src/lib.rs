@@ -9,6 +9,7 @@
 //! - `batch`: the multi-document inserts, in a transaction or with compensation.
 //! - `indexes`: the original's indexes plus ours, and the migration commands mapped onto them.
 //! - `errors`: mapping driver errors onto [`StoreError`](pfs_storage::StoreError).
+//! - `pool`: the driver's pool occupancy and checkout waits, from its monitoring events.
 //! - `testing` (feature `testing`): a fresh database per test.
 //!
 //! Single-document writes are atomic in MongoDB, so the version-checked update and delete are
@@ -19,6 +20,7 @@ mod document;
 mod errors;
 mod idempotency;
 mod indexes;
+mod pool;
 mod queries;
 pub mod settings;
 #[cfg(feature = "testing")]
@@ -32,6 +34,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use pfs_storage::StoreResult;
+use std::sync::Arc;
 
 /// A MongoDB collection behind the driver's connection pool.
 #[derive(Clone, Debug)]
@@ -40,6 +43,7 @@ pub struct MongoStore {
     collection: Collection<Document>,
     /// Whether multi-document inserts run in a transaction (decided once, at connect).
     transactions: bool,
+    pools: Arc<pool::PoolMonitor>,
 }
 
 impl MongoStore {
@@ -56,11 +60,14 @@ impl MongoStore {
     pub async fn connect(url: &str, settings: &MongoSettings) -> StoreResult<Self> {
         let mut options = ClientOptions::parse(url).await.map_err(classify)?;
         apply(&mut options, settings);
+        // `apply` always sets a size; 10 is what the driver would use otherwise.
+        let pools = pool::PoolMonitor::new(options.max_pool_size.unwrap_or(10));
+        options.cmap_event_handler = Some(pools.handler());
         let client = Client::with_options(options).map_err(classify)?;
         let hello = client.database("admin").run_command(doc! { "hello": 1 }).await.map_err(classify)?;
         let transactions = settings.transactions == TransactionMode::Auto && supports_transactions(&hello);
         let collection = client.database(&settings.database).collection(&settings.collection);
-        Ok(Self { client, collection, transactions })
+        Ok(Self { client, collection, transactions, pools })
     }
 
     /// Creates the original's indexes when missing, plus the one serving our search order;

@@ -8,7 +8,7 @@ use mongodb::Cursor;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
 use std::time::Duration;
 
 async fn collect(mut cursor: Cursor<Document>) -> StoreResult<Vec<Portfolio>> {
@@ -147,5 +147,9 @@ impl PortfolioStore for MongoStore {
     /// Ends the client's sessions and closes its pools, waiting for in-flight operations.
     async fn close(&self) {
         self.client.clone().shutdown().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        self.pools.stats()
     }
 }

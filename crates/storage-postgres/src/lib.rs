@@ -35,6 +35,8 @@ pub struct PostgresStore {
     writer: PgPool,
     /// The replica pool, or a handle to `writer` when there is no replica.
     reader: PgPool,
+    /// Whether `reader` is a pool of its own; otherwise its metrics are the writer's.
+    replica: bool,
 }
 
 impl PostgresStore {
@@ -53,7 +55,7 @@ impl PostgresStore {
             }
             None => writer.clone(),
         };
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, replica: settings.read_url.is_some() })
     }
 
     /// Applies every pending migration. Concurrent callers serialize on sqlx's advisory lock.

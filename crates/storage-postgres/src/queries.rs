@@ -9,8 +9,9 @@
 use crate::{PostgresStore, errors::classify};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
-use sqlx::postgres::PgRow;
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 use std::time::Duration;
 
@@ -95,6 +96,16 @@ fn search_query(filter: &NameFilter, after: Option<Keyset>, limit: u32, offset: 
 }
 
 impl PostgresStore {
+    async fn write(&self) -> StoreResult<PoolConnection<Postgres>> {
+        pfs_storage::pool::acquire(&self.writer, "writer").await.map_err(classify)
+    }
+
+    /// Without a replica the reads share the writer pool, and are measured as its waits.
+    async fn read(&self) -> StoreResult<PoolConnection<Postgres>> {
+        let name = if self.replica { "reader" } else { "writer" };
+        pfs_storage::pool::acquire(&self.reader, name).await.map_err(classify)
+    }
+
     /// One statement is one transaction: all rows or none. Four array parameters keep the
     /// statement text (and its cached plan) the same whatever the batch size.
     async fn insert(&self, portfolios: &[Portfolio], on_conflict: &'static str) -> StoreResult<u64> {
@@ -113,7 +124,8 @@ impl PostgresStore {
         query.push_bind(ids).push("::text[], ").push_bind(names).push("::text[], ").push_bind(dates);
         query.push("::text[], ").push_bind(versions).push("::int8[]) AS batch (id, name, created, version)");
         query.push(on_conflict);
-        let done = query.build().execute(&self.writer).await.map_err(classify)?;
+        let mut conn = self.write().await?;
+        let done = query.build().execute(&mut *conn).await.map_err(classify)?;
         Ok(done.rows_affected())
     }
 
@@ -127,10 +139,11 @@ impl PostgresStore {
         // Not a cached prepared statement: after five runs Postgres may switch a prepared
         // statement to a generic plan that ignores the term, and the best plan for a rare
         // term (trigram index) is the worst for a common one (walk the date index).
+        let mut conn = self.read().await?;
         let rows = search_query(filter, after, limit, offset)
             .build()
             .persistent(false)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *conn)
             .await
             .map_err(classify)?;
         let mut total = 0_i64;
@@ -145,10 +158,10 @@ impl PostgresStore {
     }
 
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row. Asks the
-    /// primary: a lagging replica could still show a row that was just deleted.
-    async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
-        let exists =
-            sqlx::query("SELECT 1 FROM portfolio WHERE id = $1").bind(id.to_hex()).fetch_optional(&self.writer).await;
+    /// primary, on the write's own connection: a lagging replica could still show a row that
+    /// was just deleted, and a second checkout could wait on a busy pool.
+    async fn missing_or_conflict(conn: &mut PgConnection, id: PortfolioId) -> StoreError {
+        let exists = sqlx::query("SELECT 1 FROM portfolio WHERE id = $1").bind(id.to_hex()).fetch_optional(conn).await;
         exists.map_or_else(classify, |row| StoreError::unmatched_write(row.is_some()))
     }
 }
@@ -156,17 +169,19 @@ impl PostgresStore {
 #[async_trait]
 impl PortfolioStore for PostgresStore {
     async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        let mut conn = self.read().await?;
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio ORDER BY id"))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *conn)
             .await
             .map_err(classify)?;
         rows.iter().map(to_portfolio).collect()
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        let mut conn = self.read().await?;
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id = $1"))
             .bind(id.to_hex())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(classify)?;
         row.as_ref().map(to_portfolio).transpose()
@@ -174,9 +189,10 @@ impl PortfolioStore for PostgresStore {
 
     async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
         let ids: Vec<String> = ids.iter().map(PortfolioId::to_hex).collect();
+        let mut conn = self.read().await?;
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id = ANY($1)"))
             .bind(ids)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *conn)
             .await
             .map_err(classify)?;
         rows.iter().map(to_portfolio).collect()
@@ -194,6 +210,7 @@ impl PortfolioStore for PostgresStore {
         let next = expected.next().ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
         // The row lock makes a concurrent writer wait, then re-check `version` against the
         // committed row (READ COMMITTED), so exactly one of several racing updates matches.
+        let mut conn = self.write().await?;
         let row = sqlx::query(concat!(
             "UPDATE portfolio SET name = $1, date_created = COALESCE($2::timestamptz, date_created), version = $3 \
              WHERE id = $4 AND version = $5 RETURNING ",
@@ -204,23 +221,24 @@ impl PortfolioStore for PostgresStore {
         .bind(next.0)
         .bind(id.to_hex())
         .bind(expected.0)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(classify)?;
         match row {
             Some(row) => to_portfolio(&row),
-            None => Err(self.missing_or_conflict(id).await),
+            None => Err(Self::missing_or_conflict(&mut conn, id).await),
         }
     }
 
     async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        let mut conn = self.write().await?;
         let done = sqlx::query("DELETE FROM portfolio WHERE id = $1 AND version = $2")
             .bind(id.to_hex())
             .bind(expected.0)
-            .execute(&self.writer)
+            .execute(&mut *conn)
             .await
             .map_err(classify)?;
-        if done.rows_affected() == 1 { Ok(()) } else { Err(self.missing_or_conflict(id).await) }
+        if done.rows_affected() == 1 { Ok(()) } else { Err(Self::missing_or_conflict(&mut conn, id).await) }
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
@@ -232,22 +250,31 @@ impl PortfolioStore for PostgresStore {
     }
 
     async fn ping(&self, timeout: Duration) -> StoreResult<()> {
-        let ping = sqlx::query("SELECT 1").execute(&self.writer);
+        let ping = async {
+            let mut conn = self.write().await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop).map_err(classify)
+        };
         match tokio::time::timeout(timeout, ping).await {
-            Ok(result) => result.map(drop).map_err(classify),
+            Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
         }
     }
 
     async fn info(&self) -> StoreResult<BackendInfo> {
+        let mut conn = self.write().await?;
         let version: String =
-            sqlx::query_scalar("SHOW server_version").fetch_one(&self.writer).await.map_err(classify)?;
+            sqlx::query_scalar("SHOW server_version").fetch_one(&mut *conn).await.map_err(classify)?;
         Ok(BackendInfo { kind: "postgres", server_version: version })
     }
 
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let writer = pfs_storage::pool::sqlx_stats(&self.writer, "writer");
+        if self.replica { vec![writer, pfs_storage::pool::sqlx_stats(&self.reader, "reader")] } else { vec![writer] }
     }
 }
 

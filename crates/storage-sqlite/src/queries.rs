@@ -3,9 +3,10 @@
 use crate::{SqliteStore, errors::classify};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use std::time::Duration;
 
 const COLUMNS: &str = "id, name, date_created, version";
@@ -58,13 +59,24 @@ fn push_conditions(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter, after:
 }
 
 impl SqliteStore {
+    /// A connection of the single-connection writer pool. Hold it no longer than one call:
+    /// every other write waits for it.
+    async fn write(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        pfs_storage::pool::acquire(&self.writer, "writer").await.map_err(classify)
+    }
+
+    async fn read(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        pfs_storage::pool::acquire(&self.reader, "reader").await.map_err(classify)
+    }
+
     /// One multi-row INSERT per chunk, all chunks in one transaction: all rows or none.
     /// A chunk of 1000 rows x 4 parameters stays below SQLite's 32766-parameter limit.
     async fn insert(&self, portfolios: &[Portfolio], on_conflict: &'static str) -> StoreResult<u64> {
         if portfolios.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.writer.begin().await.map_err(classify)?;
+        let mut conn = self.write().await?;
+        let mut tx = conn.begin().await.map_err(classify)?;
         let mut inserted = 0;
         for chunk in portfolios.chunks(1000) {
             let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO portfolio (id, name, date_created, version) ");
@@ -89,7 +101,8 @@ impl SqliteStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<SearchPage> {
-        let mut tx = self.reader.begin().await.map_err(classify)?;
+        let mut conn = self.read().await?;
+        let mut tx = conn.begin().await.map_err(classify)?;
         let total: i64 = if *filter == NameFilter::All {
             // Kept by triggers (migration 2), so an unfiltered page never scans the table.
             sqlx::query_scalar("SELECT total FROM portfolio_count WHERE id = 1")
@@ -114,10 +127,10 @@ impl SqliteStore {
         Ok(SearchPage { items: to_portfolios(&rows)?, total: total.max(0) as u64 })
     }
 
-    /// Tells `NotFound` from `Conflict` after a version-checked write matched no row.
-    async fn missing_or_conflict(&self, id: PortfolioId) -> StoreError {
-        let exists =
-            sqlx::query("SELECT 1 FROM portfolio WHERE id = ?").bind(id.to_hex()).fetch_optional(&self.writer).await;
+    /// Tells `NotFound` from `Conflict` after a version-checked write matched no row, on the
+    /// write's own connection: asking the one-connection writer pool again would wait for it.
+    async fn missing_or_conflict(conn: &mut SqliteConnection, id: PortfolioId) -> StoreError {
+        let exists = sqlx::query("SELECT 1 FROM portfolio WHERE id = ?").bind(id.to_hex()).fetch_optional(conn).await;
         exists.map_or_else(classify, |row| StoreError::unmatched_write(row.is_some()))
     }
 }
@@ -125,8 +138,9 @@ impl SqliteStore {
 #[async_trait]
 impl PortfolioStore for SqliteStore {
     async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        let mut conn = self.read().await?;
         let rows = sqlx::query("SELECT id, name, date_created, version FROM portfolio ORDER BY id")
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *conn)
             .await
             .map_err(classify)?;
         to_portfolios(&rows)
@@ -142,14 +156,16 @@ impl PortfolioStore for SqliteStore {
             list.push_bind(id.to_hex());
         }
         query.push(")");
-        let rows = query.build().fetch_all(&self.reader).await.map_err(classify)?;
+        let mut conn = self.read().await?;
+        let rows = query.build().fetch_all(&mut *conn).await.map_err(classify)?;
         to_portfolios(&rows)
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        let mut conn = self.read().await?;
         let row = sqlx::query("SELECT id, name, date_created, version FROM portfolio WHERE id = ?")
             .bind(id.to_hex())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(classify)?;
         row.as_ref().map(to_portfolio).transpose()
@@ -165,6 +181,7 @@ impl PortfolioStore for SqliteStore {
 
     async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
         let next = expected.next().ok_or_else(|| StoreError::Backend("version counter overflow".into()))?;
+        let mut conn = self.write().await?;
         let row = sqlx::query(
             "UPDATE portfolio SET name = ?1, date_created = COALESCE(?2, date_created), version = ?3 \
              WHERE id = ?4 AND version = ?5 RETURNING id, name, date_created, version",
@@ -174,23 +191,24 @@ impl PortfolioStore for SqliteStore {
         .bind(next.0)
         .bind(id.to_hex())
         .bind(expected.0)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(classify)?;
         match row {
             Some(row) => to_portfolio(&row),
-            None => Err(self.missing_or_conflict(id).await),
+            None => Err(Self::missing_or_conflict(&mut conn, id).await),
         }
     }
 
     async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
+        let mut conn = self.write().await?;
         let done = sqlx::query("DELETE FROM portfolio WHERE id = ?1 AND version = ?2")
             .bind(id.to_hex())
             .bind(expected.0)
-            .execute(&self.writer)
+            .execute(&mut *conn)
             .await
             .map_err(classify)?;
-        if done.rows_affected() == 1 { Ok(()) } else { Err(self.missing_or_conflict(id).await) }
+        if done.rows_affected() == 1 { Ok(()) } else { Err(Self::missing_or_conflict(&mut conn, id).await) }
     }
 
     async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
@@ -202,21 +220,32 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn ping(&self, timeout: Duration) -> StoreResult<()> {
-        let ping = sqlx::query("SELECT 1").execute(&self.reader);
+        let ping = async {
+            let mut conn = self.read().await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop).map_err(classify)
+        };
         match tokio::time::timeout(timeout, ping).await {
-            Ok(result) => result.map(drop).map_err(classify),
+            Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
         }
     }
 
     async fn info(&self) -> StoreResult<BackendInfo> {
+        let mut conn = self.read().await?;
         let version: String =
-            sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&self.reader).await.map_err(classify)?;
+            sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&mut *conn).await.map_err(classify)?;
         Ok(BackendInfo { kind: "sqlite", server_version: version })
     }
 
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        vec![
+            pfs_storage::pool::sqlx_stats(&self.writer, "writer"),
+            pfs_storage::pool::sqlx_stats(&self.reader, "reader"),
+        ]
     }
 }

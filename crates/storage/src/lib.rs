@@ -4,8 +4,10 @@
 
 pub mod idempotency;
 pub mod jobs;
+pub mod pool;
 
 pub use idempotency::{Begin, BeginRequest, IdempotencyStore, KeyRef, Reservation, StoredResponse};
+pub use pool::PoolStats;
 
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
@@ -121,6 +123,13 @@ pub trait PortfolioStore: Send + Sync + 'static {
 
     /// Closes the pool after in-flight calls finish; called once on shutdown.
     async fn close(&self);
+
+    /// Occupancy of the client-side connection pools, read when metrics are exported.
+    /// Backends without a client-side pool (and test fakes) report nothing; decorators must
+    /// forward this, or the pools behind them disappear from the metrics.
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

@@ -21,5 +21,6 @@ async fn scrape(State(state): State<AppState>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     pfs_observability::process::collect();
+    pfs_observability::pools::record(&state.store.pool_stats());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
 }

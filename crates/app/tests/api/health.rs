@@ -140,6 +140,56 @@ async fn metrics_endpoint_serves_per_route_histograms_with_templated_routes() {
     }
 }
 
+/// The connection pool series the dashboard and `PortfolioDbPoolExhausted` query: usage by
+/// `state` and `pool_name`, the configured max, and the acquire wait histogram, on every
+/// backend (SQLite and PostgreSQL from sqlx's pools, MongoDB from the driver's CMAP events).
+#[tokio::test]
+async fn metrics_endpoint_exports_connection_pool_usage_and_wait_time() {
+    let app = TestApp::spawn().await;
+    let created = expect_json(app.post_json("/api/v1/portfolios", &json!({"name": "Pooled"})).await, 201).await;
+    let id = created["portfolioId"].as_str().expect("id");
+    assert_eq!(app.get(&format!("/api/v1/portfolio/{id}")).await.status(), 200);
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let scrape = openmetrics_parser::prometheus::parse_prometheus(&text).expect("valid exposition format");
+    let family = |name: &str| scrape.families.get(name).unwrap_or_else(|| panic!("{name} is not exported:\n{text}"));
+    let label = |sample: &openmetrics_parser::Sample<openmetrics_parser::PrometheusValue>, name: &str| {
+        sample.get_labelset().expect("labels").get_label_value(name).unwrap_or_default().to_owned()
+    };
+
+    let mut usage = std::collections::BTreeSet::new();
+    for sample in family("db_client_connections_usage").iter_samples() {
+        usage.insert((label(sample, "pool_name"), label(sample, "state")));
+    }
+    // Every backend has a writer pool (PostgreSQL without a replica reads through it too).
+    for state in ["used", "idle"] {
+        assert!(usage.contains(&("writer".to_owned(), state.to_owned())), "{usage:?}");
+    }
+    assert!(
+        usage
+            .iter()
+            .all(|(pool, state)| ["writer", "reader"].contains(&pool.as_str())
+                && ["used", "idle"].contains(&state.as_str())),
+        "{usage:?}"
+    );
+    let max = family("db_client_connections_max").iter_samples().find(|s| label(s, "pool_name") == "writer");
+    assert!(
+        matches!(max.map(|s| &s.value), Some(openmetrics_parser::PrometheusValue::Gauge(v)) if v.as_f64() >= 1.0),
+        "writer max: {max:?}"
+    );
+
+    // Waits are process-wide and only grow: each pool reported has been waited on, ours included.
+    let mut waits = std::collections::BTreeMap::<String, u64>::new();
+    for sample in family("db_client_connections_wait_time_seconds").iter_samples() {
+        if let openmetrics_parser::PrometheusValue::Histogram(histogram) = &sample.value {
+            *waits.entry(label(sample, "pool_name")).or_default() += histogram.count.unwrap_or_default();
+        }
+    }
+    for (pool, _) in &usage {
+        assert!(waits.get(pool).is_some_and(|&count| count > 0), "no wait recorded for {pool}: {waits:?}");
+    }
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_api_route() {
     let app = TestApp::spawn().await;

@@ -79,6 +79,7 @@ fn attributes(key: &Key) -> Vec<KeyValue> {
                 "http_request_method" => "http.request.method",
                 "http_route" => "http.route",
                 "http_response_status_class" => "http.response.status_class",
+                "pool_name" => "pool.name",
                 other => other,
             };
             KeyValue::new(name.to_owned(), label.value().to_owned())
