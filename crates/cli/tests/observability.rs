@@ -1,6 +1,6 @@
 //! Observability end to end: a real `portfolio-service` process exporting to an in-process OTLP
 //! receiver (gRPC and HTTP/protobuf, decoded), its JSON logs captured from stderr, a dead
-//! collector, and runtime flags reloaded on SIGHUP.
+//! collector, and runtime flags reloaded on SIGHUP or a file change.
 
 use pfs_observability::testing::{ReceivedSpan, Receiver};
 use serde_json::Value;
@@ -339,10 +339,26 @@ async fn request_count(client: &reqwest::Client, service: &Service) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_flags_from_the_file_without_a_restart() {
+    // File polling off: only the signal can reload.
+    flags_reload_without_a_restart("0s", |service| service.signal("HUP")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_file_is_reloaded_without_a_signal() {
+    flags_reload_without_a_restart("200ms", |_| {}).await;
+}
+
+/// Starts a service on a configuration file with the RED layer on, rewrites the file with it
+/// off, calls `trigger`, and checks the flags change and the layer stops recording, in the
+/// same process.
+async fn flags_reload_without_a_restart(poll: &str, trigger: impl FnOnce(&Service)) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("flags.toml");
     std::fs::write(&file, "[observability.flags]\nmetrics_middleware = true\ndatabase_tracing = true\n").unwrap();
-    let service = Service::start(&[("PORTFOLIO_CONFIG_FILE", file.to_str().unwrap())], false);
+    let service = Service::start(
+        &[("PORTFOLIO_CONFIG_FILE", file.to_str().unwrap()), ("PORTFOLIO_OBSERVABILITY__CONFIG_RELOAD_INTERVAL", poll)],
+        false,
+    );
     let client = reqwest::Client::new();
     service.ready(&client).await;
     let pid_before = service.child.id();
@@ -352,10 +368,10 @@ async fn sighup_reloads_the_flags_from_the_file_without_a_restart() {
     assert!(counted >= 1.0);
 
     std::fs::write(&file, "[observability.flags]\nmetrics_middleware = false\ndatabase_tracing = false\n").unwrap();
-    service.signal("HUP");
+    trigger(&service);
     let deadline = Instant::now() + Duration::from_secs(10);
     while flags(&client, &service).await["metrics_middleware"] != false {
-        assert!(Instant::now() < deadline, "SIGHUP did not reload the flags");
+        assert!(Instant::now() < deadline, "the flags were not reloaded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(flags(&client, &service).await["database_tracing"], false);

@@ -131,24 +131,53 @@ fn apply_effects(flags: &Flags) {
     crate::sampler::set_ratio(flags.runtime.trace_sample_ratio);
 }
 
-/// Re-reads the configuration on every SIGHUP and installs its flags, until the process ends.
-/// A configuration that no longer loads is reported and the flags in force stay.
+/// Re-reads the configuration and installs its flags on every SIGHUP and, when a configuration
+/// file is in use, whenever its content changes (checked every
+/// `observability.config_reload_interval`), until the process ends. The file is polled
+/// rather than watched: a Kubernetes ConfigMap update swaps a symlink, which a watch on the
+/// file's own inode never hears of. A configuration that no longer loads is reported and the
+/// flags in force stay.
 #[cfg(unix)]
-pub fn reload_on_sighup(flags: Arc<RuntimeFlags>, sources: pfs_platform::ConfigSources) -> anyhow::Result<()> {
+pub fn reload_on_change(
+    flags: Arc<RuntimeFlags>,
+    sources: pfs_platform::ConfigSources,
+    every: std::time::Duration,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangups = signal(SignalKind::hangup())?;
+    let sources = Arc::new(sources);
+    let (on_signal, on_signal_sources) = (flags.clone(), sources.clone());
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match Config::load(&sources) {
-                Ok(config) => match flags.set(Flags::from_config(&config), "sighup") {
-                    Ok(changed) => tracing::warn!(?changed, "configuration reloaded on SIGHUP"),
-                    Err(err) => tracing::error!(error = %err, "SIGHUP: flags rejected; keeping the current ones"),
-                },
-                Err(err) => tracing::error!(error = %err, "SIGHUP: configuration invalid; keeping the current flags"),
-            }
+            reload(&on_signal, &on_signal_sources, "sighup");
         }
     });
+    if let Some(path) = sources.config_file().filter(|_| !every.is_zero()) {
+        tokio::spawn(async move {
+            let mut seen = tokio::fs::read(&path).await.ok();
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let content = tokio::fs::read(&path).await.ok();
+                // A file that is briefly missing (mid-swap) is not a change worth a reload.
+                if content.is_some() && content != seen {
+                    seen = content;
+                    reload(&flags, &sources, "file");
+                }
+            }
+        });
+    }
     Ok(())
+}
+
+fn reload(flags: &RuntimeFlags, sources: &pfs_platform::ConfigSources, cause: &'static str) {
+    match Config::load(sources) {
+        Ok(config) => match flags.set(Flags::from_config(&config), cause) {
+            Ok(changed) => tracing::warn!(?changed, cause, "configuration reloaded"),
+            Err(err) => tracing::error!(error = %err, cause, "flags rejected on reload; keeping the current ones"),
+        },
+        Err(err) => tracing::error!(error = %err, cause, "configuration invalid on reload; keeping the current flags"),
+    }
 }
 
 #[cfg(test)]

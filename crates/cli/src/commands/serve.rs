@@ -45,7 +45,7 @@ pub async fn run(opts: Opts, mut sources: ConfigSources) -> anyhow::Result<()> {
     super::super::log_panics();
     let app = App::build(&config).await?;
     #[cfg(unix)]
-    pfs_observability::flags::reload_on_sighup(app.flags(), sources)?;
+    pfs_observability::flags::reload_on_change(app.flags(), sources, config.observability.config_reload_interval)?;
     let address = (config.server.host.as_str(), config.server.port);
     let listener =
         tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {}:{}", address.0, address.1))?;

@@ -22,11 +22,16 @@ pub struct ObservabilityConfig {
     pub resource_attributes: String,
     /// Log field names whose values are replaced by `[REDACTED]` (case-insensitive).
     pub redact_fields: Vec<String>,
+    /// How often the configuration file (if any) is checked for changes to the runtime flags;
+    /// zero checks only on SIGHUP.
+    #[serde(with = "humantime_serde")]
+    pub config_reload_interval: Duration,
     pub flags: RuntimeFlags,
     pub otlp: OtlpConfig,
 }
 
-/// The settings that can change without a restart (SIGHUP, or `PATCH /admin/flags`).
+/// The settings that can change without a restart (SIGHUP or a change of the configuration
+/// file, or `PATCH /admin/flags`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeFlags {

@@ -84,13 +84,17 @@ impl ConfigSources {
         })
     }
 
+    /// The configuration file in use: `--config`, else `PORTFOLIO_CONFIG_FILE`.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        self.file.clone().or_else(|| self.env.get("PORTFOLIO_CONFIG_FILE").map(PathBuf::from))
+    }
+
     /// Stacks every layer for `profile`, in precedence order.
     pub(crate) fn builder(&self, profile: Profile) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
         let mut builder = ::config::Config::builder()
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
             .add_source(File::from_str(profile.overlay(), FileFormat::Toml));
-        let file = self.file.clone().or_else(|| self.env.get("PORTFOLIO_CONFIG_FILE").map(PathBuf::from));
-        if let Some(path) = file {
+        if let Some(path) = self.config_file() {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
         for (key, value) in self.env_overrides().chain(self.overrides.iter().cloned()) {
