@@ -5,12 +5,15 @@
 #               no storage spans, OTLP push to a local collector
 #   everything  production plus 100% sampling, storage spans, an INFO log line per request
 # The collector is the in-process test receiver (decodes every export). Configurations run in
-# ROUNDS alternating rounds so that drift on the shared machine spreads over all of them.
+# ROUNDS rounds, in reverse order every other round, so that drift on the shared machine spreads
+# over all of them; each round's ratios compare runs seconds apart, and their median is the
+# figure least moved by the machine's noise. Instructions per request, which no noise moves,
+# come from scripts/count-instructions.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${DURATION:-6s}"
+duration="${DURATION:-3s}"
 concurrency="${CONCURRENCY:-16}"
-rounds="${ROUNDS:-3}"
+rounds="${ROUNDS:-10}"
 cargo build --release -p portfolio-service -p pfs-observability --features pfs-observability/testing \
   --example otlp_sink --bin portfolio-service >/dev/null
 bin=target/release/portfolio-service
@@ -24,50 +27,59 @@ collector_port=$(free_port)
 "$sink" "127.0.0.1:$collector_port" grpc >"$work/sink.log" &
 pids+=($!)
 
-start() { # start NAME ENV... -> prints the port
+declare -A ports
+start() { # start NAME ENV...: a server on a free port, recorded in ports[NAME]
   local name=$1; shift
   local port; port=$(free_port)
   mkdir -p "$work/$name"
   env PORTFOLIO_ENV=production PORTFOLIO_HOST=127.0.0.1 PORTFOLIO_PORT="$port" \
     PORTFOLIO_DATA_DIR="$work/$name" PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY=0s "$@" \
-    "$bin" serve >/dev/null 2>&1 &
+    "$bin" serve >/dev/null 2>"$work/$name.log" &
   pids+=($!)
   until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.05; done
-  echo "$port"
+  ports[$name]=$port
 }
 otel=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$collector_port" OTEL_EXPORTER_OTLP_PROTOCOL=grpc)
-off=$(start off PORTFOLIO_OBSERVABILITY__METRICS_ENABLED=false PORTFOLIO_OBSERVABILITY__TRACING_ENABLED=false)
-production=$(start production "${otel[@]}")
-everything=$(start everything "${otel[@]}" OTEL_TRACES_SAMPLER_ARG=1.0 \
+start off PORTFOLIO_OBSERVABILITY__METRICS_ENABLED=false PORTFOLIO_OBSERVABILITY__TRACING_ENABLED=false
+start production "${otel[@]}"
+start everything "${otel[@]}" OTEL_TRACES_SAMPLER_ARG=1.0 \
   PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING=true PORTFOLIO_OBSERVABILITY__FLAGS__REQUEST_LOGGING=true \
-  PORTFOLIO_LOG_LEVEL=info)
+  PORTFOLIO_LOG_LEVEL=info
 
 out=${OUT:-docs/bench/observability.jsonl}
 mkdir -p "$(dirname "$out")"
 : >"$out"
 for round in $(seq 1 "$rounds"); do
-  for name in off production everything; do
-    port=${!name}
-    "$bin" bench run --url "http://127.0.0.1:$port" --scenario get-by-id --duration "$duration" \
-      --concurrency "$concurrency" --label "$name (round $round)" --out "$out"
+  order="off production everything"
+  [ $((round % 2)) = 0 ] && order="everything production off"
+  for name in $order; do
+    if ! "$bin" bench run --url "http://127.0.0.1:${ports[$name]}" --scenario get-by-id \
+      --duration "$duration" --concurrency "$concurrency" --label "$name (round $round)" --out "$out"; then
+      echo "bench run against '$name' failed; its log (warnings and errors):" >&2
+      grep -v '"level":"INFO"' "$work/$name.log" | tail -n 20 >&2
+      exit 1
+    fi
   done
 done
 tail -n 1 "$work/sink.log"
 python3 - "$out" <<'PY'
-import json, sys, collections
-runs = collections.defaultdict(list)
+import json, sys, collections, statistics
+runs = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    runs[r["label"].split(" (")[0]].append(r)
+    name, round_ = r["label"].split(" (round ")
+    runs[name][round_] = r
 mean = lambda xs: sum(xs) / len(xs)
-base = mean([r["throughput_rps"] for r in runs["off"]])
-print("| configuration | req/s (mean) | vs off | p50 ms | p99 ms | req/s per round |")
-print("|---|---|---|---|---|---|")
+off = runs["off"]
+base = mean([r["throughput_rps"] for r in off.values()])
+print("| configuration | req/s (mean) | vs off (means) | vs off (median of rounds) | p50 ms | p99 ms | req/s per round |")
+print("|---|---|---|---|---|---|---|")
 for name in ["off", "production", "everything"]:
     rs = runs[name]
-    rps = mean([r["throughput_rps"] for r in rs])
-    p50 = mean([r["latency_ms"]["p50"] for r in rs])
-    p99 = mean([r["latency_ms"]["p99"] for r in rs])
-    rounds = ", ".join(f"{r['throughput_rps']:,.0f}" for r in rs)
-    print(f"| {name} | {rps:,.0f} | {rps / base * 100:.1f}% | {p50:.2f} | {p99:.2f} | {rounds} |")
+    rps = mean([r["throughput_rps"] for r in rs.values()])
+    paired = statistics.median(rs[k]["throughput_rps"] / off[k]["throughput_rps"] for k in rs)
+    p50 = mean([r["latency_ms"]["p50"] for r in rs.values()])
+    p99 = mean([r["latency_ms"]["p99"] for r in rs.values()])
+    rounds = ", ".join(f"{r['throughput_rps']:,.0f}" for r in rs.values())
+    print(f"| {name} | {rps:,.0f} | {rps / base * 100:.1f}% | {paired * 100:.1f}% | {p50:.2f} | {p99:.2f} | {rounds} |")
 PY

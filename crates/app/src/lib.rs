@@ -6,7 +6,7 @@
 
 mod events;
 mod jobs;
-mod pool_metrics;
+mod push_metrics;
 mod resilient_store;
 mod shared;
 mod slow_clients;
@@ -81,7 +81,7 @@ impl App {
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
         let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
-        pool_metrics::spawn(config, shared.store.clone(), &tasks, stop_tasks.clone());
+        push_metrics::spawn(config, shared.store.clone(), shared.cache.clone(), &tasks, stop_tasks.clone());
         let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
             .with_cache(shared.cache.clone(), shared.bus.clone())
             .with_breakers(shared.breakers)

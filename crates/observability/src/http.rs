@@ -6,15 +6,21 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use tracing::Span;
+use std::cell::Cell;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tracing::field::Empty;
+use tracing::instrument::Instrumented;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The span target of sampled requests: only these (and spans opened inside them) reach the
-/// OpenTelemetry bridge.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The span target of sampled requests: only these (and spans opened while they are polled)
+/// reach the OpenTelemetry bridge.
 pub(crate) const SAMPLED: &str = "pfs::request::sampled";
 /// The span target of every other request: logs only, no OpenTelemetry span at all.
-const UNSAMPLED: &str = "pfs::request";
+pub(crate) const UNSAMPLED: &str = "pfs::request";
 
 macro_rules! request_span {
     ($target:expr, $method:expr, $path:expr, $request_id:expr, $trace_id:expr) => {
@@ -33,58 +39,136 @@ macro_rules! request_span {
     };
 }
 
-/// The span of one request. Its `request_id` and `trace_id` reach every log line written in it.
+/// The trace of one request: its span, whose `request_id` and `trace_id` reach every log line
+/// written in it, and how it was sampled.
 ///
 /// With tracing on, sampling is decided here, before any span exists (continuing the caller's
 /// decision when a valid `traceparent` came in): building an OpenTelemetry span costs far more
 /// than the rest of a cached read, and at production's 1% it would be thrown away 99 times in
 /// 100. An unsampled request still has a trace id (the caller's, or a fresh one) for its logs
-/// and its `traceparent` response header: returned with the span, for [`record_response`].
-pub fn request_span(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> (Span, Option<TraceId>) {
-    if !tracing_active() {
-        return (request_span!(UNSAMPLED, method, path, request_id, Empty), None);
+/// and its `traceparent` response header.
+pub struct RequestTrace {
+    span: Span,
+    sampling: Sampling,
+}
+
+enum Sampling {
+    /// Tracing is off in this process.
+    Off,
+    /// An OpenTelemetry span is behind the request span.
+    Sampled,
+    /// No OpenTelemetry span; the trace id the request's logs and `traceparent` carry.
+    Unsampled(TraceId),
+}
+
+impl RequestTrace {
+    pub fn start(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> Self {
+        if !tracing_active() {
+            return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), sampling: Sampling::Off };
+        }
+        // The W3C propagator directly, not the global one behind its lock, and only when there
+        // is something to extract.
+        let parent = if headers.contains_key(&TRACEPARENT) {
+            TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+        } else {
+            opentelemetry::Context::new()
+        };
+        let remote = parent.span().span_context().clone();
+        let trace_id = if remote.is_valid() { remote.trace_id() } else { TraceId::from(rand::random::<u128>()) };
+        if crate::sampler::sample_request(&parent, trace_id) {
+            let span = request_span!(SAMPLED, method, path, request_id, Empty);
+            let _ = span.set_parent(parent);
+            let trace_id = span.context().span().span_context().trace_id();
+            span.record("trace_id", Hex::<32>::of(&trace_id.to_bytes()).as_str());
+            return Self { span, sampling: Sampling::Sampled };
+        }
+        // Given at creation, as text formatted here, rather than recorded after with `display`:
+        // a JSON log layer re-serialises a span's fields on every record, and the formatting
+        // machinery cost more than the rest of the span.
+        let text = Hex::<32>::of(&trace_id.to_bytes());
+        Self {
+            span: request_span!(UNSAMPLED, method, path, request_id, text.as_str()),
+            sampling: Sampling::Unsampled(trace_id),
+        }
     }
-    // The W3C propagator directly, not the global one behind its lock, and only when there is
-    // something to extract.
-    let parent = if headers.contains_key("traceparent") {
-        TraceContextPropagator::new().extract(&HeaderExtractor(headers))
-    } else {
-        opentelemetry::Context::new()
-    };
-    let remote = parent.span().span_context().clone();
-    let trace_id = if remote.is_valid() { remote.trace_id() } else { TraceId::from(rand::random::<u128>()) };
-    if crate::sampler::sample_request(&parent, trace_id) {
-        let span = request_span!(SAMPLED, method, path, request_id, Empty);
-        let _ = span.set_parent(parent);
-        let trace_id = span.context().span().span_context().trace_id();
-        span.record("trace_id", tracing::field::display(trace_id));
-        return (span, None);
+
+    pub fn span(&self) -> &Span {
+        &self.span
     }
-    // Given at creation rather than recorded after: a JSON log layer re-serialises a span's
-    // fields on every record.
-    (request_span!(UNSAMPLED, method, path, request_id, tracing::field::display(trace_id)), Some(trace_id))
+
+    /// Runs the request's future in its span. While a sampled request's future is polled,
+    /// [`in_sampled_trace`] holds on that thread, so storage and cache calls open child spans.
+    pub fn instrument<F: Future>(&self, future: F) -> InRequest<F> {
+        InRequest { inner: future.instrument(self.span.clone()), sampled: matches!(self.sampling, Sampling::Sampled) }
+    }
+
+    /// Records the status on the span, and adds `traceparent` to the response so a caller can
+    /// find the trace of its request.
+    pub fn finish(&self, status: StatusCode, headers: &mut HeaderMap) {
+        match self.sampling {
+            Sampling::Off => {}
+            // No span to point at: the trace id (logged with the request) and a fresh span id,
+            // flagged unsampled so downstream services do not sample this trace either.
+            Sampling::Unsampled(trace_id) => {
+                headers.insert(TRACEPARENT, unsampled_traceparent(trace_id, rand::random::<u64>().max(1)));
+            }
+            Sampling::Sampled => {
+                self.span.record("http.response.status_code", status.as_u16());
+                if status.is_server_error() {
+                    self.span.record("otel.status_code", "ERROR");
+                }
+                let context = self.span.context();
+                TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+            }
+        }
+    }
 }
 
-/// Whether `span` is a sampled request's (so has an OpenTelemetry span behind it).
-fn sampled(span: &Span) -> bool {
-    tracing_active() && span.metadata().is_some_and(|meta| meta.target() == SAMPLED)
+thread_local! {
+    /// Whether the future being polled on this thread is a sampled request's.
+    static IN_SAMPLED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether the innermost span entered on this thread has a target `accept` likes. Unlike
-/// `Span::current()`, this takes no reference to the span (two contended atomic updates).
-fn current_target(accept: impl Fn(&str) -> bool) -> bool {
-    tracing::dispatcher::get_default(|dispatch| dispatch.current_span().metadata().is_some_and(|m| accept(m.target())))
-}
-
-/// Whether the current span belongs to a sampled trace, so child spans are worth opening.
+/// Whether this thread is working for a sampled request, so child spans are worth opening. A
+/// thread-local flag rather than a look at the current span: that look costs two registry
+/// lookups, on every storage call of every request.
 pub(crate) fn in_sampled_trace() -> bool {
-    tracing_active() && current_target(|target| target != UNSAMPLED)
+    IN_SAMPLED.with(Cell::get)
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future in its span, marking the thread as in a sampled trace while polled.
+    pub struct InRequest<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        sampled: bool,
+    }
+}
+
+impl<F: Future> Future for InRequest<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if !*this.sampled {
+            return this.inner.poll(cx);
+        }
+        // Restored on the way out, also when the poll panics.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_SAMPLED.with(|flag| flag.set(self.0));
+            }
+        }
+        let _restore = Restore(IN_SAMPLED.with(|flag| flag.replace(true)));
+        this.inner.poll(cx)
+    }
 }
 
 /// Names the current span, the request's, after the matched route template
 /// (`GET /api/v1/portfolio/{portfolioId}`) when the request is sampled.
 pub fn record_route(method: &Method, route: &str) {
-    if tracing_active() && current_target(|target| target == SAMPLED) {
+    if in_sampled_trace() {
         let span = Span::current();
         // The OpenTelemetry span started when the request span was first entered, so `otel.name`
         // could no longer rename it; the span itself can be.
@@ -93,44 +177,40 @@ pub fn record_route(method: &Method, route: &str) {
     }
 }
 
-/// Records the status on the span, and adds `traceparent` to the response so a caller can find
-/// the trace of its request.
-pub fn record_response(span: &Span, unsampled: Option<TraceId>, status: StatusCode, headers: &mut HeaderMap) {
-    if !tracing_active() {
-        return;
-    }
-    if !sampled(span) {
-        // No span to point at: the trace id (logged with the request) and a fresh span id,
-        // flagged unsampled so downstream services do not sample this trace either.
-        if let Some(trace_id) = unsampled {
-            headers.insert("traceparent", unsampled_traceparent(trace_id, rand::random::<u64>().max(1)));
-        }
-        return;
-    }
-    span.record("http.response.status_code", status.as_u16());
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-    }
-    let context = span.context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
-}
-
 /// `00-{trace id}-{span id}-00`, written by hand: `format!` of a `u128` and the copy into a
 /// header value were a visible share of an unsampled request.
 fn unsampled_traceparent(trace_id: TraceId, span_id: u64) -> HeaderValue {
-    fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut value = [0u8; 55];
+    value[..3].copy_from_slice(b"00-");
+    value[3..35].copy_from_slice(Hex::<32>::of(&trace_id.to_bytes()).as_bytes());
+    value[35] = b'-';
+    value[36..52].copy_from_slice(Hex::<16>::of(&span_id.to_be_bytes()).as_bytes());
+    value[52..].copy_from_slice(b"-00");
+    HeaderValue::from_bytes(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The lower-case hex of `N / 2` bytes, on the stack.
+struct Hex<const N: usize>([u8; N]);
+
+impl<const N: usize> Hex<N> {
+    fn of(bytes: &[u8]) -> Self {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for byte in bytes {
-            out.extend_from_slice(&[DIGITS[usize::from(byte >> 4)], DIGITS[usize::from(byte & 0xf)]]);
+        let mut out = [b'0'; N];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
         }
+        Self(out)
     }
-    let mut value = Vec::with_capacity(55);
-    value.extend_from_slice(b"00-");
-    hex(&mut value, &trace_id.to_bytes());
-    value.push(b'-');
-    hex(&mut value, &span_id.to_be_bytes());
-    value.extend_from_slice(b"-00");
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).unwrap_or_else(|_| HeaderValue::from_static(""))
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);

@@ -39,8 +39,6 @@ pub struct AppTelemetry {
     pub prometheus: Option<PrometheusHandle>,
     /// Whether the RED middleware layer is part of the stack (`metrics_enabled`).
     pub metrics: bool,
-    /// The RED instruments the middleware records into.
-    pub red: Arc<red::RedMetrics>,
 }
 
 impl AppTelemetry {
@@ -57,7 +55,6 @@ impl AppTelemetry {
             flags: Arc::new(RuntimeFlags::from_config(config)),
             prometheus: handle.filter(|_| observability.prometheus_endpoint),
             metrics: observability.metrics_enabled,
-            red: Arc::new(red::RedMetrics::new()),
         }
     }
 }

@@ -24,7 +24,7 @@ use tracing_subscriber::filter::LevelFilter;
 
 static TRACING: AtomicBool = AtomicBool::new(false);
 
-/// Whether request spans go to OpenTelemetry in this process (the bridge is installed).
+/// Whether sampled requests' spans go to OpenTelemetry in this process (the bridge is installed).
 pub fn tracing_active() -> bool {
     TRACING.load(Ordering::Relaxed)
 }
@@ -72,7 +72,7 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
     let mut layer = None;
     if observability.tracing_enabled {
         crate::sampler::install(Configured::from_name(&observability.trace_sampler));
-        // Sampling is decided per request before its span exists (`http::request_span`), so
+        // Sampling is decided per request before its span exists (`http::RequestTrace`), so
         // unsampled requests never build OpenTelemetry spans; whatever reaches the SDK is kept.
         let mut builder = SdkTracerProvider::builder()
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
@@ -122,14 +122,26 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
 }
 
 /// Admits a span to the OpenTelemetry bridge only as the span of a sampled request or inside
-/// one: unsampled requests (the target `http::UNSAMPLED`) and spans of background work outside
-/// any request cost nothing there. Events are admitted; the bridge attaches them to their span.
+/// one (opened while a sampled request is being polled): unsampled requests and spans of
+/// background work cost nothing there. Request spans are decided once per callsite (their
+/// target says whether they are sampled); only other spans are looked at one by one, by a
+/// thread-local flag rather than a look at the current span. Events are admitted; the bridge
+/// attaches them to their span.
 fn sampled_trees<S>() -> impl tracing_subscriber::layer::Filter<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    tracing_subscriber::filter::dynamic_filter_fn(|meta, cx| {
-        !meta.is_span() || meta.target() == crate::http::SAMPLED || cx.lookup_current().is_some()
+    use tracing::subscriber::Interest;
+    // The callsite answer is only a hint: with other layers' filters in play, the per-span check
+    // below still runs, for request spans too (made before their request is first polled).
+    let admit = |meta: &tracing::Metadata<'_>, _: &tracing_subscriber::layer::Context<'_, S>| {
+        !meta.is_span() || meta.target() == crate::http::SAMPLED || crate::http::in_sampled_trace()
+    };
+    tracing_subscriber::filter::DynFilterFn::new(admit).with_callsite_filter(|meta| match meta.target() {
+        _ if !meta.is_span() => Interest::always(),
+        crate::http::SAMPLED => Interest::always(),
+        crate::http::UNSAMPLED => Interest::never(),
+        _ => Interest::sometimes(),
     })
 }
 

@@ -1,32 +1,21 @@
 //! The RED metrics of requests, through handles kept per route.
 //!
 //! `metrics::histogram!(name, &labels)` builds and hashes a key (three label strings) and
-//! looks it up in the recorder on every call; with a handful of route templates the handles
-//! are built once and reused. The map of routes is read without a lock (it only grows, by
-//! copy, the first time a route answers with a new status class), so a request costs one
-//! hash of its route template and the recording itself.
+//! looks it up in the recorder on every call. Route templates are a small, fixed set, so each
+//! gets a [`RouteMetrics`] once, kept for the life of the process: a request finds its route's
+//! with one hash of the template (read without a lock) and holds a plain reference to it, with
+//! no reference count to update on a line every core writes.
 
 use arc_swap::ArcSwap;
 use foldhash::fast::FixedState;
 use metrics::{Counter, Histogram};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "_OTHER"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// The handles of one (method, route, status class).
-#[derive(Clone)]
-struct Handles {
-    duration: Histogram,
-    /// Only for 4xx and 5xx.
-    errors: Option<Counter>,
-}
-
-/// Every route's handles, indexed by method and status class.
-type RouteHandles = [Option<Handles>; METHODS.len() * CLASSES.len()];
-type Routes = HashMap<Box<str>, RouteHandles, FixedState>;
 
 /// Requests being served by this process. A gauge handle updated per request would be two
 /// contended compare-and-swap loops (one per recorder behind the fan-out); this is one atomic
@@ -38,64 +27,89 @@ pub fn publish_active() {
     metrics::gauge!("http_server_active_requests").set(ACTIVE.load(Ordering::Relaxed) as f64);
 }
 
-/// The RED instruments of one app, built lazily (after the recorder is installed).
-#[derive(Default)]
-pub struct RedMetrics {
-    routes: ArcSwap<Routes>,
+/// Counts a request in `http_server_active_requests` while the guard lives (also when the
+/// request is cancelled).
+pub fn in_flight() -> InFlight {
+    ACTIVE.fetch_add(1, Ordering::Relaxed);
+    InFlight(())
 }
 
-impl RedMetrics {
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// The RED instruments of one route template, by method and status class, each registered
+/// (after the recorder is installed) the first time it is used.
+pub struct RouteMetrics {
+    route: &'static str,
+    handles: [OnceLock<Handles>; METHODS.len() * CLASSES.len()],
+}
 
-    /// Counts a request in `http_server_active_requests` while the guard lives (also when the
-    /// request is cancelled).
-    pub fn in_flight(&self) -> InFlight {
-        ACTIVE.fetch_add(1, Ordering::Relaxed);
-        InFlight(())
+/// The handles of one (method, route, status class).
+struct Handles {
+    duration: Histogram,
+    /// Only for 4xx and 5xx.
+    errors: Option<Counter>,
+}
+
+impl RouteMetrics {
+    pub fn route(&self) -> &'static str {
+        self.route
     }
 
     /// Records one finished request: its duration, and an error for 4xx and 5xx.
-    pub fn record(&self, method: &http::Method, route: &str, status: http::StatusCode, elapsed: Duration) {
+    pub fn record(&self, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         let method = method_index(method);
-        let slot = method * CLASSES.len() + class;
-        let routes = self.routes.load();
-        match routes.get(route).and_then(|handles| handles[slot].as_ref()) {
-            Some(handles) => handles.record(elapsed),
-            None => {
-                drop(routes);
-                self.register(route, method, class, slot).record(elapsed);
+        let handles = self.handles[method * CLASSES.len() + class].get_or_init(|| {
+            let labels = [
+                ("http_request_method", METHODS[method].to_owned()),
+                ("http_route", self.route.to_owned()),
+                ("http_response_status_class", CLASSES[class].to_owned()),
+            ];
+            Handles {
+                duration: metrics::histogram!("http_server_request_duration_seconds", &labels),
+                errors: (class >= 3).then(|| metrics::counter!("http_server_errors", &labels)),
             }
-        }
-    }
-
-    fn register(&self, route: &str, method: usize, class: usize, slot: usize) -> Handles {
-        let labels = [
-            ("http_request_method", METHODS[method].to_owned()),
-            ("http_route", route.to_owned()),
-            ("http_response_status_class", CLASSES[class].to_owned()),
-        ];
-        let handles = Handles {
-            duration: metrics::histogram!("http_server_request_duration_seconds", &labels),
-            errors: (class >= 3).then(|| metrics::counter!("http_server_errors", &labels)),
-        };
-        self.routes.rcu(|routes| {
-            let mut routes = Routes::clone(routes);
-            routes.entry(route.into()).or_insert_with(|| std::array::from_fn(|_| None))[slot] = Some(handles.clone());
-            routes
         });
-        handles
+        handles.duration.record(elapsed.as_secs_f64());
+        if let Some(errors) = &handles.errors {
+            errors.increment(1);
+        }
     }
 }
 
-impl Handles {
-    fn record(&self, elapsed: Duration) {
-        self.duration.record(elapsed.as_secs_f64());
-        if let Some(errors) = &self.errors {
-            errors.increment(1);
+/// Every route template's [`RouteMetrics`] (one set per process, like the recorder).
+pub struct RedMetrics {
+    routes: ArcSwap<HashMap<Box<str>, &'static RouteMetrics, FixedState>>,
+    /// Held while a route is added, so each is made (and kept) once.
+    adding: Mutex<()>,
+}
+
+static RED: LazyLock<RedMetrics> = LazyLock::new(RedMetrics::new);
+
+impl RedMetrics {
+    pub fn global() -> &'static RedMetrics {
+        &RED
+    }
+
+    fn new() -> Self {
+        Self { routes: ArcSwap::default(), adding: Mutex::new(()) }
+    }
+
+    /// The metrics of `route`, a route template (or another label from a small, fixed set).
+    pub fn route(&self, route: &str) -> &'static RouteMetrics {
+        if let Some(found) = self.routes.load().get(route) {
+            return found;
         }
+        let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = self.routes.load().get(route) {
+            return found;
+        }
+        let added: &'static RouteMetrics = Box::leak(Box::new(RouteMetrics {
+            route: Box::leak(route.into()),
+            handles: std::array::from_fn(|_| OnceLock::new()),
+        }));
+        let mut routes = HashMap::clone(&self.routes.load());
+        routes.insert(route.into(), added);
+        self.routes.store(routes.into());
+        added
     }
 }
 
@@ -123,13 +137,19 @@ mod tests {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         metrics::with_local_recorder(&recorder, || {
+            // An instance of its own: the global one's handles belong to the global recorder.
             let red = RedMetrics::new();
             let route = "/api/v1/portfolio/{portfolioId}";
+            assert!(std::ptr::eq(red.route(route), red.route(route)), "one entry per route");
             for status in [200, 200, 404] {
-                let _guard = red.in_flight();
-                red.record(&http::Method::GET, route, http::StatusCode::from_u16(status).unwrap(), Duration::ZERO);
+                let _guard = in_flight();
+                red.route(route).record(
+                    &http::Method::GET,
+                    http::StatusCode::from_u16(status).unwrap(),
+                    Duration::ZERO,
+                );
             }
-            red.record(&http::Method::from_bytes(b"BREW").unwrap(), route, http::StatusCode::OK, Duration::ZERO);
+            red.route(route).record(&http::Method::from_bytes(b"BREW").unwrap(), http::StatusCode::OK, Duration::ZERO);
             publish_active();
         });
         let snapshot = snapshotter.snapshot().into_vec();

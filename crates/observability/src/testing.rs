@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 pub struct ReceivedSpan {
     pub name: String,
     pub trace_id: String,
+    pub span_id: String,
     pub parent_span_id: String,
     pub attributes: BTreeMap<String, String>,
     pub service_name: Option<String>,
@@ -69,6 +70,7 @@ impl Sink {
                     received.spans.push(ReceivedSpan {
                         name: span.name,
                         trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
                         parent_span_id: hex(&span.parent_span_id),
                         attributes,
                         service_name: service_name.clone(),

@@ -10,6 +10,8 @@ mod sampling;
 
 use crate::config::{Config, LogFormat, LoggingConfig};
 use std::sync::{Arc, OnceLock};
+use tracing::Dispatch;
+use tracing::dispatcher::WeakDispatch;
 use tracing_subscriber::filter::{FilterExt, ParseError};
 use tracing_subscriber::fmt::format::{Writer, debug_fn};
 use tracing_subscriber::prelude::*;
@@ -62,6 +64,11 @@ pub fn init(config: &LoggingConfig) {
 /// Installs the global subscriber for a serving process: the configured format, level,
 /// redaction and sampling, plus `extra` (the tracing bridge). Idempotent: a second call
 /// leaves the first subscriber in place and returns false.
+///
+/// One subscriber for everything. A second one carrying the bridge, for sampled requests
+/// only, was tried: `tracing-subscriber`'s registry closes a span's parent through the
+/// thread's current dispatcher, so a child span dropped on another thread (sqlx's SQLite
+/// worker drops the caller's span there) closed its parent in the wrong registry and panicked.
 pub fn init_with(config: &Config, extra: Option<ExtraLayer>) -> bool {
     let redact = config.observability.redact_fields.iter().map(|f| f.to_ascii_lowercase()).collect();
     init_layers(&config.logging, redact, config.observability.flags.log_sample_rate, extra)
@@ -69,43 +76,76 @@ pub fn init_with(config: &Config, extra: Option<ExtraLayer>) -> bool {
 
 fn init_layers(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, extra: Option<ExtraLayer>) -> bool {
     let spec = std::env::var("RUST_LOG").ok().filter(|spec| parse_filter(spec).is_ok());
-    let filter = parse_filter(spec.as_deref().unwrap_or(&config.level)).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (filter, handle) = reload::Layer::new(filter);
-    let sampling = Arc::new(Sampling::new(sample_rate));
-    let keep = filter.and(sampling.clone().filter());
-    let redact: Arc<[String]> = redact.into();
-    let output: ExtraLayer = match config.format {
-        LogFormat::Pretty => {
-            let fields = debug_fn(move |writer: &mut Writer<'_>, field, value| {
-                if field.name() == "message" {
-                    write!(writer, "{value:?}")
-                } else if redact.iter().any(|r| r.eq_ignore_ascii_case(field.name())) {
-                    write!(writer, "{field}={REDACTED}")
-                } else {
-                    write!(writer, "{field}={value:?}")
-                }
-            })
-            .delimited(" ");
-            tracing_subscriber::fmt::layer()
-                .compact()
-                .fmt_fields(fields)
+    let spec = spec.as_deref().unwrap_or(&config.level);
+    let spec = if parse_filter(spec).is_ok() { spec } else { "info" };
+    let logging =
+        Logging { format: config.format, spec, redact: redact.into(), sampling: Arc::new(Sampling::new(sample_rate)) };
+    let (mut layers, handle) = logging.layers();
+    layers.layers.extend(extra);
+    if layers.build().try_init().is_err() {
+        return false;
+    }
+    let _ = CONTROL.set(LogControl { filter: handle, sampling: logging.sampling });
+    true
+}
+
+/// What every subscriber of the process logs, and how.
+struct Logging<'a> {
+    format: LogFormat,
+    spec: &'a str,
+    redact: Arc<[String]>,
+    sampling: Arc<Sampling>,
+}
+
+impl Logging<'_> {
+    /// The id and output layers of one subscriber, and the handle that changes its level.
+    fn layers(&self) -> (Layers, reload::Handle<EnvFilter, Registry>) {
+        let owner = Arc::<OnceLock<WeakDispatch>>::default();
+        let filter = parse_filter(self.spec).unwrap_or_else(|_| EnvFilter::new("info"));
+        let (filter, handle) = reload::Layer::new(filter);
+        let keep = filter.and(self.sampling.clone().filter());
+        let output: ExtraLayer = match self.format {
+            LogFormat::Pretty => {
+                let redact = self.redact.clone();
+                let fields = debug_fn(move |writer: &mut Writer<'_>, field, value| {
+                    if field.name() == "message" {
+                        write!(writer, "{value:?}")
+                    } else if redact.iter().any(|r| r.eq_ignore_ascii_case(field.name())) {
+                        write!(writer, "{field}={REDACTED}")
+                    } else {
+                        write!(writer, "{field}={value:?}")
+                    }
+                })
+                .delimited(" ");
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .fmt_fields(fields)
+                    .with_writer(std::io::stderr)
+                    .with_filter(keep)
+                    .boxed()
+            }
+            LogFormat::Json => tracing_subscriber::fmt::layer()
+                .event_format(json::JsonLines { redact: self.redact.clone(), owner: owner.clone() })
                 .with_writer(std::io::stderr)
                 .with_filter(keep)
-                .boxed()
-        }
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .event_format(json::JsonLines { redact })
-            .with_writer(std::io::stderr)
-            .with_filter(keep)
-            .boxed(),
-    };
-    let mut layers: Vec<ExtraLayer> = vec![IdsLayer.boxed(), output];
-    layers.extend(extra);
-    let installed = tracing_subscriber::registry().with(layers).try_init().is_ok();
-    if installed {
-        let _ = CONTROL.set(LogControl { filter: handle, sampling });
+                .boxed(),
+        };
+        (Layers { layers: vec![IdsLayer.boxed(), output], owner }, handle)
     }
-    installed
+}
+
+/// The layers of one subscriber, and where its JSON formatter learns which subscriber it is in.
+struct Layers {
+    layers: Vec<ExtraLayer>,
+    owner: Arc<OnceLock<WeakDispatch>>,
+}
+
+impl Layers {
+    fn build(self) -> Dispatch {
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(self.layers));
+        let _ = self.owner.set(dispatch.downgrade());
+        dispatch
+    }
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so passing runs stay quiet.

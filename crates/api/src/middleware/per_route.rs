@@ -12,7 +12,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use pfs_observability::http::record_route;
-use pfs_observability::red::InFlight;
+use pfs_observability::red::{self, InFlight, RedMetrics, RouteMetrics};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -76,30 +76,28 @@ where
 
 impl<S> PerRoute<S> {
     fn observe(&self, req: &Request) -> Option<Record> {
-        let state = &self.layer.state;
-        let telemetry = &state.telemetry;
+        let telemetry = &self.layer.state.telemetry;
         let flags = telemetry.flags.load();
         let (measure, log) = (telemetry.metrics && flags.runtime.metrics_middleware, flags.runtime.request_logging);
         drop(flags);
-        let route = req.extensions().get::<MatchedPath>().cloned();
-        record_route(req.method(), route.as_ref().map_or(UNMATCHED, MatchedPath::as_str));
+        let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str);
+        record_route(req.method(), route);
         (measure || log).then(|| Record {
-            state: state.clone(),
+            route: RedMetrics::global().route(route),
             method: req.method().clone(),
-            route,
             measure,
             log,
-            _in_flight: measure.then(|| telemetry.red.in_flight()),
+            _in_flight: measure.then(red::in_flight),
             start: Instant::now(),
         })
     }
 }
 
-/// What is recorded once the response is ready.
+/// What is recorded once the response is ready. Nothing in it is shared with other requests
+/// but the route's `'static` metrics: no reference count changes hands per request.
 struct Record {
-    state: AppState,
+    route: &'static RouteMetrics,
     method: Method,
-    route: Option<MatchedPath>,
     measure: bool,
     log: bool,
     /// Counts the request as active until it finishes or is dropped.
@@ -110,13 +108,12 @@ struct Record {
 impl Record {
     fn finish(self, response: &Response) {
         let elapsed = self.start.elapsed();
-        let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         if self.measure {
-            self.state.telemetry.red.record(&self.method, route, response.status(), elapsed);
+            self.route.record(&self.method, response.status(), elapsed);
         }
         if self.log {
             tracing::info!(
-                http.route = route,
+                http.route = self.route.route(),
                 http.response.status_code = response.status().as_u16(),
                 latency_ms = elapsed.as_secs_f64() * 1000.0,
                 "request"

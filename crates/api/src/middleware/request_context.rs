@@ -4,8 +4,9 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use pfs_observability::http::RequestTrace;
 use std::time::Instant;
-use tracing::Instrument;
+use tracing::Level;
 
 /// Headers a caller may carry its id in, in the original's order of preference.
 const INCOMING: &[&str] = &["x-request-id", "x-correlation-id", "x-trace-id", "request-id"];
@@ -33,23 +34,22 @@ fn fresh() -> HeaderValue {
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let id = incoming(req.headers()).unwrap_or_else(fresh);
-    let (span, unsampled) = pfs_observability::http::request_span(
-        req.method(),
-        req.uri().path(),
-        req.headers(),
-        &String::from_utf8_lossy(id.as_bytes()),
-    );
+    let trace = RequestTrace::start(req.method(), req.uri().path(), req.headers(), id.to_str().unwrap_or_default());
     req.extensions_mut().insert(RequestId(id.clone()));
     let start = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(
-            status = response.status().as_u16(),
-            latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-            "request completed"
-        );
-    });
-    pfs_observability::http::record_response(&span, unsampled, response.status(), response.headers_mut());
+    let mut response = trace.instrument(next.run(req)).await;
+    // Checked first: entering the span only to find the line filtered out costs a registry
+    // lookup per layer, on every request of a production process.
+    if tracing::enabled!(Level::DEBUG) {
+        trace.span().in_scope(|| {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+                "request completed"
+            );
+        });
+    }
+    trace.finish(response.status(), response.headers_mut());
     response.headers_mut().insert("x-request-id", id);
     response
 }

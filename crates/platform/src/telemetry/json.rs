@@ -5,9 +5,12 @@ use super::REDACTED;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::OnceLock;
+use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
-use tracing::{Event, Id, Subscriber};
+use tracing::{Dispatch, Event, Id, Subscriber};
+use tracing_subscriber::Registry;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::Context;
@@ -76,6 +79,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Id
 /// innermost span's name, and the request and trace ids of the enclosing request.
 pub(super) struct JsonLines {
     pub redact: Arc<[String]>,
+    /// The subscriber this formatter writes for, set once it is built: the ids are read from
+    /// its registry.
+    pub owner: Arc<OnceLock<WeakDispatch>>,
 }
 
 struct Fields<'a> {
@@ -118,7 +124,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(&self, _: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         let mut fields = Fields { map: Map::new(), redact: &self.redact };
         fields.map.insert("timestamp".into(), chrono_now().into());
@@ -126,29 +132,42 @@ where
         fields.map.insert("target".into(), meta.target().into());
         event.record(&mut fields);
         let mut map = fields.map;
-        if let Some(scope) = ctx.event_scope() {
-            let mut ids = Ids::default();
-            let mut innermost = None;
-            for span in scope {
-                innermost.get_or_insert(span.name());
-                if let Some(found) = span.extensions().get::<Ids>() {
-                    ids.request_id = ids.request_id.or_else(|| found.request_id.clone());
-                    ids.trace_id = ids.trace_id.or_else(|| found.trace_id.clone());
-                }
-            }
-            if let Some(name) = innermost {
-                map.insert("span".into(), name.into());
-            }
-            if let Some(id) = ids.request_id {
-                map.insert("request_id".into(), id.into());
-            }
-            if let Some(id) = ids.trace_id {
-                map.insert("trace_id".into(), id.into());
-            }
+        let owner = self.owner.get().and_then(WeakDispatch::upgrade);
+        let (innermost, ids) = owner.as_ref().map(|owner| enclosing(owner, event)).unwrap_or_default();
+        if let Some(name) = innermost {
+            map.insert("span".into(), name.into());
+        }
+        if let Some(id) = ids.request_id {
+            map.insert("request_id".into(), id.into());
+        }
+        if let Some(id) = ids.trace_id {
+            map.insert("trace_id".into(), id.into());
         }
         let line = serde_json::to_string(&map).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
     }
+}
+
+/// The innermost span around `event` and the ids of the request it belongs to, from the
+/// registry's whole span stack. Not `FmtContext::event_scope`: that lists only the spans this
+/// layer's level lets through, and at WARN (production) the INFO request span is not one of
+/// them, so a warning inside a request would lose its ids exactly where they are needed. (Nor
+/// the current dispatcher: while an event is dispatched, it is the no-op one.)
+fn enclosing(dispatch: &Dispatch, event: &Event<'_>) -> (Option<&'static str>, Ids) {
+    let mut ids = Ids::default();
+    let Some(registry) = dispatch.downcast_ref::<Registry>() else { return (None, ids) };
+    let current = || registry.current_span().id().cloned();
+    let Some(span) = event.parent().cloned().or_else(current).and_then(|id| registry.span(&id)) else {
+        return (None, ids);
+    };
+    let innermost = span.name();
+    for span in span.scope() {
+        if let Some(found) = span.extensions().get::<Ids>() {
+            ids.request_id = ids.request_id.or_else(|| found.request_id.clone());
+            ids.trace_id = ids.trace_id.or_else(|| found.trace_id.clone());
+        }
+    }
+    (Some(innermost), ids)
 }
 
 /// RFC 3339 with microseconds, UTC.
@@ -179,10 +198,12 @@ mod tests {
     fn lines_carry_the_request_ids_and_hide_redacted_fields() {
         let buffer = Buffer::default();
         let sink = buffer.clone();
-        let format = JsonLines { redact: vec!["password".to_owned()].into() };
+        let owner = Arc::default();
+        let format = JsonLines { redact: vec!["password".to_owned()].into(), owner: Arc::clone(&owner) };
         let output = tracing_subscriber::fmt::layer().event_format(format).with_writer(move || sink.clone());
-        let subscriber = tracing_subscriber::registry().with(IdsLayer).with(output);
-        tracing::subscriber::with_default(subscriber, || {
+        let subscriber = Dispatch::new(tracing_subscriber::registry().with(IdsLayer).with(output));
+        owner.set(subscriber.downgrade()).unwrap();
+        tracing::dispatcher::with_default(&subscriber, || {
             let span = tracing::info_span!("request", request_id = "req-1", trace_id = tracing::field::Empty);
             span.record("trace_id", "abc123");
             let _entered = span.enter();
@@ -201,5 +222,31 @@ mod tests {
         assert_eq!(line["user"], "ann");
         assert_eq!(line["count"], 3);
         assert!(!text.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_warning_carries_the_ids_of_a_request_span_its_level_filters_out() {
+        use tracing_subscriber::Layer;
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let owner = Arc::default();
+        let output = tracing_subscriber::fmt::layer()
+            .event_format(JsonLines { redact: Vec::new().into(), owner: Arc::clone(&owner) })
+            .with_writer(move || sink.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+        let subscriber = Dispatch::new(tracing_subscriber::registry().with(IdsLayer).with(output));
+        owner.set(subscriber.downgrade()).unwrap();
+        tracing::dispatcher::with_default(&subscriber, || {
+            let span = tracing::info_span!("request", request_id = "req-2", trace_id = "def456");
+            let _entered = span.enter();
+            tracing::info!("not written");
+            tracing::warn!("slow downstream");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).expect(&text);
+        assert_eq!(line["message"], "slow downstream");
+        assert_eq!(line["request_id"], "req-2");
+        assert_eq!(line["trace_id"], "def456");
+        assert_eq!(line["span"], "request");
     }
 }
