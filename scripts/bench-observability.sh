@@ -4,7 +4,9 @@
 #   production  the production profile as shipped: metrics, /metrics, tracing sampled at 1%,
 #               no storage spans, OTLP push to a local collector
 #   everything  production plus 100% sampling, storage spans, an INFO log line per request
-# The collector is the in-process test receiver (decodes every export). Configurations run in
+# The collector is the in-process test receiver (decodes every export). After each run the
+# machine is left SETTLE seconds, so that no run pays for the exports (and the collector's
+# decoding) of the one before, "everything" above all. Configurations run in
 # ROUNDS rounds, in reverse order every other round, so that drift on the shared machine spreads
 # over all of them; each round's ratios compare runs seconds apart, and their median is the
 # figure least moved by the machine's noise. Instructions per request, which no noise moves,
@@ -14,6 +16,7 @@ cd "$(dirname "$0")/.."
 duration="${DURATION:-3s}"
 concurrency="${CONCURRENCY:-16}"
 rounds="${ROUNDS:-10}"
+settle="${SETTLE:-2}"
 cargo build --release -p portfolio-service -p pfs-observability --features pfs-observability/testing \
   --example otlp_sink --bin portfolio-service >/dev/null
 bin=target/release/portfolio-service
@@ -59,6 +62,7 @@ for round in $(seq 1 "$rounds"); do
       grep -v '"level":"INFO"' "$work/$name.log" | tail -n 20 >&2
       exit 1
     fi
+    sleep "$settle"
   done
 done
 tail -n 1 "$work/sink.log"

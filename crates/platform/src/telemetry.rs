@@ -76,76 +76,47 @@ pub fn init_with(config: &Config, extra: Option<ExtraLayer>) -> bool {
 
 fn init_layers(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, extra: Option<ExtraLayer>) -> bool {
     let spec = std::env::var("RUST_LOG").ok().filter(|spec| parse_filter(spec).is_ok());
-    let spec = spec.as_deref().unwrap_or(&config.level);
-    let spec = if parse_filter(spec).is_ok() { spec } else { "info" };
-    let logging =
-        Logging { format: config.format, spec, redact: redact.into(), sampling: Arc::new(Sampling::new(sample_rate)) };
-    let (mut layers, handle) = logging.layers();
-    layers.layers.extend(extra);
-    if layers.build().try_init().is_err() {
-        return false;
-    }
-    let _ = CONTROL.set(LogControl { filter: handle, sampling: logging.sampling });
-    true
-}
-
-/// What every subscriber of the process logs, and how.
-struct Logging<'a> {
-    format: LogFormat,
-    spec: &'a str,
-    redact: Arc<[String]>,
-    sampling: Arc<Sampling>,
-}
-
-impl Logging<'_> {
-    /// The id and output layers of one subscriber, and the handle that changes its level.
-    fn layers(&self) -> (Layers, reload::Handle<EnvFilter, Registry>) {
-        let owner = Arc::<OnceLock<WeakDispatch>>::default();
-        let filter = parse_filter(self.spec).unwrap_or_else(|_| EnvFilter::new("info"));
-        let (filter, handle) = reload::Layer::new(filter);
-        let keep = filter.and(self.sampling.clone().filter());
-        let output: ExtraLayer = match self.format {
-            LogFormat::Pretty => {
-                let redact = self.redact.clone();
-                let fields = debug_fn(move |writer: &mut Writer<'_>, field, value| {
-                    if field.name() == "message" {
-                        write!(writer, "{value:?}")
-                    } else if redact.iter().any(|r| r.eq_ignore_ascii_case(field.name())) {
-                        write!(writer, "{field}={REDACTED}")
-                    } else {
-                        write!(writer, "{field}={value:?}")
-                    }
-                })
-                .delimited(" ");
-                tracing_subscriber::fmt::layer()
-                    .compact()
-                    .fmt_fields(fields)
-                    .with_writer(std::io::stderr)
-                    .with_filter(keep)
-                    .boxed()
-            }
-            LogFormat::Json => tracing_subscriber::fmt::layer()
-                .event_format(json::JsonLines { redact: self.redact.clone(), owner: owner.clone() })
+    let filter = parse_filter(spec.as_deref().unwrap_or(&config.level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    let sampling = Arc::new(Sampling::new(sample_rate));
+    let keep = filter.and(sampling.clone().filter());
+    let redact: Arc<[String]> = redact.into();
+    // The JSON formatter reads request ids from its subscriber's registry, known once built.
+    let owner = Arc::<OnceLock<WeakDispatch>>::default();
+    let output: ExtraLayer = match config.format {
+        LogFormat::Pretty => {
+            let fields = debug_fn(move |writer: &mut Writer<'_>, field, value| {
+                if field.name() == "message" {
+                    write!(writer, "{value:?}")
+                } else if redact.iter().any(|r| r.eq_ignore_ascii_case(field.name())) {
+                    write!(writer, "{field}={REDACTED}")
+                } else {
+                    write!(writer, "{field}={value:?}")
+                }
+            })
+            .delimited(" ");
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .fmt_fields(fields)
                 .with_writer(std::io::stderr)
                 .with_filter(keep)
-                .boxed(),
-        };
-        (Layers { layers: vec![IdsLayer.boxed(), output], owner }, handle)
+                .boxed()
+        }
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(json::JsonLines { redact, owner: owner.clone() })
+            .with_writer(std::io::stderr)
+            .with_filter(keep)
+            .boxed(),
+    };
+    let mut layers: Vec<ExtraLayer> = vec![IdsLayer.boxed(), output];
+    layers.extend(extra);
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layers));
+    let _ = owner.set(dispatch.downgrade());
+    if dispatch.try_init().is_err() {
+        return false;
     }
-}
-
-/// The layers of one subscriber, and where its JSON formatter learns which subscriber it is in.
-struct Layers {
-    layers: Vec<ExtraLayer>,
-    owner: Arc<OnceLock<WeakDispatch>>,
-}
-
-impl Layers {
-    fn build(self) -> Dispatch {
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(self.layers));
-        let _ = self.owner.set(dispatch.downgrade());
-        dispatch
-    }
+    let _ = CONTROL.set(LogControl { filter: handle, sampling });
+    true
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so passing runs stay quiet.
