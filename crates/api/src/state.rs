@@ -98,6 +98,15 @@ impl AppState {
     }
 
     /// Records the change feed that `store` already publishes to.
+    /// Hands the recorder the figures kept outside it (pool usage, cache lookups): called just
+    /// before metrics are read, by a scrape and on the OTLP push interval.
+    pub fn publish_metrics(&self) {
+        pfs_observability::pools::record(&self.store.pool_stats());
+        if let Some(cache) = &self.cache {
+            cache.publish_metrics();
+        }
+    }
+
     pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
         self.with(|s| s.events = events)
     }

@@ -81,13 +81,13 @@ impl App {
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
         let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
-        push_metrics::spawn(config, shared.store.clone(), shared.cache.clone(), &tasks, stop_tasks.clone());
         let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
             .with_cache(shared.cache.clone(), shared.bus.clone())
             .with_breakers(shared.breakers)
             .with_events(shared.events)
             .with_jobs(service)
             .with_idempotency(idempotency);
+        push_metrics::spawn(config, state.clone(), &tasks, stop_tasks.clone());
         let router = pfs_api::router(state.clone(), config, shared.limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }

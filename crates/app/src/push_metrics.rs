@@ -2,23 +2,15 @@
 //! cache lookups. A Prometheus scrape refreshes them itself; a push exports whatever they last
 //! held, so with OTLP metrics they are refreshed on the push interval.
 
-use pfs_cache::ReadCache;
+use pfs_api::AppState;
 use pfs_platform::Config;
-use pfs_storage::PortfolioStore;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Refreshes them every `otlp.metrics_interval` until `shutdown`, when metrics are pushed over
 /// OTLP (the same condition under which `init_process` builds the exporter).
-pub(crate) fn spawn(
-    config: &Config,
-    store: Arc<dyn PortfolioStore>,
-    cache: Option<Arc<ReadCache>>,
-    tasks: &TaskTracker,
-    shutdown: CancellationToken,
-) {
+pub(crate) fn spawn(config: &Config, state: AppState, tasks: &TaskTracker, shutdown: CancellationToken) {
     let observability = &config.observability;
     let otlp = &observability.otlp;
     if !(observability.metrics_enabled && otlp.metrics && !otlp.endpoint.trim().is_empty()) {
@@ -30,12 +22,7 @@ pub(crate) fn spawn(
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                _ = ticks.tick() => {
-                    pfs_observability::pools::record(&store.pool_stats());
-                    if let Some(cache) = &cache {
-                        cache.publish_metrics();
-                    }
-                }
+                _ = ticks.tick() => state.publish_metrics(),
             }
         }
     });

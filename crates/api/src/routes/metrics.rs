@@ -21,9 +21,6 @@ async fn scrape(State(state): State<AppState>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     pfs_observability::process::collect();
-    pfs_observability::pools::record(&state.store.pool_stats());
-    if let Some(cache) = &state.cache {
-        cache.publish_metrics();
-    }
+    state.publish_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
 }

@@ -38,8 +38,8 @@ impl Visit for Ids {
             "trace_id" => &mut self.trace_id,
             _ => return,
         };
-        // Once per request for the trace id (given with `display`, so unquoted): formatted
-        // straight into the string kept, not into a temporary first.
+        // Ids given with `%` (unquoted) or `?` (quoted: the quotes are dropped); the request
+        // middleware gives both as text, through `record_str`.
         let mut text = format!("{value:?}");
         if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') {
             text = text[1..text.len() - 1].to_owned();
