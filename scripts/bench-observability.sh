@@ -17,37 +17,15 @@ duration="${DURATION:-3s}"
 concurrency="${CONCURRENCY:-16}"
 rounds="${ROUNDS:-10}"
 settle="${SETTLE:-2}"
-cargo build --release -p portfolio-service -p pfs-observability --features pfs-observability/testing \
-  --example otlp_sink --bin portfolio-service >/dev/null
-bin=target/release/portfolio-service
-sink=target/release/examples/otlp_sink
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-collector_port=$(free_port)
-"$sink" "127.0.0.1:$collector_port" grpc >"$work/sink.log" &
-pids+=($!)
-
+source scripts/bench-servers.sh
 declare -A ports
-start() { # start NAME ENV...: a server on a free port, recorded in ports[NAME]
-  local name=$1; shift
-  local port; port=$(free_port)
-  mkdir -p "$work/$name"
-  env PORTFOLIO_ENV=production PORTFOLIO_HOST=127.0.0.1 PORTFOLIO_PORT="$port" \
-    PORTFOLIO_DATA_DIR="$work/$name" PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY=0s "$@" \
-    "$bin" serve >/dev/null 2>"$work/$name.log" &
-  pids+=($!)
-  until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.05; done
-  ports[$name]=$port
-}
-otel=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$collector_port" OTEL_EXPORTER_OTLP_PROTOCOL=grpc)
-start off PORTFOLIO_OBSERVABILITY__METRICS_ENABLED=false PORTFOLIO_OBSERVABILITY__TRACING_ENABLED=false
-start production "${otel[@]}"
-start everything "${otel[@]}" OTEL_TRACES_SAMPLER_ARG=1.0 \
-  PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING=true PORTFOLIO_OBSERVABILITY__FLAGS__REQUEST_LOGGING=true \
-  PORTFOLIO_LOG_LEVEL=info
+launch off "${off[@]}"
+ports[off]=$port
+launch production "${otel[@]}"
+ports[production]=$port
+launch everything "${otel[@]}" OTEL_TRACES_SAMPLER_ARG=1.0 PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING=true \
+  PORTFOLIO_OBSERVABILITY__FLAGS__REQUEST_LOGGING=true PORTFOLIO_LOG_LEVEL=info
+ports[everything]=$port
 
 out=${OUT:-docs/bench/observability.jsonl}
 mkdir -p "$(dirname "$out")"

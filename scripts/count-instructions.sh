@@ -11,28 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 requests="${REQUESTS:-3000}"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
-cargo build --release -p portfolio-service -p pfs-observability --features pfs-observability/testing \
-  --example otlp_sink --bin portfolio-service >/dev/null
-bin=target/release/portfolio-service
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source scripts/bench-servers.sh
 
-collector_port=$(free_port)
-target/release/examples/otlp_sink "127.0.0.1:$collector_port" grpc >/dev/null &
-pids+=($!)
-
-count() { # count NAME ENV... -> prints "NAME instructions-per-request"
+declare -A counts
+count() { # count NAME ENV...: instructions per request into counts[NAME]
   local name=$1; shift
-  local port; port=$(free_port)
-  mkdir -p "$work/$name"
-  env PORTFOLIO_ENV=production PORTFOLIO_HOST=127.0.0.1 PORTFOLIO_PORT="$port" \
-    PORTFOLIO_DATA_DIR="$work/$name" PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY=0s "$@" \
-    valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" "$bin" serve >/dev/null 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.2; done
+  launch "$name" "$@" -- valgrind --tool=callgrind --callgrind-out-file="$work/$name.out"
   local load=("$bin" bench run --url "http://127.0.0.1:$port" --scenario get-by-id --pool 200 --concurrency 4)
   "${load[@]}" --requests 500 >/dev/null 2>&1
   callgrind_control -z "$pid" >/dev/null 2>&1
@@ -41,14 +25,12 @@ count() { # count NAME ENV... -> prints "NAME instructions-per-request"
   local total
   total=$(callgrind_annotate "$work/$name.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   kill "$pid"
-  echo "$name $((total / requests))"
+  counts[$name]=$((total / requests))
 }
-off=$(count off PORTFOLIO_OBSERVABILITY__METRICS_ENABLED=false PORTFOLIO_OBSERVABILITY__TRACING_ENABLED=false)
-production=$(count production OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$collector_port" OTEL_EXPORTER_OTLP_PROTOCOL=grpc)
+count off "${off[@]}"
+count production "${otel[@]}"
 echo "| configuration | instructions per request | vs off |"
 echo "|---|---|---|"
-base=${off#* }
-for line in "$off" "$production"; do
-  name=${line% *}; n=${line#* }
-  echo "| $name | $n | $(python3 -c "print(f'{$n / $base * 100:.1f}%')") |"
+for name in off production; do
+  echo "| $name | ${counts[$name]} | $(python3 -c "print(f'{${counts[$name]} / ${counts[off]} * 100:.1f}%')") |"
 done
