@@ -4,15 +4,15 @@
 use crate::pipeline::tracing_active;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{TraceContextExt, TraceId};
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::cell::Cell;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tracing::field::Empty;
 use tracing::instrument::Instrumented;
 use tracing::{Instrument, Span};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -57,8 +57,9 @@ enum Sampling {
     Off,
     /// An OpenTelemetry span is behind the request span.
     Sampled,
-    /// No OpenTelemetry span; the trace id the request's logs and `traceparent` carry.
-    Unsampled(TraceId),
+    /// No OpenTelemetry span; the `traceparent` of the response, whose trace id the request's
+    /// logs carry.
+    Unsampled(HeaderValue),
 }
 
 impl RequestTrace {
@@ -74,21 +75,29 @@ impl RequestTrace {
             opentelemetry::Context::new()
         };
         let remote = parent.span().span_context().clone();
-        let trace_id = if remote.is_valid() { remote.trace_id() } else { TraceId::from(rand::random::<u128>()) };
+        // The SDK's own generator (a thread-local small RNG, as for sampled spans): ids must be
+        // unique, not unpredictable, and the thread-safe CSPRNG cost several times as much.
+        let trace_id = if remote.is_valid() { remote.trace_id() } else { RandomIdGenerator::default().new_trace_id() };
         if crate::sampler::sample_request(&parent, trace_id) {
-            let span = request_span!(SAMPLED, method, path, request_id, Empty);
-            let _ = span.set_parent(parent);
-            let trace_id = span.context().span().span_context().trace_id();
+            // The bridge takes the OpenTelemetry context current when a span is made as its
+            // parent, and makes a span's own context current while it is entered.
+            let span = {
+                let _parent = parent.attach();
+                request_span!(SAMPLED, method, path, request_id, Empty)
+            };
+            let trace_id = span.in_scope(|| opentelemetry::Context::current().span().span_context().trace_id());
             span.record("trace_id", Hex::<32>::of(&trace_id.to_bytes()).as_str());
             return Self { span, sampling: Sampling::Sampled };
         }
-        // Given at creation, as text formatted here, rather than recorded after with `display`:
-        // a JSON log layer re-serialises a span's fields on every record, and the formatting
-        // machinery cost more than the rest of the span.
-        let text = Hex::<32>::of(&trace_id.to_bytes());
+        // No span to point at: the trace id and a fresh span id, flagged unsampled so that
+        // downstream services do not sample this trace either. The span's `trace_id` is given
+        // at creation, as text cut from it, rather than recorded after with `display`: a JSON
+        // log layer re-serialises a span's fields on every record, and the formatting machinery
+        // cost more than the rest of the span.
+        let traceparent = UnsampledTraceparent::new(trace_id, RandomIdGenerator::default().new_span_id());
         Self {
-            span: request_span!(UNSAMPLED, method, path, request_id, text.as_str()),
-            sampling: Sampling::Unsampled(trace_id),
+            span: request_span!(UNSAMPLED, method, path, request_id, traceparent.trace_id()),
+            sampling: Sampling::Unsampled(traceparent.header_value()),
         }
     }
 
@@ -104,20 +113,18 @@ impl RequestTrace {
 
     /// Records the status on the span, and adds `traceparent` to the response so a caller can
     /// find the trace of its request.
-    pub fn finish(&self, status: StatusCode, headers: &mut HeaderMap) {
+    pub fn finish(self, status: StatusCode, headers: &mut HeaderMap) {
         match self.sampling {
             Sampling::Off => {}
-            // No span to point at: the trace id (logged with the request) and a fresh span id,
-            // flagged unsampled so downstream services do not sample this trace either.
-            Sampling::Unsampled(trace_id) => {
-                headers.insert(TRACEPARENT, unsampled_traceparent(trace_id, rand::random::<u64>().max(1)));
+            Sampling::Unsampled(traceparent) => {
+                headers.insert(TRACEPARENT, traceparent);
             }
             Sampling::Sampled => {
                 self.span.record("http.response.status_code", status.as_u16());
                 if status.is_server_error() {
                     self.span.record("otel.status_code", "ERROR");
                 }
-                let context = self.span.context();
+                let context = self.span.in_scope(opentelemetry::Context::current);
                 TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
             }
         }
@@ -153,15 +160,24 @@ impl<F: Future> Future for InRequest<F> {
         if !*this.sampled {
             return this.inner.poll(cx);
         }
-        // Restored on the way out, also when the poll panics.
-        struct Restore(bool);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                IN_SAMPLED.with(|flag| flag.set(self.0));
-            }
-        }
-        let _restore = Restore(IN_SAMPLED.with(|flag| flag.replace(true)));
+        let _flag = SampledFlag::raise();
         this.inner.poll(cx)
+    }
+}
+
+/// Holds [`in_sampled_trace`] on this thread while it lives; restores the previous value when
+/// dropped, also when a poll panics.
+pub(crate) struct SampledFlag(bool);
+
+impl SampledFlag {
+    pub(crate) fn raise() -> Self {
+        Self(IN_SAMPLED.with(|flag| flag.replace(true)))
+    }
+}
+
+impl Drop for SampledFlag {
+    fn drop(&mut self) {
+        IN_SAMPLED.with(|flag| flag.set(self.0));
     }
 }
 
@@ -169,24 +185,38 @@ impl<F: Future> Future for InRequest<F> {
 /// (`GET /api/v1/portfolio/{portfolioId}`) when the request is sampled.
 pub fn record_route(method: &Method, route: &str) {
     if in_sampled_trace() {
-        let span = Span::current();
         // The OpenTelemetry span started when the request span was first entered, so `otel.name`
-        // could no longer rename it; the span itself can be.
-        span.context().span().update_name(format!("{method} {route}"));
-        span.record("http.route", route);
+        // could no longer rename it; the span itself, current while it is entered, can be.
+        opentelemetry::Context::current().span().update_name(format!("{method} {route}"));
+        Span::current().record("http.route", route);
     }
 }
 
-/// `00-{trace id}-{span id}-00`, written by hand: `format!` of a `u128` and the copy into a
-/// header value were a visible share of an unsampled request.
-fn unsampled_traceparent(trace_id: TraceId, span_id: u64) -> HeaderValue {
-    let mut value = [0u8; 55];
-    value[..3].copy_from_slice(b"00-");
-    value[3..35].copy_from_slice(Hex::<32>::of(&trace_id.to_bytes()).as_bytes());
-    value[35] = b'-';
-    value[36..52].copy_from_slice(Hex::<16>::of(&span_id.to_be_bytes()).as_bytes());
-    value[52..].copy_from_slice(b"-00");
-    HeaderValue::from_bytes(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// `00-{trace id}-{span id}-00`, written by hand once per request: `format!` of a `u128` and
+/// the copy into a header value were a visible share of an unsampled request.
+struct UnsampledTraceparent([u8; 55]);
+
+impl UnsampledTraceparent {
+    fn new(trace_id: TraceId, span_id: SpanId) -> Self {
+        // A zero span id is invalid; the generator gives one in 2^64.
+        let span_id = if span_id == SpanId::INVALID { SpanId::from(1) } else { span_id };
+        let mut value = [0u8; 55];
+        value[..3].copy_from_slice(b"00-");
+        value[3..35].copy_from_slice(Hex::<32>::of(&trace_id.to_bytes()).as_bytes());
+        value[35] = b'-';
+        value[36..52].copy_from_slice(Hex::<16>::of(&span_id.to_bytes()).as_bytes());
+        value[52..].copy_from_slice(b"-00");
+        Self(value)
+    }
+
+    fn trace_id(&self) -> &str {
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(&self.0[3..35]).unwrap_or_default()
+    }
+
+    fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.0).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
 }
 
 /// The lower-case hex of `N / 2` bytes, on the stack.
@@ -244,7 +274,9 @@ mod tests {
     #[test]
     fn an_unsampled_traceparent_carries_the_trace_id_and_is_flagged_unsampled() {
         let trace_id = TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128);
-        let value = unsampled_traceparent(trace_id, 0x00f067aa0ba902b7);
+        let traceparent = UnsampledTraceparent::new(trace_id, SpanId::from(0x00f067aa0ba902b7));
+        assert_eq!(traceparent.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+        let value = traceparent.header_value();
         assert_eq!(value, "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00");
         let mut headers = HeaderMap::new();
         headers.insert("traceparent", value);

@@ -2,6 +2,7 @@
 //! exporters, the tracing bridge and the logging subscriber around it.
 
 mod export;
+mod sampled;
 
 use crate::recorder::{self, OtelBridge};
 use crate::sampler::Configured;
@@ -19,8 +20,6 @@ use pfs_resilience::{BreakerSettings, CircuitBreaker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::FilterExt as _;
-use tracing_subscriber::filter::LevelFilter;
 
 static TRACING: AtomicBool = AtomicBool::new(false);
 
@@ -90,9 +89,8 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             .with_tracer(provider.tracer("portfolio-service"))
             .with_location(false)
             .with_threads(false)
-            .with_tracked_inactivity(false)
-            .with_filter(LevelFilter::INFO.and(sampled_trees()));
-        layer = Some(bridge.boxed());
+            .with_tracked_inactivity(false);
+        layer = Some(sampled::SampledOnly::new(bridge).boxed());
         telemetry.tracer = Some(provider);
     }
 
@@ -119,30 +117,6 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
         TRACING.store(true, Ordering::Relaxed);
     }
     Ok(telemetry)
-}
-
-/// Admits a span to the OpenTelemetry bridge only as the span of a sampled request or inside
-/// one (opened while a sampled request is being polled): unsampled requests and spans of
-/// background work cost nothing there. Request spans are decided once per callsite (their
-/// target says whether they are sampled); only other spans are looked at one by one, by a
-/// thread-local flag rather than a look at the current span. Events are admitted; the bridge
-/// attaches them to their span.
-fn sampled_trees<S>() -> impl tracing_subscriber::layer::Filter<S>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    use tracing::subscriber::Interest;
-    // The callsite answer is only a hint: with other layers' filters in play, the per-span check
-    // below still runs, for request spans too (made before their request is first polled).
-    let admit = |meta: &tracing::Metadata<'_>, _: &tracing_subscriber::layer::Context<'_, S>| {
-        !meta.is_span() || meta.target() == crate::http::SAMPLED || crate::http::in_sampled_trace()
-    };
-    tracing_subscriber::filter::DynFilterFn::new(admit).with_callsite_filter(|meta| match meta.target() {
-        _ if !meta.is_span() => Interest::always(),
-        crate::http::SAMPLED => Interest::always(),
-        crate::http::UNSAMPLED => Interest::never(),
-        _ => Interest::sometimes(),
-    })
 }
 
 fn resource(config: &ObservabilityConfig) -> Resource {
