@@ -6,7 +6,8 @@ use arc_swap::{ArcSwap, Guard};
 use pfs_platform::Config;
 use pfs_platform::config::RuntimeFlags as ConfiguredFlags;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The flags in force.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,22 @@ impl FlagsPatch {
 #[derive(Debug)]
 pub struct RuntimeFlags {
     current: ArcSwap<Flags>,
+    /// The switches read on every request, as bits beside the whole set: loading the set
+    /// (`arc-swap`) publishes a hazard pointer with a full fence, a plain load of these does not.
+    switches: AtomicU8,
+    /// Held while the flags are replaced, so the set and its switches change together.
+    writing: Mutex<()>,
+}
+
+const METRICS_MIDDLEWARE: u8 = 1;
+const REQUEST_LOGGING: u8 = 2;
+const DATABASE_TRACING: u8 = 4;
+
+fn switches(flags: &ConfiguredFlags) -> u8 {
+    let bit = |on: bool, bit: u8| if on { bit } else { 0 };
+    bit(flags.metrics_middleware, METRICS_MIDDLEWARE)
+        | bit(flags.request_logging, REQUEST_LOGGING)
+        | bit(flags.database_tracing, DATABASE_TRACING)
 }
 
 impl RuntimeFlags {
@@ -63,18 +80,37 @@ impl RuntimeFlags {
 
     pub fn new(flags: Flags) -> Self {
         apply_effects(&flags);
-        Self { current: ArcSwap::from_pointee(flags) }
+        let switches = AtomicU8::new(switches(&flags.runtime));
+        Self { current: ArcSwap::from_pointee(flags), switches, writing: Mutex::new(()) }
     }
 
-    /// The flags in force: one atomic load, no lock, no allocation.
+    /// The flags in force: no lock, no allocation.
     pub fn load(&self) -> Guard<Arc<Flags>> {
         self.current.load()
+    }
+
+    fn switch(&self, bit: u8) -> bool {
+        self.switches.load(Ordering::Relaxed) & bit != 0
+    }
+
+    pub fn metrics_middleware(&self) -> bool {
+        self.switch(METRICS_MIDDLEWARE)
+    }
+
+    pub fn request_logging(&self) -> bool {
+        self.switch(REQUEST_LOGGING)
+    }
+
+    pub fn database_tracing(&self) -> bool {
+        self.switch(DATABASE_TRACING)
     }
 
     /// Validates and installs `next`, logging each changed flag with `source` (who changed it).
     /// Returns the names of the flags that changed.
     pub fn set(&self, next: Flags, source: &str) -> Result<Vec<&'static str>, String> {
         validate(&next)?;
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        self.switches.store(switches(&next.runtime), Ordering::Relaxed);
         let previous = self.current.swap(Arc::new(next.clone()));
         let changed = diff(&previous, &next);
         for (name, from, to) in &changed {
@@ -205,6 +241,7 @@ mod tests {
         assert_eq!(changed, ["log_level", "database_tracing"]);
         assert!(!live.load().runtime.database_tracing);
         assert!(live.load().runtime.metrics_middleware);
+        assert!(!live.database_tracing() && live.metrics_middleware() && live.request_logging());
     }
 
     #[test]
@@ -215,5 +252,6 @@ mod tests {
         let bad_level = FlagsPatch { log_level: Some("loud[".into()), ..Default::default() };
         assert!(live.set(bad_level.applied_to(&live.load()), "test").is_err());
         assert_eq!(**live.load(), flags());
+        assert!(live.database_tracing() && live.metrics_middleware() && live.request_logging());
     }
 }

@@ -67,33 +67,54 @@ impl RequestTrace {
         if !tracing_active() {
             return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), sampling: Sampling::Off };
         }
-        // The W3C propagator directly, not the global one behind its lock, and only when there
-        // is something to extract.
-        let parent = if headers.contains_key(&TRACEPARENT) {
-            TraceContextPropagator::new().extract(&HeaderExtractor(headers))
-        } else {
-            opentelemetry::Context::new()
-        };
-        let remote = parent.span().span_context().clone();
+        if headers.contains_key(&TRACEPARENT) {
+            return Self::continued(method, path, headers, request_id);
+        }
         // The SDK's own generator (a thread-local small RNG, as for sampled spans): ids must be
         // unique, not unpredictable, and the thread-safe CSPRNG cost several times as much.
+        let trace_id = RandomIdGenerator::default().new_trace_id();
+        let root = opentelemetry::Context::new();
+        if crate::sampler::sample_request(&root, trace_id) {
+            return Self::sampled(root, method, path, request_id);
+        }
+        Self::unsampled(trace_id, method, path, request_id)
+    }
+
+    /// A request whose caller sent `traceparent`: the caller's trace, and its sampling decision
+    /// where the sampler follows it. Kept out of line, like [`Self::sampled`]: the common
+    /// request runs through less code, which on this path costs more in instruction-cache
+    /// misses than in instructions.
+    #[cold]
+    fn continued(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> Self {
+        // The W3C propagator directly, not the global one behind its lock.
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        let remote = parent.span().span_context().clone();
         let trace_id = if remote.is_valid() { remote.trace_id() } else { RandomIdGenerator::default().new_trace_id() };
         if crate::sampler::sample_request(&parent, trace_id) {
-            // The bridge takes the OpenTelemetry context current when a span is made as its
-            // parent, and makes a span's own context current while it is entered.
-            let span = {
-                let _parent = parent.attach();
-                request_span!(SAMPLED, method, path, request_id, Empty)
-            };
-            let trace_id = span.in_scope(|| opentelemetry::Context::current().span().span_context().trace_id());
-            span.record("trace_id", Hex::<32>::of(&trace_id.to_bytes()).as_str());
-            return Self { span, sampling: Sampling::Sampled };
+            return Self::sampled(parent, method, path, request_id);
         }
-        // No span to point at: the trace id and a fresh span id, flagged unsampled so that
-        // downstream services do not sample this trace either. The span's `trace_id` is given
-        // at creation, as text cut from it, rather than recorded after with `display`: a JSON
-        // log layer re-serialises a span's fields on every record, and the formatting machinery
-        // cost more than the rest of the span.
+        Self::unsampled(trace_id, method, path, request_id)
+    }
+
+    #[cold]
+    fn sampled(parent: opentelemetry::Context, method: &Method, path: &str, request_id: &str) -> Self {
+        // The bridge takes the OpenTelemetry context current when a span is made as its
+        // parent, and makes a span's own context current while it is entered.
+        let span = {
+            let _parent = parent.attach();
+            request_span!(SAMPLED, method, path, request_id, Empty)
+        };
+        let trace_id = span.in_scope(|| opentelemetry::Context::current().span().span_context().trace_id());
+        span.record("trace_id", Hex::<32>::of(&trace_id.to_bytes()).as_str());
+        Self { span, sampling: Sampling::Sampled }
+    }
+
+    /// No span to point at: the trace id and a fresh span id, flagged unsampled so that
+    /// downstream services do not sample this trace either. The span's `trace_id` is given at
+    /// creation, as text cut from it, rather than recorded after with `display`: a JSON log
+    /// layer re-serialises a span's fields on every record, and the formatting machinery cost
+    /// more than the rest of the span.
+    fn unsampled(trace_id: TraceId, method: &Method, path: &str, request_id: &str) -> Self {
         let traceparent = UnsampledTraceparent::new(trace_id, RandomIdGenerator::default().new_span_id());
         Self {
             span: request_span!(UNSAMPLED, method, path, request_id, traceparent.trace_id()),

@@ -19,7 +19,6 @@ use pfs_platform::config::{ObservabilityConfig, OtlpProtocol};
 use pfs_resilience::{BreakerSettings, CircuitBreaker};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tracing_subscriber::Layer;
 
 static TRACING: AtomicBool = AtomicBool::new(false);
 
@@ -90,7 +89,7 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false);
-        layer = Some(sampled::SampledOnly::new(bridge).boxed());
+        layer = Some(sampled::SampledOnly::new(bridge));
         telemetry.tracer = Some(provider);
     }
 

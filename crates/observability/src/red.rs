@@ -9,6 +9,7 @@
 use arc_swap::ArcSwap;
 use foldhash::fast::FixedState;
 use metrics::{Counter, Histogram};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock};
@@ -84,9 +85,30 @@ pub struct RedMetrics {
 
 static RED: LazyLock<RedMetrics> = LazyLock::new(RedMetrics::new);
 
+const RECENT_SLOTS: usize = 16;
+
+thread_local! {
+    static RECENT: [Cell<Option<&'static RouteMetrics>>; RECENT_SLOTS] = const { [const { Cell::new(None) }; RECENT_SLOTS] };
+}
+
 impl RedMetrics {
     pub fn global() -> &'static RedMetrics {
         &RED
+    }
+
+    /// [`Self::route`] of the global set, remembered per thread by where the template lives: a
+    /// router keeps each template in one place, so a request usually finds its route's entry
+    /// without hashing the template or loading the shared map (which fences).
+    pub fn global_route(route: &str) -> &'static RouteMetrics {
+        let slot = (route.as_ptr() as usize >> 4) % RECENT_SLOTS;
+        let recent = RECENT.with(|recent| recent[slot].get());
+        // Compared by content: the place of a dropped router's template may be reused.
+        if let Some(found) = recent.filter(|found| found.route == route) {
+            return found;
+        }
+        let found = RED.route(route);
+        RECENT.with(|recent| recent[slot].set(Some(found)));
+        found
     }
 
     fn new() -> Self {
@@ -131,6 +153,20 @@ impl Drop for InFlight {
 mod tests {
     use super::*;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    #[test]
+    fn the_global_route_is_found_by_content_wherever_its_template_lives() {
+        let first = String::from("/test/global/{a}");
+        let found = RedMetrics::global_route(&first);
+        assert!(std::ptr::eq(found, RedMetrics::global().route(&first)));
+        assert!(std::ptr::eq(found, RedMetrics::global_route(&String::from("/test/global/{a}"))));
+        // The same place holding another template (as when a router is dropped and another
+        // allocates where it was): found by content, not by place.
+        let mut reused = first;
+        reused.replace_range(.., "/test/global/{b}");
+        assert_eq!(RedMetrics::global_route(&reused).route(), "/test/global/{b}");
+        assert_eq!(RedMetrics::global_route("/test/global/{a}").route(), "/test/global/{a}");
+    }
 
     #[test]
     fn requests_are_recorded_per_method_route_and_class_with_errors_counted() {

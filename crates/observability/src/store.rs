@@ -41,7 +41,7 @@ impl TracedStore {
         let on = crate::http::in_sampled_trace()
             && match self.tier {
                 Tier::Cache => true,
-                Tier::Database => self.flags.load().runtime.database_tracing,
+                Tier::Database => self.flags.database_tracing(),
             };
         if !on {
             return call.await;

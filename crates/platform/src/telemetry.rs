@@ -14,14 +14,20 @@ use tracing::Dispatch;
 use tracing::dispatcher::WeakDispatch;
 use tracing_subscriber::filter::{FilterExt, ParseError};
 use tracing_subscriber::fmt::format::{Writer, debug_fn};
+use tracing_subscriber::layer::{Identity, Layered};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 pub use json::{Ids, IdsLayer};
 pub use sampling::Sampling;
 
-/// A layer for the global subscriber supplied by another crate (the OpenTelemetry bridge).
-pub type ExtraLayer = Box<dyn Layer<Registry> + Send + Sync>;
+/// One of the logging layers.
+type LogLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// The subscriber the logging layers make. Another crate's layer (the OpenTelemetry bridge)
+/// goes on top of it, by type rather than boxed among them: its callbacks, which return at once
+/// for nearly every span, are then inlined instead of called through a pointer.
+pub type Logging = Layered<Vec<LogLayer>, Registry>;
 
 /// The value written in place of a redacted field.
 pub const REDACTED: &str = "[REDACTED]";
@@ -58,7 +64,7 @@ pub fn control() -> Option<&'static LogControl> {
 
 /// Installs the global subscriber from `logging` alone (tools and tests).
 pub fn init(config: &LoggingConfig) {
-    init_layers(config, Vec::new(), 1.0, None);
+    init_layers(config, Vec::new(), 1.0, None::<Identity>);
 }
 
 /// Installs the global subscriber for a serving process: the configured format, level,
@@ -69,12 +75,18 @@ pub fn init(config: &LoggingConfig) {
 /// only, was tried: `tracing-subscriber`'s registry closes a span's parent through the
 /// thread's current dispatcher, so a child span dropped on another thread (sqlx's SQLite
 /// worker drops the caller's span there) closed its parent in the wrong registry and panicked.
-pub fn init_with(config: &Config, extra: Option<ExtraLayer>) -> bool {
+pub fn init_with<L>(config: &Config, extra: Option<L>) -> bool
+where
+    L: Layer<Logging> + Send + Sync + 'static,
+{
     let redact = config.observability.redact_fields.iter().map(|f| f.to_ascii_lowercase()).collect();
     init_layers(&config.logging, redact, config.observability.flags.log_sample_rate, extra)
 }
 
-fn init_layers(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, extra: Option<ExtraLayer>) -> bool {
+fn init_layers<L>(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, extra: Option<L>) -> bool
+where
+    L: Layer<Logging> + Send + Sync + 'static,
+{
     let spec = std::env::var("RUST_LOG").ok().filter(|spec| parse_filter(spec).is_ok());
     let filter = parse_filter(spec.as_deref().unwrap_or(&config.level)).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
@@ -83,7 +95,7 @@ fn init_layers(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, ex
     let redact: Arc<[String]> = redact.into();
     // The JSON formatter reads request ids from its subscriber's registry, known once built.
     let owner = Arc::<OnceLock<WeakDispatch>>::default();
-    let output: ExtraLayer = match config.format {
+    let output: LogLayer = match config.format {
         LogFormat::Pretty => {
             let fields = debug_fn(move |writer: &mut Writer<'_>, field, value| {
                 if field.name() == "message" {
@@ -108,9 +120,8 @@ fn init_layers(config: &LoggingConfig, redact: Vec<String>, sample_rate: f64, ex
             .with_filter(keep)
             .boxed(),
     };
-    let mut layers: Vec<ExtraLayer> = vec![IdsLayer.boxed(), output];
-    layers.extend(extra);
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layers));
+    let layers: Vec<LogLayer> = vec![IdsLayer.boxed(), output];
+    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layers).with(extra));
     let _ = owner.set(dispatch.downgrade());
     if dispatch.try_init().is_err() {
         return false;

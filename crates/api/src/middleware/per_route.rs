@@ -77,13 +77,12 @@ where
 impl<S> PerRoute<S> {
     fn observe(&self, req: &Request) -> Option<Record> {
         let telemetry = &self.layer.state.telemetry;
-        let flags = telemetry.flags.load();
-        let (measure, log) = (telemetry.metrics && flags.runtime.metrics_middleware, flags.runtime.request_logging);
-        drop(flags);
+        let (measure, log) =
+            (telemetry.metrics && telemetry.flags.metrics_middleware(), telemetry.flags.request_logging());
         let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str);
         record_route(req.method(), route);
         (measure || log).then(|| Record {
-            route: RedMetrics::global().route(route),
+            route: RedMetrics::global_route(route),
             method: req.method().clone(),
             measure,
             log,
