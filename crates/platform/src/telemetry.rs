@@ -88,7 +88,26 @@ where
     L: Layer<Logging> + Send + Sync + 'static,
 {
     let spec = std::env::var("RUST_LOG").ok().filter(|spec| parse_filter(spec).is_ok());
-    let filter = parse_filter(spec.as_deref().unwrap_or(&config.level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (dispatch, control) = subscriber(config, spec.as_deref(), redact, sample_rate, extra);
+    if dispatch.try_init().is_err() {
+        return false;
+    }
+    let _ = CONTROL.set(control);
+    true
+}
+
+/// The subscriber, not yet installed, and the handles that change it while it runs.
+fn subscriber<L>(
+    config: &LoggingConfig,
+    rust_log: Option<&str>,
+    redact: Vec<String>,
+    sample_rate: f64,
+    extra: Option<L>,
+) -> (Dispatch, LogControl)
+where
+    L: Layer<Logging> + Send + Sync + 'static,
+{
+    let filter = parse_filter(rust_log.unwrap_or(&config.level)).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let sampling = Arc::new(Sampling::new(sample_rate));
     let keep = filter.and(sampling.clone().filter());
@@ -123,16 +142,47 @@ where
     let layers: Vec<LogLayer> = vec![IdsLayer.boxed(), output];
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layers).with(extra));
     let _ = owner.set(dispatch.downgrade());
-    if dispatch.try_init().is_err() {
-        return false;
-    }
-    let _ = CONTROL.set(LogControl { filter: handle, sampling });
-    true
+    (dispatch, LogControl { filter: handle, sampling })
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so passing runs stay quiet.
 pub fn init_for_test() {
     if std::env::var_os("TEST_LOG").is_some() {
         init(&LoggingConfig { level: "debug,sqlx=warn".into(), format: LogFormat::Pretty });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Subscriber;
+    use tracing_subscriber::filter::LevelFilter;
+
+    fn hint(dispatch: &Dispatch) -> Option<LevelFilter> {
+        dispatch.downcast_ref::<Layered<Option<Identity>, Logging>>().and_then(Subscriber::max_level_hint)
+    }
+
+    fn max_level(level: &str, format: LogFormat) -> Option<LevelFilter> {
+        let config = LoggingConfig { level: level.into(), format };
+        hint(&subscriber(&config, None, Vec::new(), 1.0, None::<Identity>).0)
+    }
+
+    /// Every layer gives a level hint, so `debug!` and `trace!` on the request path are skipped
+    /// by one comparison when nothing would write them; request spans (INFO) are still made.
+    #[test]
+    fn the_process_level_is_the_log_level_but_never_below_the_request_spans() {
+        assert_eq!(max_level("warn", LogFormat::Json), Some(LevelFilter::INFO));
+        assert_eq!(max_level("debug", LogFormat::Pretty), Some(LevelFilter::DEBUG));
+        assert_eq!(max_level("info,sqlx=trace", LogFormat::Json), Some(LevelFilter::TRACE));
+    }
+
+    #[test]
+    fn a_level_set_at_runtime_moves_the_process_level() {
+        let config = LoggingConfig { level: "warn".into(), format: LogFormat::Json };
+        let (dispatch, control) = subscriber(&config, None, Vec::new(), 1.0, None::<Identity>);
+        control.set_level("debug").unwrap();
+        assert_eq!(hint(&dispatch), Some(LevelFilter::DEBUG));
+        assert!(control.set_level("loud[").is_err());
+        assert_eq!(hint(&dispatch), Some(LevelFilter::DEBUG), "a bad level changes nothing");
     }
 }

@@ -18,6 +18,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -70,6 +71,12 @@ where
     // layers too (the log output, the request ids). Choosing happens in `on_new_span`.
     fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
         Interest::always()
+    }
+
+    /// Nothing below INFO is taken (see [`chosen`]); without a hint the process's maximum level
+    /// would be TRACE, and every `debug!` on the request path would be looked at.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::INFO)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {

@@ -11,6 +11,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
 use tracing::{Dispatch, Event, Id, Subscriber};
 use tracing_subscriber::Registry;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::Context;
@@ -53,6 +54,12 @@ impl Visit for Ids {
 pub struct IdsLayer;
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for IdsLayer {
+    /// Request spans are INFO. Without a hint from every layer the process's maximum level is
+    /// TRACE, and every `debug!` on the request path is looked at by every layer.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::INFO)
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let fields = attrs.metadata().fields();
         if fields.field("request_id").is_none() && fields.field("trace_id").is_none() {

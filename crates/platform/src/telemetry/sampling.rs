@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::subscriber::Interest;
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::DynFilterFn;
+use tracing_subscriber::filter::{DynFilterFn, LevelFilter};
 use tracing_subscriber::layer::Context;
 
 /// The field that marks an event as one of many alike.
@@ -44,15 +44,19 @@ impl Sampling {
     }
 
     /// Decided per event for marked callsites (a plain `filter_fn` would cache its first answer
-    /// per callsite, keeping all or none); every other callsite is always let through.
+    /// per callsite, keeping all or none); every other callsite is always let through. Its level
+    /// hint says it lets every level through, so the level filter beside it decides the
+    /// process's maximum level (without a hint, every `debug!` would be looked at).
     pub(crate) fn filter<S>(self: Arc<Self>) -> impl tracing_subscriber::layer::Filter<S> {
-        DynFilterFn::new(move |meta: &Metadata<'_>, _: &Context<'_, S>| self.keep(meta)).with_callsite_filter(|meta| {
-            if meta.is_event() && *meta.level() > Level::WARN && meta.fields().field(MARKER).is_some() {
-                Interest::sometimes()
-            } else {
-                Interest::always()
-            }
-        })
+        DynFilterFn::new(move |meta: &Metadata<'_>, _: &Context<'_, S>| self.keep(meta))
+            .with_callsite_filter(|meta| {
+                if meta.is_event() && *meta.level() > Level::WARN && meta.fields().field(MARKER).is_some() {
+                    Interest::sometimes()
+                } else {
+                    Interest::always()
+                }
+            })
+            .with_max_level_hint(LevelFilter::TRACE)
     }
 }
 
