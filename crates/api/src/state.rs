@@ -97,7 +97,6 @@ impl AppState {
         self.with(|s| s.breakers = breakers.into())
     }
 
-    /// Records the change feed that `store` already publishes to.
     /// Hands the recorder the figures kept outside it (pool usage, cache lookups): called just
     /// before metrics are read, by a scrape and on the OTLP push interval.
     pub fn publish_metrics(&self) {
@@ -107,6 +106,7 @@ impl AppState {
         }
     }
 
+    /// Records the change feed that `store` already publishes to.
     pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
         self.with(|s| s.events = events)
     }

@@ -3,8 +3,9 @@
 //! `metrics::histogram!(name, &labels)` builds and hashes a key (three label strings) and
 //! looks it up in the recorder on every call. Route templates are a small, fixed set, so each
 //! gets a [`RouteMetrics`] once, kept for the life of the process: a request finds its route's
-//! with one hash of the template (read without a lock) and holds a plain reference to it, with
-//! no reference count to update on a line every core writes.
+//! in a per-thread slot ([`RedMetrics::global_route`]), else with one hash of the template
+//! (read without a lock), and holds a plain reference to it, with no reference count to update
+//! on a line every core writes.
 
 use arc_swap::ArcSwap;
 use foldhash::fast::FixedState;
