@@ -187,30 +187,40 @@ async fn spans_and_metrics_arrive_over_http_protobuf() {
     exports_to(Receiver::http("127.0.0.1:0".parse().unwrap()).await.unwrap(), "http/protobuf").await;
 }
 
-/// Head sampling: at ratio 0 an unsampled request builds no span yet still answers a
-/// `traceparent` (flagged unsampled) for its trace id, while a caller's sampled trace is followed.
+/// Head sampling: at ratio 0 an unsampled request builds no span and answers no `traceparent`
+/// (there is no trace to point at), yet its log lines carry a trace id: a fresh one, or the one
+/// its caller sent; a caller's sampled trace is followed and exported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsampled_requests_export_nothing_but_callers_sampled_traces_are_followed() {
     let receiver = Receiver::grpc("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let endpoint = receiver.endpoint();
     let service = Service::start(
         &[
+            ("PORTFOLIO_ENV", "staging"),
+            ("PORTFOLIO_LOG_LEVEL", "debug"),
+            ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0"),
         ],
-        false,
+        true,
     );
     let client = reqwest::Client::new();
     service.ready(&client).await;
-    let unsampled = client.get(service.url("/api/v1/portfolios")).send().await.unwrap();
-    let traceparent = unsampled.headers()["traceparent"].to_str().unwrap().to_owned();
-    let parts: Vec<&str> = traceparent.split('-').collect();
-    assert_eq!((parts.len(), parts[0], parts[3]), (4, "00", "00"), "unsampled: {traceparent}");
-    let unsampled_trace = parts[1].to_owned();
-    assert_eq!(unsampled_trace.len(), 32);
-    assert_ne!(unsampled_trace, "0".repeat(32));
+    let unsampled_caller = "0af7651916cd43dd8448eb211c80319c";
+    for (request_id, traceparent) in
+        [("fresh-unsampled", None), ("caller-unsampled", Some(format!("00-{unsampled_caller}-00f067aa0ba902b7-00")))]
+    {
+        let mut request = client.get(service.url("/api/v1/portfolios")).header("x-request-id", request_id);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("traceparent").is_none(), "{request_id}: {:?}", response.headers());
+        assert_eq!(response.headers()["x-request-id"], request_id);
+    }
 
     create_and_get(&client, &service).await;
     let spans = receiver
@@ -220,7 +230,18 @@ async fn unsampled_requests_export_nothing_but_callers_sampled_traces_are_follow
         .await
         .expect("the caller's sampled trace is exported");
     assert!(spans.iter().all(|s| s.trace_id == CALLER_TRACE), "only the sampled trace: {spans:#?}");
-    service.stop();
+    let logs = service.stop();
+    let trace_of = |request_id: &str| {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["request_id"] == request_id)
+            .and_then(|l| l["trace_id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("a line of {request_id} with a trace id:\n{logs}"))
+    };
+    let fresh = trace_of("fresh-unsampled");
+    assert!(fresh.len() == 32 && fresh.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{fresh}");
+    assert_ne!(fresh, "0".repeat(32));
+    assert_eq!(trace_of("caller-unsampled"), unsampled_caller);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use crate::pipeline::tracing_active;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use std::cell::Cell;
@@ -40,32 +40,26 @@ macro_rules! request_span {
 }
 
 /// The trace of one request: its span, whose `request_id` and `trace_id` reach every log line
-/// written in it, and how it was sampled.
+/// written in it, and whether it is sampled.
 ///
 /// With tracing on, sampling is decided here, before any span exists (continuing the caller's
 /// decision when a valid `traceparent` came in): building an OpenTelemetry span costs far more
 /// than the rest of a cached read, and at production's 1% it would be thrown away 99 times in
-/// 100. An unsampled request still has a trace id (the caller's, or a fresh one) for its logs
-/// and its `traceparent` response header.
+/// 100. An unsampled request still has a trace id (the caller's, or a fresh one) in its logs.
+///
+/// Only a sampled request answers `traceparent`: it names a trace the collector has. An
+/// unsampled one has no span to name; the caller finds its log lines by `x-request-id`, which
+/// every response carries and every line of the request holds, or by the trace id it sent.
+/// Writing and sending that header was a fifth of what production tracing cost a request.
 pub struct RequestTrace {
     span: Span,
-    sampling: Sampling,
-}
-
-enum Sampling {
-    /// Tracing is off in this process.
-    Off,
-    /// An OpenTelemetry span is behind the request span.
-    Sampled,
-    /// No OpenTelemetry span; the `traceparent` of the response, whose trace id the request's
-    /// logs carry.
-    Unsampled(HeaderValue),
+    sampled: bool,
 }
 
 impl RequestTrace {
     pub fn start(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> Self {
         if !tracing_active() {
-            return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), sampling: Sampling::Off };
+            return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), sampled: false };
         }
         if headers.contains_key(&TRACEPARENT) {
             return Self::continued(method, path, headers, request_id);
@@ -106,20 +100,15 @@ impl RequestTrace {
         };
         let trace_id = span.in_scope(|| opentelemetry::Context::current().span().span_context().trace_id());
         span.record("trace_id", Hex::<32>::of(&trace_id.to_bytes()).as_str());
-        Self { span, sampling: Sampling::Sampled }
+        Self { span, sampled: true }
     }
 
-    /// No span to point at: the trace id and a fresh span id, flagged unsampled so that
-    /// downstream services do not sample this trace either. The span's `trace_id` is given at
-    /// creation, as text cut from it, rather than recorded after with `display`: a JSON log
-    /// layer re-serialises a span's fields on every record, and the formatting machinery cost
-    /// more than the rest of the span.
+    /// The span's `trace_id` is given at creation, as hex written by hand, rather than recorded
+    /// after with `display`: a JSON log layer re-serialises a span's fields on every record,
+    /// and the formatting machinery cost more than the rest of the span.
     fn unsampled(trace_id: TraceId, method: &Method, path: &str, request_id: &str) -> Self {
-        let traceparent = UnsampledTraceparent::new(trace_id, RandomIdGenerator::default().new_span_id());
-        Self {
-            span: request_span!(UNSAMPLED, method, path, request_id, traceparent.trace_id()),
-            sampling: Sampling::Unsampled(traceparent.header_value()),
-        }
+        let trace_id = Hex::<32>::of(&trace_id.to_bytes());
+        Self { span: request_span!(UNSAMPLED, method, path, request_id, trace_id.as_str()), sampled: false }
     }
 
     pub fn span(&self) -> &Span {
@@ -129,25 +118,19 @@ impl RequestTrace {
     /// Runs the request's future in its span. While a sampled request's future is polled,
     /// [`in_sampled_trace`] holds on that thread, so storage and cache calls open child spans.
     pub fn instrument<F: Future>(&self, future: F) -> InRequest<F> {
-        InRequest { inner: future.instrument(self.span.clone()), sampled: matches!(self.sampling, Sampling::Sampled) }
+        InRequest { inner: future.instrument(self.span.clone()), sampled: self.sampled }
     }
 
-    /// Records the status on the span, and adds `traceparent` to the response so a caller can
-    /// find the trace of its request.
+    /// A sampled request: records the status on the span, and adds `traceparent` to the
+    /// response so a caller can find the trace of its request.
     pub fn finish(self, status: StatusCode, headers: &mut HeaderMap) {
-        match self.sampling {
-            Sampling::Off => {}
-            Sampling::Unsampled(traceparent) => {
-                headers.insert(TRACEPARENT, traceparent);
+        if self.sampled {
+            self.span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                self.span.record("otel.status_code", "ERROR");
             }
-            Sampling::Sampled => {
-                self.span.record("http.response.status_code", status.as_u16());
-                if status.is_server_error() {
-                    self.span.record("otel.status_code", "ERROR");
-                }
-                let context = self.span.in_scope(opentelemetry::Context::current);
-                TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
-            }
+            let context = self.span.in_scope(opentelemetry::Context::current);
+            TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
         }
     }
 }
@@ -213,33 +196,6 @@ pub fn record_route(method: &Method, route: &str) {
     }
 }
 
-/// `00-{trace id}-{span id}-00`, written by hand once per request: `format!` of a `u128` and
-/// the copy into a header value were a visible share of an unsampled request.
-struct UnsampledTraceparent([u8; 55]);
-
-impl UnsampledTraceparent {
-    fn new(trace_id: TraceId, span_id: SpanId) -> Self {
-        // A zero span id is invalid; the generator gives one in 2^64.
-        let span_id = if span_id == SpanId::INVALID { SpanId::from(1) } else { span_id };
-        let mut value = [0u8; 55];
-        value[..3].copy_from_slice(b"00-");
-        value[3..35].copy_from_slice(Hex::<32>::of(&trace_id.to_bytes()).as_bytes());
-        value[35] = b'-';
-        value[36..52].copy_from_slice(Hex::<16>::of(&span_id.to_bytes()).as_bytes());
-        value[52..].copy_from_slice(b"-00");
-        Self(value)
-    }
-
-    fn trace_id(&self) -> &str {
-        // Hex digits only: always UTF-8.
-        std::str::from_utf8(&self.0[3..35]).unwrap_or_default()
-    }
-
-    fn header_value(&self) -> HeaderValue {
-        HeaderValue::from_bytes(&self.0).unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-}
-
 /// The lower-case hex of `N / 2` bytes, on the stack.
 struct Hex<const N: usize>([u8; N]);
 
@@ -252,10 +208,6 @@ impl<const N: usize> Hex<N> {
             pair[1] = DIGITS[usize::from(byte & 0xf)];
         }
         Self(out)
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.0
     }
 
     fn as_str(&self) -> &str {
@@ -293,17 +245,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unsampled_traceparent_carries_the_trace_id_and_is_flagged_unsampled() {
+    fn ids_are_written_as_lower_case_hex() {
         let trace_id = TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128);
-        let traceparent = UnsampledTraceparent::new(trace_id, SpanId::from(0x00f067aa0ba902b7));
-        assert_eq!(traceparent.trace_id(), "0af7651916cd43dd8448eb211c80319c");
-        let value = traceparent.header_value();
-        assert_eq!(value, "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00");
-        let mut headers = HeaderMap::new();
-        headers.insert("traceparent", value);
-        let context = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
-        let span = context.span().span_context().clone();
-        assert!(span.is_valid() && span.is_remote() && !span.is_sampled());
-        assert_eq!(span.trace_id(), trace_id);
+        assert_eq!(Hex::<32>::of(&trace_id.to_bytes()).as_str(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(Hex::<4>::of(&[0x00, 0xff]).as_str(), "00ff");
     }
 }
