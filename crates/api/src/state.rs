@@ -27,8 +27,11 @@ impl std::ops::Deref for AppState {
 /// What [`AppState`] gives access to.
 #[derive(Clone)]
 pub struct Resources {
-    /// The portfolio store; which backend is behind it is decided once, at start-up.
+    /// The portfolio store; which backend is behind it is decided once, at start-up. Handlers
+    /// reach it through [`Resources::portfolios`].
     pub store: Arc<dyn PortfolioStore>,
+    /// `store` with spans for its cache calls, when tracing and the cache are both on.
+    pub traced_store: Option<Arc<dyn PortfolioStore>>,
     /// The validated configuration this process started with.
     pub config: Arc<Config>,
     /// Process lifecycle, for the health probes.
@@ -55,6 +58,7 @@ impl AppState {
     pub fn new(store: Arc<dyn PortfolioStore>, config: Config, telemetry: pfs_observability::AppTelemetry) -> Self {
         Self(Arc::new(Resources {
             store,
+            traced_store: None,
             telemetry,
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
@@ -72,6 +76,11 @@ impl AppState {
         let mut shared = Arc::unwrap_or_clone(self.0);
         change(&mut shared);
         Self(Arc::new(shared))
+    }
+
+    /// Records the way to `store` that sampled requests take.
+    pub fn with_traced_store(self, traced: Option<Arc<dyn PortfolioStore>>) -> Self {
+        self.with(|s| s.traced_store = traced)
     }
 
     /// Records the job queue that imports are sent to.
@@ -109,6 +118,17 @@ impl AppState {
     /// Records the change feed that `store` already publishes to.
     pub fn with_events(self, events: Option<Arc<ChangeFeed>>) -> Self {
         self.with(|s| s.events = events)
+    }
+}
+
+impl Resources {
+    /// The store a handler uses: with cache spans while a sampled request is served, without
+    /// the decorator (and the allocation per call it costs) for every other request.
+    pub fn portfolios(&self) -> &Arc<dyn PortfolioStore> {
+        match &self.traced_store {
+            Some(traced) if pfs_observability::http::in_sampled_trace() => traced,
+            _ => &self.store,
+        }
     }
 }
 

@@ -83,6 +83,7 @@ impl App {
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
         let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
             .with_cache(shared.cache.clone(), shared.bus.clone())
+            .with_traced_store(shared.traced_store)
             .with_breakers(shared.breakers)
             .with_events(shared.events)
             .with_jobs(service)

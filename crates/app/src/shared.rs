@@ -21,6 +21,8 @@ use tokio_util::task::TaskTracker;
 
 pub(crate) struct Shared {
     pub store: Arc<dyn PortfolioStore>,
+    /// `store` with cache spans, for sampled requests; `None` when it would be `store` itself.
+    pub traced_store: Option<Arc<dyn PortfolioStore>>,
     pub cache: Option<Arc<ReadCache>>,
     pub bus: Arc<dyn InvalidationBus>,
     pub limiter: Option<Arc<dyn RateLimiter>>,
@@ -39,11 +41,8 @@ pub(crate) fn start(
     shutdown: &CancellationToken,
     flags: &Arc<RuntimeFlags>,
 ) -> anyhow::Result<Shared> {
-    let observe = config.observability.tracing_enabled || config.observability.metrics_enabled;
-    let traced = |store, tier, outermost| {
-        if observe { TracedStore::wrap(store, tier, flags.clone(), outermost) } else { store }
-    };
-    let store = traced(store, Tier::Database, !config.cache.enabled);
+    let tracing = config.observability.tracing_enabled;
+    let store = if tracing { TracedStore::wrap(store, Tier::Database, flags.clone()) } else { store };
     let redis = match config.redis.url.as_str() {
         "" => None,
         url => Some(redis::Client::open(url).with_context(|| format!("invalid redis.url {}", redact_url(url)))?),
@@ -66,7 +65,15 @@ pub(crate) fn start(
     let events = crate::events::feed(config, redis.as_ref().map(|(client, _)| client.clone()), tasks, shutdown);
     if !config.cache.enabled {
         let store = crate::events::publishing(store, &events);
-        return Ok(Shared { store, cache: None, bus: Arc::new(LocalOnly), limiter, breakers, events });
+        return Ok(Shared {
+            store,
+            traced_store: None,
+            cache: None,
+            bus: Arc::new(LocalOnly),
+            limiter,
+            breakers,
+            events,
+        });
     }
     let settings = CacheSettings {
         max_portfolios: config.cache.max_portfolios,
@@ -84,9 +91,11 @@ pub(crate) fn start(
             shutdown.clone(),
         ),
     };
-    let cached = CachedStore::new(store, cache.clone(), bus.clone());
-    let store = crate::events::publishing(traced(Arc::new(cached), Tier::Cache, true), &events);
-    Ok(Shared { store, cache: Some(cache), bus, limiter, breakers, events })
+    let cached: Arc<dyn PortfolioStore> = Arc::new(CachedStore::new(store, cache.clone(), bus.clone()));
+    let traced_store = tracing
+        .then(|| crate::events::publishing(TracedStore::wrap(cached.clone(), Tier::Cache, flags.clone()), &events));
+    let store = crate::events::publishing(cached, &events);
+    Ok(Shared { store, traced_store, cache: Some(cache), bus, limiter, breakers, events })
 }
 
 fn limiter(config: &Config, redis: Option<(redis::Client, CircuitBreaker)>) -> Arc<dyn RateLimiter> {

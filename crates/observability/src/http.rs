@@ -143,7 +143,7 @@ thread_local! {
 /// Whether this thread is working for a sampled request, so child spans are worth opening. A
 /// thread-local flag rather than a look at the current span: that look costs two registry
 /// lookups, on every storage call of every request.
-pub(crate) fn in_sampled_trace() -> bool {
+pub fn in_sampled_trace() -> bool {
     IN_SAMPLED.with(Cell::get)
 }
 

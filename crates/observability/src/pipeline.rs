@@ -100,7 +100,11 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
         let reader = PeriodicReader::builder(exporter, opentelemetry_sdk::runtime::Tokio)
             .with_interval(otlp.metrics_interval)
             .build();
-        let provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader)
+            .with_view(crate::red::latency_view)
+            .with_resource(resource)
+            .build();
         let otel = OtelBridge::new(opentelemetry::metrics::MeterProvider::meter(&provider, "portfolio-service"));
         otel.spawn_sync((otlp.metrics_interval / 4).max(Duration::from_millis(50)));
         bridge = Some(otel);

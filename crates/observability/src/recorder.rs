@@ -1,6 +1,7 @@
 //! The process's one `metrics` recorder.
 //!
-//! Every crate emits through the `metrics` facade. The recorder installed here renders the
+//! Every crate emits through the `metrics` facade, but for the request durations, which
+//! [`crate::red`] keeps itself and [`render`] adds. The recorder installed here renders the
 //! Prometheus text format for `/metrics`; when OTLP metric push is configured, a fan-out also
 //! hands each update to [`OtelBridge`], which records it on an OpenTelemetry instrument of the
 //! same meaning (so OTLP carries the same series; no second instrumentation API exists).
@@ -14,8 +15,8 @@ use metrics_util::layers::FanoutBuilder;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Request latency buckets, in seconds: fine below 10 ms, where this service answers.
-const LATENCY: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+use crate::red::LATENCY;
+
 /// Bulk request sizes (the API accepts at most 100 portfolios).
 const SIZES: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
 
@@ -28,7 +29,7 @@ pub fn install(otlp: Option<OtelBridge>) -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .with_recommended_naming(true)
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("portfolio_bulk_size".into()), SIZES));
             let builder = match builder {
                 Ok(builder) => builder,
@@ -60,6 +61,14 @@ pub fn install(otlp: Option<OtelBridge>) -> PrometheusHandle {
         .clone()
 }
 
+/// The Prometheus text of every metric: the recorder's, and the request durations, which are
+/// kept outside it ([`crate::red`]).
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    crate::red::render_prometheus(&mut text);
+    text
+}
+
 /// The bucket lists above are constants and non-empty; the builder only refuses empty ones.
 fn unreachable_buckets(err: metrics_exporter_prometheus::BuildError) -> PrometheusBuilder {
     tracing::error!(error = %err, "histogram buckets refused; using summaries");
@@ -68,10 +77,6 @@ fn unreachable_buckets(err: metrics_exporter_prometheus::BuildError) -> Promethe
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_histogram!(
-        "http_server_request_duration_seconds",
-        "Duration of HTTP requests, by route template, method and status class."
-    );
     describe_gauge!("http_server_active_requests", "HTTP requests being served.");
     describe_counter!("http_server_errors", "HTTP responses with a 4xx or 5xx status.");
     describe_gauge!("process_resident_memory_bytes", "Resident set size.");

@@ -1,15 +1,22 @@
-//! The RED metrics of requests, through handles kept per route.
+//! The RED metrics of requests, kept per route without the `metrics` facade on the hot path.
 //!
-//! `metrics::histogram!(name, &labels)` builds and hashes a key (three label strings) and
-//! looks it up in the recorder on every call. Route templates are a small, fixed set, so each
-//! gets a [`RouteMetrics`] once, kept for the life of the process: a request finds its route's
-//! in a per-thread slot ([`RedMetrics::global_route`]), else with one hash of the template
-//! (read without a lock), and holds a plain reference to it, with no reference count to update
-//! on a line every core writes.
+//! Route templates are a small, fixed set, so each gets a [`RouteMetrics`] once, kept for the
+//! life of the process: a request finds its route's in a per-thread slot
+//! ([`RedMetrics::global_route`]), else with one hash of the template (read without a lock), and
+//! holds a plain reference to it, with no reference count to update on a line every core
+//! writes. Durations go into per-thread shards ([`latency`]); `/metrics` renders them and the
+//! OTLP export hands them to the SDK ([`export`]). Errors are rare and go through `metrics`.
+
+mod export;
+mod latency;
+
+pub use export::{hand_to_otel, latency_view, render_prometheus};
+pub(crate) use latency::BOUNDS as LATENCY;
 
 use arc_swap::ArcSwap;
 use foldhash::fast::FixedState;
-use metrics::{Counter, Histogram};
+use latency::Latency;
+use metrics::Counter;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,35 +26,48 @@ use std::time::Duration;
 const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "_OTHER"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// Requests being served by this process. A gauge handle updated per request would be two
-/// contended compare-and-swap loops (one per recorder behind the fan-out); this is one atomic
-/// add, published to `http_server_active_requests` when metrics are collected.
-static ACTIVE: AtomicI64 = AtomicI64::new(0);
+/// Requests being served, counted per thread shard like the durations (a request may end on
+/// another thread than it began on: only the sum means anything).
+static ACTIVE: LazyLock<Box<[PaddedCount]>> =
+    LazyLock::new(|| (0..latency::shards()).map(|_| PaddedCount::default()).collect());
+
+#[repr(align(128))]
+#[derive(Default)]
+struct PaddedCount(AtomicI64);
+
+fn active(change: i64) {
+    ACTIVE[latency::shard() % ACTIVE.len()].0.fetch_add(change, Ordering::Relaxed);
+}
 
 /// Sets `http_server_active_requests` to the current count (at scrape and export time).
 pub fn publish_active() {
-    metrics::gauge!("http_server_active_requests").set(ACTIVE.load(Ordering::Relaxed) as f64);
+    let count: i64 = ACTIVE.iter().map(|shard| shard.0.load(Ordering::Relaxed)).sum();
+    metrics::gauge!("http_server_active_requests").set(count as f64);
 }
 
 /// Counts a request in `http_server_active_requests` while the guard lives (also when the
 /// request is cancelled).
 pub fn in_flight() -> InFlight {
-    ACTIVE.fetch_add(1, Ordering::Relaxed);
+    active(1);
     InFlight(())
 }
 
-/// The RED instruments of one route template, by method and status class, each registered
-/// (after the recorder is installed) the first time it is used.
+/// The RED series of one route template, by method and status class, each made the first
+/// time it is used.
 pub struct RouteMetrics {
     route: &'static str,
-    handles: [OnceLock<Handles>; METHODS.len() * CLASSES.len()],
+    series: [OnceLock<Series>; METHODS.len() * CLASSES.len()],
 }
 
-/// The handles of one (method, route, status class).
-struct Handles {
-    duration: Histogram,
+/// One (method, route, status class).
+struct Series {
+    method: usize,
+    class: usize,
+    latency: Latency,
     /// Only for 4xx and 5xx.
     errors: Option<Counter>,
+    /// What the OTLP export has handed the SDK so far.
+    handed: Mutex<Option<export::Handed>>,
 }
 
 impl RouteMetrics {
@@ -59,21 +79,29 @@ impl RouteMetrics {
     pub fn record(&self, method: &http::Method, status: http::StatusCode, elapsed: Duration) {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         let method = method_index(method);
-        let handles = self.handles[method * CLASSES.len() + class].get_or_init(|| {
-            let labels = [
-                ("http_request_method", METHODS[method].to_owned()),
-                ("http_route", self.route.to_owned()),
-                ("http_response_status_class", CLASSES[class].to_owned()),
-            ];
-            Handles {
-                duration: metrics::histogram!("http_server_request_duration_seconds", &labels),
-                errors: (class >= 3).then(|| metrics::counter!("http_server_errors", &labels)),
-            }
+        let series = self.series[method * CLASSES.len() + class].get_or_init(|| Series {
+            method,
+            class,
+            latency: Latency::new(),
+            errors: (class >= 3).then(|| {
+                let labels = [
+                    ("http_request_method", METHODS[method].to_owned()),
+                    ("http_route", self.route.to_owned()),
+                    ("http_response_status_class", CLASSES[class].to_owned()),
+                ];
+                metrics::counter!("http_server_errors", &labels)
+            }),
+            handed: Mutex::new(None),
         });
-        handles.duration.record(elapsed.as_secs_f64());
-        if let Some(errors) = &handles.errors {
+        series.latency.record(elapsed);
+        if let Some(errors) = &series.errors {
             errors.increment(1);
         }
+    }
+
+    /// The series recorded so far.
+    fn recorded(&self) -> impl Iterator<Item = &Series> {
+        self.series.iter().filter_map(OnceLock::get)
     }
 }
 
@@ -116,6 +144,13 @@ impl RedMetrics {
         Self { routes: ArcSwap::default(), adding: Mutex::new(()) }
     }
 
+    /// Every route's metrics, in the order of their templates.
+    fn routes(&self) -> Vec<&'static RouteMetrics> {
+        let mut routes: Vec<_> = self.routes.load().values().copied().collect();
+        routes.sort_unstable_by_key(|route| route.route);
+        routes
+    }
+
     /// The metrics of `route`, a route template (or another label from a small, fixed set).
     pub fn route(&self, route: &str) -> &'static RouteMetrics {
         if let Some(found) = self.routes.load().get(route) {
@@ -127,7 +162,7 @@ impl RedMetrics {
         }
         let added: &'static RouteMetrics = Box::leak(Box::new(RouteMetrics {
             route: Box::leak(route.into()),
-            handles: std::array::from_fn(|_| OnceLock::new()),
+            series: std::array::from_fn(|_| OnceLock::new()),
         }));
         let mut routes = HashMap::clone(&self.routes.load());
         routes.insert(route.into(), added);
@@ -146,7 +181,7 @@ pub struct InFlight(());
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        ACTIVE.fetch_sub(1, Ordering::Relaxed);
+        active(-1);
     }
 }
 
@@ -173,8 +208,8 @@ mod tests {
     fn requests_are_recorded_per_method_route_and_class_with_errors_counted() {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
-        metrics::with_local_recorder(&recorder, || {
-            // An instance of its own: the global one's handles belong to the global recorder.
+        let red = metrics::with_local_recorder(&recorder, || {
+            // An instance of its own: the global one's counters belong to the global recorder.
             let red = RedMetrics::new();
             let route = "/api/v1/portfolio/{portfolioId}";
             assert!(std::ptr::eq(red.route(route), red.route(route)), "one entry per route");
@@ -188,26 +223,23 @@ mod tests {
             }
             red.route(route).record(&http::Method::from_bytes(b"BREW").unwrap(), http::StatusCode::OK, Duration::ZERO);
             publish_active();
+            red
         });
+        let counted: Vec<_> = red.routes()[0]
+            .recorded()
+            .map(|s| (METHODS[s.method], CLASSES[s.class], s.latency.totals().counts.iter().sum::<u64>()))
+            .collect();
+        assert_eq!(counted, [("GET", "2xx", 2), ("GET", "4xx", 1), ("_OTHER", "2xx", 1)]);
         let snapshot = snapshotter.snapshot().into_vec();
-        let find = |name: &str, method: &str, class: &str| {
+        let errors = |class: &str| {
             snapshot.iter().find(|(key, ..)| {
                 let key = key.key();
-                let label = |k: &str| key.labels().find(|l| l.key() == k).map(|l| l.value().to_owned());
-                key.name() == name
-                    && label("http_request_method").as_deref() == Some(method)
-                    && label("http_response_status_class").as_deref() == Some(class)
+                key.name() == "http_server_errors"
+                    && key.labels().any(|l| l.key() == "http_response_status_class" && l.value() == class)
             })
         };
-        let samples = |entry: Option<&(_, _, _, DebugValue)>| match entry.map(|e| &e.3) {
-            Some(DebugValue::Histogram(values)) => values.len(),
-            other => panic!("not a histogram: {other:?}"),
-        };
-        assert_eq!(samples(find("http_server_request_duration_seconds", "GET", "2xx")), 2);
-        assert_eq!(samples(find("http_server_request_duration_seconds", "GET", "4xx")), 1);
-        assert_eq!(samples(find("http_server_request_duration_seconds", "_OTHER", "2xx")), 1);
-        assert!(matches!(find("http_server_errors", "GET", "4xx").map(|e| &e.3), Some(DebugValue::Counter(1))));
-        assert!(find("http_server_errors", "GET", "2xx").is_none(), "successes are no errors");
+        assert!(matches!(errors("4xx").map(|e| &e.3), Some(DebugValue::Counter(1))));
+        assert!(errors("2xx").is_none(), "successes are no errors");
         let active = snapshot.iter().find(|(key, ..)| key.key().name() == "http_server_active_requests");
         assert!(matches!(active.map(|e| &e.3), Some(DebugValue::Gauge(v)) if v.into_inner() == 0.0));
     }

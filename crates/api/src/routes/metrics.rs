@@ -22,5 +22,6 @@ async fn scrape(State(state): State<AppState>) -> Response {
     };
     pfs_observability::process::collect();
     state.publish_metrics();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], pfs_observability::recorder::render(handle))
+        .into_response()
 }

@@ -25,7 +25,7 @@ fn store_err(err: pfs_storage::StoreError) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/portfolios", tag = "v1",
     responses((status = 200, body = [PortfolioDto])))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<PortfolioDto>>> {
-    let all = state.store.list_all().await.map_err(store_err)?;
+    let all = state.portfolios().list_all().await.map_err(store_err)?;
     Ok(Json(all.iter().map(PortfolioDto::from).collect()))
 }
 
@@ -41,7 +41,7 @@ pub async fn get(
     QueryParams(query): QueryParams,
 ) -> ApiResult<Response> {
     let projection = Projection::parse(query.get("fields")).map_err(ApiError::BadRequest)?;
-    let found = state.store.get(path.id()?).await.map_err(store_err)?;
+    let found = state.portfolios().get(path.id()?).await.map_err(store_err)?;
     let portfolio = PortfolioDto::from(&found.ok_or(ApiError::PortfolioNotFound)?);
     Ok(match projection {
         None => Json(portfolio).into_response(),
@@ -63,9 +63,9 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let new = dto::parse_new_body(body)?;
     let mut created = vec![Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version))];
-    match prepare_create(planned.as_deref(), state.store.as_ref(), &mut created).await.map_err(store_err)? {
+    match prepare_create(planned.as_deref(), state.portfolios().as_ref(), &mut created).await.map_err(store_err)? {
         Some(stored) => created = stored,
-        None => state.store.insert_many(&created).await.map_err(store_err)?,
+        None => state.portfolios().insert_many(&created).await.map_err(store_err)?,
     }
     Ok((StatusCode::CREATED, Json(PortfolioDto::from(&created[0]))))
 }
@@ -88,7 +88,7 @@ pub async fn update(
         return Err(unincrementable(&state, id, expected).await);
     }
     let changes = PortfolioChanges { name: update.name, date_created: update.date_created };
-    let updated = state.store.update(id, expected, &changes).await.map_err(store_err)?;
+    let updated = state.portfolios().update(id, expected, &changes).await.map_err(store_err)?;
     Ok(Json(PortfolioDto::from(&updated)))
 }
 
@@ -103,7 +103,7 @@ pub async fn delete(
     QueryParams(query): QueryParams,
 ) -> ApiResult<Response> {
     let version = query.required_int("version")?;
-    state.store.delete(path.id()?, Version(version)).await.map_err(store_err)?;
+    state.portfolios().delete(path.id()?, Version(version)).await.map_err(store_err)?;
     // FastAPI sends a JSON content type even on an empty 204; clients may look for it.
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -113,7 +113,7 @@ pub async fn delete(
 /// A PUT carrying `i64::MAX` is answered like any other (404, then 409) unless it matches the
 /// stored version, in which case the version cannot be incremented and the body is at fault.
 async fn unincrementable(state: &AppState, id: pfs_domain::PortfolioId, expected: Version) -> ApiError {
-    match state.store.get(id).await {
+    match state.portfolios().get(id).await {
         Err(err) => store_err(err),
         Ok(None) => ApiError::PortfolioNotFound,
         Ok(Some(stored)) if stored.version != expected => ApiError::VersionConflict,

@@ -65,7 +65,7 @@ pub async fn search(State(state): State<AppState>, QueryParams(query): QueryPara
     let response = match query.get("cursor") {
         Some(token) => keyset_page(&state, &query, &filter, token, page.limit, projection).await?,
         None => {
-            let found = state.store.search(&filter, page).await.map_err(store_err)?;
+            let found = state.portfolios().search(&filter, page).await.map_err(store_err)?;
             SearchResponse {
                 portfolios: portfolios(&found.items, projection),
                 pagination: Pagination::compute(found.total, page).into(),
@@ -97,7 +97,7 @@ async fn keyset_page(
         token => Some(cursor::decode(token).ok_or_else(|| ApiError::BadRequest("Invalid cursor".into()))?),
     };
     let SearchPage { mut items, total } =
-        state.store.search_after(filter, after, limit + 1).await.map_err(store_err)?;
+        state.portfolios().search_after(filter, after, limit + 1).await.map_err(store_err)?;
     let has_next = items.len() > limit as usize;
     items.truncate(limit as usize);
     let next_cursor = has_next.then(|| items.last().map(|last| cursor::encode(Keyset::of(last)))).flatten();
@@ -136,7 +136,7 @@ async fn batch_get(
     let parsed: Vec<(&str, Option<PortfolioId>)> = asked.iter().map(|raw| (*raw, PortfolioId::parse(raw))).collect();
     let ids: Vec<PortfolioId> = parsed.iter().filter_map(|(_, id)| *id).collect();
     let mut found: HashMap<PortfolioId, Portfolio> =
-        state.store.get_many(&ids).await.map_err(store_err)?.into_iter().map(|p| (p.id, p)).collect();
+        state.portfolios().get_many(&ids).await.map_err(store_err)?.into_iter().map(|p| (p.id, p)).collect();
     let mut ordered = Vec::with_capacity(found.len());
     let mut missing = Vec::new();
     for (raw, id) in parsed {
@@ -176,9 +176,12 @@ pub async fn bulk_create(
         .map(|item| Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version)))
         .collect();
     let bulk_err = |e| ApiError::from_store(e, BULK_FAILURE);
-    match prepare_create(planned.as_deref(), state.store.as_ref(), &mut portfolios).await.map_err(bulk_err)? {
+    match prepare_create(planned.as_deref(), state.portfolios().as_ref(), &mut portfolios).await.map_err(bulk_err)? {
         Some(stored) => portfolios = stored,
-        None => state.store.insert_many(&portfolios).await.map_err(bulk_err)?,
+        None => {
+            state.portfolios().insert_many(&portfolios).await.map_err(bulk_err)?;
+            pfs_observability::store::bulk_stored(&portfolios);
+        }
     }
     Ok((StatusCode::CREATED, Json(portfolios.iter().map(PortfolioDto::from).collect())))
 }

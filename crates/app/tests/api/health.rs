@@ -110,6 +110,8 @@ async fn metrics_endpoint_serves_per_route_histograms_with_templated_routes() {
     let id = created["portfolioId"].as_str().expect("id");
     assert_eq!(app.get(&format!("/api/v1/portfolio/{id}")).await.status(), 200);
     assert_eq!(app.get("/api/v1/portfolio/000000000000000000000000").await.status(), 404);
+    let bulk = json!([{"name": "Scraped A"}, {"name": "Scraped B"}, {"name": "Scraped C"}]);
+    assert_eq!(app.post_json("/api/v2/portfolios", &bulk).await.status(), 201);
 
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
@@ -135,6 +137,15 @@ async fn metrics_endpoint_serves_per_route_histograms_with_templated_routes() {
     // The recorder is process-wide and other tests run alongside: at least ours are counted.
     assert!(count.get("2xx") >= Some(&1) && count.get("4xx") >= Some(&1), "GET {route}: {count:?}");
     assert!(!routes.iter().any(|r| r.contains(id)), "no concrete ids in route labels: {routes:?}");
+    let bulk_sizes = scrape.families.get("portfolio_bulk_size").unwrap_or_else(|| panic!("bulk sizes:\n{text}"));
+    let sizes = bulk_sizes.iter_samples().find_map(|sample| match &sample.value {
+        openmetrics_parser::PrometheusValue::Histogram(histogram) => Some(histogram.clone()),
+        _ => None,
+    });
+    let sizes = sizes.expect("a bulk size histogram");
+    let at_most_two = sizes.buckets.iter().find(|b| b.upper_bound == 2.0).map(|b| b.count.as_f64());
+    let at_most_five = sizes.buckets.iter().find(|b| b.upper_bound == 5.0).map(|b| b.count.as_f64());
+    assert!(at_most_five > at_most_two, "our bulk of 3 is counted between 2 and 5: {text}");
     for family in ["process_resident_memory_bytes", "cache_requests_total", "http_server_active_requests"] {
         assert!(scrape.families.contains_key(family), "{family} is exported");
     }

@@ -34,16 +34,19 @@ impl OtelBridge {
         Self { meter, counters: Arc::default(), gauges: Arc::default(), histograms: RwLock::default() }
     }
 
-    /// Hands counter increments and gauge values to the SDK every `every`, until the runtime
-    /// stops. Must run inside the tokio runtime.
+    /// Hands counter increments, gauge values and request durations to the SDK every `every`,
+    /// until the runtime stops. Must run inside the tokio runtime.
     pub fn spawn_sync(&self, every: std::time::Duration) {
-        let (counters, gauges) = (self.counters.clone(), self.gauges.clone());
+        let (counters, gauges, meter) = (self.counters.clone(), self.gauges.clone(), self.meter.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 sync(&counters, &gauges);
+                // A value per request since the last turn: off the workers that serve requests.
+                let meter = meter.clone();
+                let _ = tokio::task::spawn_blocking(move || crate::red::hand_to_otel(&meter)).await;
             }
         });
     }
@@ -197,7 +200,7 @@ impl Recorder for OtelBridge {
                 builder = builder.with_unit(unit);
             }
             if unit == Some("s") {
-                builder = builder.with_boundaries(super::LATENCY.to_vec());
+                builder = builder.with_boundaries(crate::red::LATENCY.to_vec());
             }
             OtelHistogram(builder.build().bind(&attributes(key)))
         }))
