@@ -52,7 +52,19 @@ impl PortfolioId {
 
     /// The canonical 24-character lowercase form, which is also the storage key.
     pub fn to_hex(&self) -> String {
-        self.to_string()
+        self.hex_str(&mut [0; 24]).to_owned()
+    }
+
+    /// Writes the hex digits into `buffer`, by hand: every response names its portfolios, and
+    /// twelve `{:02x}` through the formatting machinery cost several thousand instructions.
+    fn hex_str<'b>(&self, buffer: &'b mut [u8; 24]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, byte) in buffer.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        // Hex digits only: always UTF-8.
+        std::str::from_utf8(buffer).unwrap_or_default()
     }
 }
 
@@ -67,10 +79,7 @@ fn hex_value(c: u8) -> Option<u8> {
 
 impl fmt::Display for PortfolioId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(self.hex_str(&mut [0; 24]))
     }
 }
 
@@ -99,6 +108,14 @@ mod tests {
         let b = PortfolioId::generate();
         assert_ne!(a, b);
         assert_eq!(a.as_bytes()[4..9], b.as_bytes()[4..9], "process part is stable");
+    }
+
+    #[test]
+    fn every_byte_value_is_written_as_two_lowercase_digits() {
+        let id = PortfolioId::from_bytes([0x00, 0x01, 0x0f, 0x10, 0x7f, 0x80, 0xa5, 0x5a, 0xf0, 0xfe, 0xff, 0x09]);
+        assert_eq!(id.to_string(), "00010f107f80a55af0feff09");
+        assert_eq!(format!("{id:?}"), "PortfolioId(00010f107f80a55af0feff09)");
+        assert_eq!(id.to_hex(), id.to_string());
     }
 
     #[test]

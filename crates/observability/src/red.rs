@@ -171,9 +171,13 @@ impl RedMetrics {
     }
 }
 
-/// Known methods as themselves; anything else as `_OTHER` (bounded label values).
+/// Known methods as themselves; anything else as `_OTHER` (bounded label values). Compared as
+/// methods, not as text: a standard method is one discriminant.
 fn method_index(method: &http::Method) -> usize {
-    METHODS.iter().position(|known| *known == method.as_str()).filter(|&i| i < 7).unwrap_or(7)
+    use http::Method;
+    const KNOWN: [Method; 7] =
+        [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS];
+    KNOWN.iter().position(|known| known == method).unwrap_or(KNOWN.len())
 }
 
 /// Takes the request out of the active count when dropped.
@@ -202,6 +206,16 @@ mod tests {
         reused.replace_range(.., "/test/global/{b}");
         assert_eq!(RedMetrics::global_route(&reused).route(), "/test/global/{b}");
         assert_eq!(RedMetrics::global_route("/test/global/{a}").route(), "/test/global/{a}");
+    }
+
+    #[test]
+    fn methods_are_labelled_by_name_and_the_rest_as_other() {
+        for name in ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
+            assert_eq!(METHODS[method_index(&http::Method::from_bytes(name.as_bytes()).unwrap())], name);
+        }
+        for other in [http::Method::CONNECT, http::Method::TRACE, http::Method::from_bytes(b"BREW").unwrap()] {
+            assert_eq!(METHODS[method_index(&other)], "_OTHER");
+        }
     }
 
     #[test]
