@@ -14,12 +14,13 @@ use std::time::Duration;
 /// Upper bounds of the buckets, in seconds: fine below 10 ms, where this service answers.
 pub const BOUNDS: [f64; 15] =
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-/// The bounds as nanoseconds, for comparing without floating point.
+/// The bounds as nanoseconds, for comparing without floating point (rounded: a product such as
+/// `0.005 * 1e9` may fall just short of the integer).
 const BOUNDS_NANOS: [u64; 15] = {
     let mut nanos = [0; 15];
     let mut i = 0;
     while i < BOUNDS.len() {
-        nanos[i] = (BOUNDS[i] * 1e9) as u64;
+        nanos[i] = (BOUNDS[i] * 1e9 + 0.5) as u64;
         i += 1;
     }
     nanos
@@ -114,6 +115,15 @@ mod tests {
         assert_eq!(totals.counts, expected);
         assert_eq!(totals.sums[1], 1_501_000);
         assert_eq!(totals.sums.iter().sum::<u64>(), 60_002_001_000);
+    }
+
+    #[test]
+    fn a_duration_of_exactly_a_bound_is_counted_in_that_bounds_bucket() {
+        let latency = Latency::new();
+        for bound in BOUNDS {
+            latency.record(Duration::from_secs_f64(bound));
+        }
+        assert_eq!(latency.totals().counts, std::array::from_fn(|bucket| u64::from(bucket < BOUNDS.len())));
     }
 
     #[test]
