@@ -3,6 +3,7 @@
 //! The original stores MongoDB ObjectIds, and clients keep them; generating the same shape
 //! keeps ids interchangeable with a MongoDB deployment and sortable by creation time.
 
+use crate::hex::Hex;
 use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,19 +53,7 @@ impl PortfolioId {
 
     /// The canonical 24-character lowercase form, which is also the storage key.
     pub fn to_hex(&self) -> String {
-        self.hex_str(&mut [0; 24]).to_owned()
-    }
-
-    /// Writes the hex digits into `buffer`, by hand: every response names its portfolios, and
-    /// twelve `{:02x}` through the formatting machinery cost several thousand instructions.
-    fn hex_str<'b>(&self, buffer: &'b mut [u8; 24]) -> &'b str {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (pair, byte) in buffer.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0xf)];
-        }
-        // Hex digits only: always UTF-8.
-        std::str::from_utf8(buffer).unwrap_or_default()
+        Hex::<24>::of(&self.0).as_str().to_owned()
     }
 }
 
@@ -79,7 +68,7 @@ fn hex_value(c: u8) -> Option<u8> {
 
 impl fmt::Display for PortfolioId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.hex_str(&mut [0; 24]))
+        f.write_str(Hex::<24>::of(&self.0).as_str())
     }
 }
 

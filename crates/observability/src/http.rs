@@ -7,6 +7,7 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+use pfs_domain::hex::Hex;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -196,26 +197,6 @@ pub fn record_route(method: &Method, route: &str) {
     }
 }
 
-/// The lower-case hex of `N / 2` bytes, on the stack.
-struct Hex<const N: usize>([u8; N]);
-
-impl<const N: usize> Hex<N> {
-    fn of(bytes: &[u8]) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'0'; N];
-        for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0xf)];
-        }
-        Self(out)
-    }
-
-    fn as_str(&self) -> &str {
-        // Hex digits only: always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-}
-
 struct HeaderExtractor<'a>(&'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
@@ -237,17 +218,5 @@ impl Injector for HeaderInjector<'_> {
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
             self.0.insert(name, value);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_written_as_lower_case_hex() {
-        let trace_id = TraceId::from(0x0af7651916cd43dd8448eb211c80319c_u128);
-        assert_eq!(Hex::<32>::of(&trace_id.to_bytes()).as_str(), "0af7651916cd43dd8448eb211c80319c");
-        assert_eq!(Hex::<4>::of(&[0x00, 0xff]).as_str(), "00ff");
     }
 }
