@@ -4,14 +4,6 @@
 use crate::helpers::*;
 use pfs_test_support::{TestApp, json};
 
-// SHA-256 digests of "test-write-key" and "test-admin-key": only digests are configured.
-const KEYS: &str = "write:ci:04c0218b3c6929c6638fa052827cc353c3e1eb3a432020f686e083aae900d6c4,\
-                    admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9";
-
-async fn protected_app() -> TestApp {
-    TestApp::spawn_with_env(&[("PORTFOLIO_AUTH__ENABLED", "true"), ("PORTFOLIO_AUTH__API_KEYS", KEYS)]).await
-}
-
 fn portfolio() -> serde_json::Value {
     json!({"name": "Guarded"})
 }

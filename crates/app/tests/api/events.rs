@@ -69,7 +69,7 @@ async fn a_client_resuming_with_last_event_id_gets_what_it_missed_then_live_even
 
 #[tokio::test]
 async fn a_position_older_than_the_history_gets_an_explicit_reset() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__HISTORY_SIZE", "100")]).await;
+    let app = TestApp::builder().with_config(|c| c.events.history_size = 100).spawn().await;
     let mut stream = Stream::open(&app, None).await;
     app.create_portfolio("Old").await;
     let old = stream.expect().await.id.expect("id");
@@ -107,14 +107,14 @@ async fn a_malformed_last_event_id_is_a_clear_400() {
 
 #[tokio::test]
 async fn the_stream_can_be_disabled() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__ENABLED", "false")]).await;
+    let app = TestApp::builder().with_config(|c| c.events.enabled = false).spawn().await;
     assert_eq!(app.get(EVENTS).await.status(), 404);
     app.create_portfolio("Still writable").await;
 }
 
 #[tokio::test]
 async fn subscribers_beyond_the_limit_get_503_with_retry_after() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__MAX_SUBSCRIBERS", "1")]).await;
+    let app = TestApp::builder().with_config(|c| c.events.max_subscribers = 1).spawn().await;
     let _first = Stream::open(&app, None).await;
     let refused = app.get(EVENTS).await;
     assert_eq!(refused.status(), 503);
@@ -137,7 +137,7 @@ async fn open_streams_end_when_the_server_shuts_down() {
 /// buffers are full, and is told so; another client keeps receiving everything.
 #[tokio::test]
 async fn a_slow_consumer_is_dropped_while_others_continue() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_EVENTS__CLIENT_BUFFER", "200")]).await;
+    let app = TestApp::builder().with_config(|c| c.events.client_buffer = 200).spawn().await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut slow = socket.connect(app.address).await.unwrap();
@@ -184,10 +184,17 @@ async fn a_slow_consumer_is_dropped_while_others_continue() {
 async fn writes_on_one_replica_reach_the_other_replicas_stream_in_order() {
     let redis = pfs_redis::testing::RedisProcess::start();
     let schema = pfs_storage_postgres::testing::TestSchema::create().await;
-    let env = [("PORTFOLIO_DATABASE_URL", schema.url()), ("PORTFOLIO_REDIS_URL", redis.url())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let a = TestApp::spawn_with_env(&env).await;
-    let b = TestApp::spawn_with_env(&env).await;
+    let replica = || {
+        let (database, redis) = (schema.url(), redis.url());
+        TestApp::builder()
+            .with_config(move |c| {
+                c.database.url = database;
+                c.redis.url = redis;
+            })
+            .spawn()
+    };
+    let a = replica().await;
+    let b = replica().await;
     let mut on_a = Stream::open(&a, None).await;
     let mut on_b = Stream::open(&b, None).await;
 

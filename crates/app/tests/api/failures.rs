@@ -73,7 +73,7 @@ async fn detail(response: pfs_test_support::reqwest::Response, status: u16) -> S
 
 #[tokio::test]
 async fn backend_failures_answer_each_endpoints_contract_message_without_internals() {
-    let app = TestApp::spawn_with_store(Arc::new(FailingStore(Failure::Backend))).await;
+    let app = TestApp::builder().with_store(Arc::new(FailingStore(Failure::Backend))).spawn().await;
     let put = json!({"portfolioId": ID, "name": "x", "version": 1});
     let v1 = "Internal server error";
     assert_eq!(detail(app.get("/api/v1/portfolios").await, 500).await, v1);
@@ -93,7 +93,7 @@ async fn backend_failures_answer_each_endpoints_contract_message_without_interna
 
 #[tokio::test]
 async fn client_errors_are_still_reported_before_storage_is_touched() {
-    let app = TestApp::spawn_with_store(Arc::new(FailingStore(Failure::Backend))).await;
+    let app = TestApp::builder().with_store(Arc::new(FailingStore(Failure::Backend))).spawn().await;
     assert_eq!(app.get("/api/v1/portfolio/not-an-id").await.status(), 404);
     assert_eq!(app.get("/api/v2/portfolios?limit=0").await.status(), 422);
     assert_eq!(app.post_json("/api/v2/portfolios", &json!([])).await.status(), 400);
@@ -101,7 +101,7 @@ async fn client_errors_are_still_reported_before_storage_is_touched() {
 
 #[tokio::test]
 async fn an_unreachable_database_is_a_fast_503_with_retry_after_and_not_ready() {
-    let app = TestApp::spawn_with_store(Arc::new(FailingStore(Failure::Unavailable))).await;
+    let app = TestApp::builder().with_store(Arc::new(FailingStore(Failure::Unavailable))).spawn().await;
     let response = app.get("/api/v2/portfolios").await;
     assert_eq!(response.headers()["retry-after"], "1");
     assert_eq!(detail(response, 503).await, "Service temporarily unavailable");
@@ -112,7 +112,7 @@ async fn an_unreachable_database_is_a_fast_503_with_retry_after_and_not_ready() 
 
 #[tokio::test]
 async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
-    let app = TestApp::spawn_with_store(Arc::new(FailingStore(Failure::Panic))).await;
+    let app = TestApp::builder().with_store(Arc::new(FailingStore(Failure::Panic))).spawn().await;
     let response = app.get("/api/v1/portfolios").await;
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(detail(response, 500).await, "Internal server error");

@@ -32,7 +32,7 @@ async fn root_serves_the_service_banner_for_the_development_profile() {
 #[tokio::test]
 async fn root_reports_the_configured_environment() {
     for env in ["production", "staging"] {
-        let app = TestApp::spawn_with_env(&[("PORTFOLIO_ENV", env)]).await;
+        let app = TestApp::builder().with_env("PORTFOLIO_ENV", env).spawn().await;
         let body = expect_json(app.get("/").await, 200).await;
         assert_eq!(body["environment"], env);
         assert_eq!(body["status"], "operational");
@@ -253,7 +253,7 @@ async fn the_server_shuts_down_gracefully() {
 
 #[tokio::test]
 async fn metrics_endpoint_is_a_404_like_the_original_when_disabled() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_OBSERVABILITY__PROMETHEUS_ENDPOINT", "false")]).await;
+    let app = TestApp::builder().with_config(|c| c.observability.prometheus_endpoint = false).spawn().await;
     expect_detail(app.get("/metrics").await, 404, "Not Found").await;
 }
 

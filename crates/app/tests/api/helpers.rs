@@ -151,3 +151,19 @@ fn timestamp_helpers_accept_only_the_canonical_form() {
 pub fn enc(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
+
+/// An app with `[auth]` on and two API keys: `test-write-key` (role write) and `test-admin-key`
+/// (role admin). Only their SHA-256 digests are configured.
+pub async fn protected_app() -> TestApp {
+    const KEYS: [&str; 2] = [
+        "write:ci:04c0218b3c6929c6638fa052827cc353c3e1eb3a432020f686e083aae900d6c4",
+        "admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9",
+    ];
+    TestApp::builder()
+        .with_config(|c| {
+            c.auth.enabled = true;
+            c.auth.api_keys = KEYS.map(str::to_owned).to_vec();
+        })
+        .spawn()
+        .await
+}

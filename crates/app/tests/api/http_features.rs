@@ -135,11 +135,18 @@ async fn http2_without_tls_is_served_on_the_same_port() {
 async fn cache_warming_serves_the_first_reads_after_a_restart_from_memory() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("warm.db").display());
-    let first = TestApp::spawn_with_env(&[("PORTFOLIO_DATABASE_URL", &url)]).await;
+    let database = url.clone();
+    let first = TestApp::builder().with_config(move |c| c.database.url = database).spawn().await;
     let created = first.create_portfolio("Warm").await;
     first.stop().await.unwrap();
 
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_DATABASE_URL", &url), ("PORTFOLIO_CACHE__WARM_PAGES", "1")]).await;
+    let app = TestApp::builder()
+        .with_config(move |c| {
+            c.database.url = url;
+            c.cache.warm_pages = 1;
+        })
+        .spawn()
+        .await;
     let counters = async || {
         let health: serde_json::Value = app.get("/health/detailed").await.json().await.unwrap();
         (health["checks"]["cache"]["hits"].as_u64().unwrap(), health["checks"]["cache"]["misses"].as_u64().unwrap())

@@ -119,12 +119,14 @@ async fn concurrent_duplicates_create_exactly_once() {
 
 #[tokio::test]
 async fn an_expired_key_can_be_used_again() {
-    let app = TestApp::spawn_with_env(&[
-        ("PORTFOLIO_SERVER__REQUEST_TIMEOUT", "200ms"),
-        ("PORTFOLIO_IDEMPOTENCY__LEASE", "300ms"),
-        ("PORTFOLIO_IDEMPOTENCY__TTL", "1s"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.server.request_timeout = Duration::from_millis(200);
+            c.idempotency.lease = Duration::from_millis(300);
+            c.idempotency.ttl = Duration::from_secs(1);
+        })
+        .spawn()
+        .await;
     expect_json(post_keyed(&app, V1, "short-lived", &json!({ "name": "Old" })).await, 201).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fresh = post_keyed(&app, V1, "short-lived", &json!({ "name": "New" })).await;
@@ -135,7 +137,7 @@ async fn an_expired_key_can_be_used_again() {
 
 #[tokio::test]
 async fn with_idempotency_disabled_the_header_is_ignored() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_IDEMPOTENCY__ENABLED", "false")]).await;
+    let app = TestApp::builder().with_config(|c| c.idempotency.enabled = false).spawn().await;
     for _ in 0..2 {
         expect_json(post_keyed(&app, V1, "ignored", &json!({ "name": "Twice" })).await, 201).await;
     }
@@ -195,7 +197,10 @@ impl PortfolioStore for LosesFirstResponse {
 }
 
 async fn spawn_losing_first_response() -> TestApp {
-    TestApp::spawn_wrapping(|inner| Arc::new(LosesFirstResponse { inner, lost: AtomicBool::new(false) })).await
+    TestApp::builder()
+        .wrapping(|inner| Arc::new(LosesFirstResponse { inner, lost: AtomicBool::new(false) }))
+        .spawn()
+        .await
 }
 
 #[tokio::test]

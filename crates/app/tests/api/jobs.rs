@@ -2,6 +2,7 @@
 //! On MongoDB (no job queue) every test checks the 501 instead.
 
 use crate::helpers::{expect_detail, expect_json, is_timestamp, status_json};
+use pfs_platform::Config;
 use pfs_test_support::{TestApp, json};
 use serde_json::Value;
 use std::time::Duration;
@@ -9,8 +10,8 @@ use std::time::Duration;
 const IMPORTS: &str = "/api/v2/portfolios/imports";
 
 /// The app, or `None` after checking that a backend without a queue refuses imports clearly.
-async fn spawn(env: &[(&str, &str)]) -> Option<TestApp> {
-    let app = TestApp::spawn_with_env(env).await;
+async fn spawn(edit: impl FnOnce(&mut Config) + Send + 'static) -> Option<TestApp> {
+    let app = TestApp::builder().with_config(edit).spawn().await;
     if std::env::var("PORTFOLIO_TEST_BACKEND").as_deref() != Ok("mongo") {
         return Some(app);
     }
@@ -58,7 +59,7 @@ async fn stored(app: &TestApp) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_list_larger_than_the_bulk_cap_is_imported_in_the_background() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let job = accepted(app.post_json(IMPORTS, &portfolios(250, "Imported")).await, 250).await;
     let body = finished(&app, &job).await;
     assert_eq!(body["state"], "succeeded", "{body}");
@@ -78,7 +79,7 @@ async fn a_list_larger_than_the_bulk_cap_is_imported_in_the_background() {
 
 #[tokio::test]
 async fn the_portfolio_limit_is_configurable_and_enforced_before_queuing() {
-    let Some(app) = spawn(&[("PORTFOLIO_JOBS__IMPORT_MAX_PORTFOLIOS", "5")]).await else { return };
+    let Some(app) = spawn(|c| c.jobs.import_max_portfolios = 5).await else { return };
     let (status, body) = status_json(app.post_json(IMPORTS, &portfolios(6, "p")).await).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["detail"], "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has 6");
@@ -92,14 +93,14 @@ async fn the_portfolio_limit_is_configurable_and_enforced_before_queuing() {
 
 #[tokio::test]
 async fn an_upload_over_the_byte_limit_is_refused() {
-    let Some(app) = spawn(&[("PORTFOLIO_JOBS__MAX_UPLOAD_BYTES", "2048")]).await else { return };
+    let Some(app) = spawn(|c| c.jobs.max_upload_bytes = 2048).await else { return };
     let response = post_file(&app, "application/x-ndjson", "x".repeat(4096)).await;
     expect_detail(response, 413, "Import body is larger than 2048 bytes (jobs.max_upload_bytes)").await;
 }
 
 #[tokio::test]
 async fn invalid_lists_are_refused_up_front_like_bulk_create() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let body = expect_json(app.post_json(IMPORTS, &json!([{"name": "ok"}, {"version": 1}])).await, 422).await;
     assert_eq!(body["detail"][0]["type"], "missing");
     assert_eq!(body["detail"][0]["loc"], json!(["body", 1, "name"]));
@@ -115,7 +116,7 @@ async fn invalid_lists_are_refused_up_front_like_bulk_create() {
 
 #[tokio::test]
 async fn an_export_file_keeps_ids_and_skips_portfolios_already_stored() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let existing = app.create_portfolio("Already here").await;
     let existing_id = existing["portfolioId"].as_str().unwrap();
     let file = format!(
@@ -144,7 +145,7 @@ async fn an_export_file_keeps_ids_and_skips_portfolios_already_stored() {
 
 #[tokio::test]
 async fn an_export_with_an_invalid_document_fails_whole_with_nothing_written() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let file = "{\"_id\": \"6740f1c2a1b2c3d4e5f60718\", \"name\": \"Fine\"}\n\
                 {\"_id\": \"6740f1c2a1b2c3d4e5f60719\"}\n\
                 {\"_id\": \"nope\", \"name\": \"x\"}\n\
@@ -164,7 +165,7 @@ async fn an_export_with_an_invalid_document_fails_whole_with_nothing_written() {
 
 #[tokio::test]
 async fn unreadable_files_are_refused_up_front() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let (status, body) = status_json(post_file(&app, "application/octet-stream", "[{\"_id\": 1},").await).await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().starts_with("The export file cannot be read"), "{body}");
@@ -182,7 +183,7 @@ async fn unreadable_files_are_refused_up_front() {
 
 #[tokio::test]
 async fn job_ids_are_validated_and_unknown_jobs_are_404() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let body = expect_json(app.get("/api/v2/jobs/not-a-uuid").await, 422).await;
     assert_eq!(
         body,
@@ -193,7 +194,7 @@ async fn job_ids_are_validated_and_unknown_jobs_are_404() {
 
 #[tokio::test]
 async fn with_workers_disabled_a_job_stays_queued_for_a_worker_process() {
-    let Some(app) = spawn(&[("PORTFOLIO_JOBS__WORKERS_ENABLED", "false")]).await else { return };
+    let Some(app) = spawn(|c| c.jobs.workers_enabled = false).await else { return };
     let job = accepted(app.post_json(IMPORTS, &portfolios(3, "later")).await, 3).await;
     let body = expect_json(app.get(&job).await, 200).await;
     assert_eq!((body["state"].as_str(), body["attempts"].as_u64()), (Some("queued"), Some(0)));
@@ -203,7 +204,7 @@ async fn with_workers_disabled_a_job_stays_queued_for_a_worker_process() {
 
 #[tokio::test]
 async fn an_export_can_be_uploaded_as_a_multipart_form_file() {
-    let Some(app) = spawn(&[]).await else { return };
+    let Some(app) = spawn(|_| {}).await else { return };
     let form = |parts: &str| format!("{parts}--XyZ--\r\n");
     let note = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nmigration\r\n";
     let file = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"portfolio.json\"\r\n\

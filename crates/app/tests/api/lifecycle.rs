@@ -6,7 +6,8 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn draining_turns_readiness_503_while_still_serving_then_stops() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "600ms")]).await;
+    let app =
+        TestApp::builder().with_config(|c| c.server.shutdown_drain_delay = Duration::from_millis(600)).spawn().await;
     assert_eq!(app.get("/health/ready").await.status(), 200);
     app.begin_shutdown();
     tokio::time::sleep(Duration::from_millis(100)).await;

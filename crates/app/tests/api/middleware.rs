@@ -1,6 +1,7 @@
 //! Request ids, security headers and CORS (contract §2.5).
 
 use crate::helpers::*;
+use pfs_platform::Profile;
 use pfs_test_support::{TestApp, json, reqwest};
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -132,7 +133,7 @@ async fn responses_expire_immediately() {
 
 #[tokio::test]
 async fn production_adds_strict_transport_security() {
-    let app = TestApp::spawn_with_env(&[("PORTFOLIO_ENV", "production")]).await;
+    let app = TestApp::builder().with_config(|c| c.environment = Profile::Production).spawn().await;
     for (what, response) in assorted_responses(&app).await {
         assert!(
             header(&response, "strict-transport-security").is_some_and(|v| v.contains("max-age=")),

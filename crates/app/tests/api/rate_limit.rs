@@ -1,15 +1,26 @@
 //! Rate limiting (opt-in): per-client buckets, 429 with Retry-After, shared across replicas
 //! through Redis, and still enforced (per replica) when Redis is gone.
 
+use pfs_platform::config::RateLimitBy;
 use pfs_redis::testing::RedisProcess;
 use pfs_test_support::TestApp;
 
-const LIMITED: &[(&str, &str)] = &[
-    ("PORTFOLIO_RATE_LIMIT__ENABLED", "true"),
-    ("PORTFOLIO_RATE_LIMIT__PER_SECOND", "1"),
-    ("PORTFOLIO_RATE_LIMIT__BURST", "3"),
-    ("PORTFOLIO_RATE_LIMIT__BY", "api_key_or_ip"),
-];
+/// One request a second, three at once, per API key (or address without one); with `redis`,
+/// buckets live there.
+async fn limited(redis: Option<String>) -> TestApp {
+    TestApp::builder()
+        .with_config(move |c| {
+            c.rate_limit.enabled = true;
+            c.rate_limit.per_second = 1;
+            c.rate_limit.burst = 3;
+            c.rate_limit.by = RateLimitBy::ApiKeyOrIp;
+            if let Some(url) = redis {
+                c.redis.url = url;
+            }
+        })
+        .spawn()
+        .await
+}
 
 /// Keys are made unique per test run: when the suite runs against a shared Redis, buckets
 /// must not carry over from an earlier run.
@@ -26,7 +37,7 @@ async fn get_as(app: &TestApp, key: Option<&str>) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_client_past_its_burst_gets_429_with_retry_after_while_others_and_probes_pass() {
-    let app = TestApp::spawn_with_env(LIMITED).await;
+    let app = limited(None).await;
     for expected_remaining in ["2", "1", "0"] {
         let response = get_as(&app, Some("alice")).await;
         assert_eq!(response.status(), 200);
@@ -59,9 +70,7 @@ async fn without_the_opt_in_nothing_is_limited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_sharing_redis_share_each_clients_bucket() {
     let redis = RedisProcess::start();
-    let url = redis.url();
-    let env: Vec<(&str, &str)> = LIMITED.iter().copied().chain([("PORTFOLIO_REDIS_URL", url.as_str())]).collect();
-    let (a, b) = (TestApp::spawn_with_env(&env).await, TestApp::spawn_with_env(&env).await);
+    let (a, b) = (limited(Some(redis.url())).await, limited(Some(redis.url())).await);
     let statuses = [
         get_as(&a, Some("carol")).await.status(),
         get_as(&b, Some("carol")).await.status(),
@@ -76,8 +85,7 @@ async fn with_redis_down_each_replica_still_limits_on_its_own() {
     let mut redis = RedisProcess::start();
     let url = redis.url();
     redis.kill();
-    let env: Vec<(&str, &str)> = LIMITED.iter().copied().chain([("PORTFOLIO_REDIS_URL", url.as_str())]).collect();
-    let app = TestApp::spawn_with_env(&env).await;
+    let app = limited(Some(url)).await;
     let statuses: Vec<u16> = futures::future::join_all((0..4).map(|_| get_as(&app, Some("dave"))))
         .await
         .iter()

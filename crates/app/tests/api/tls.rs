@@ -21,11 +21,13 @@ async fn spawn_tls() -> Tls {
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, key.cert.pem()).unwrap();
     std::fs::write(&key_path, key.signing_key.serialize_pem()).unwrap();
-    let app = TestApp::spawn_with_env(&[
-        ("PORTFOLIO_SERVER__TLS_CERT_PATH", cert_path.to_str().unwrap()),
-        ("PORTFOLIO_SERVER__TLS_KEY_PATH", key_path.to_str().unwrap()),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .with_config(move |c| {
+            c.server.tls_cert_path = cert_path;
+            c.server.tls_key_path = key_path;
+        })
+        .spawn()
+        .await;
     Tls { app, cert: key.cert.der().clone(), _dir: dir }
 }
 

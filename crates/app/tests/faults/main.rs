@@ -9,6 +9,7 @@ mod redis_down;
 mod slow_client;
 
 use pfs_test_support::TestApp;
+pub use pfs_test_support::eventually;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -92,16 +93,6 @@ pub async fn send(request: reqwest::RequestBuilder) -> Outcome {
         id: text("portfolioId"),
         detail: text("detail"),
     }
-}
-
-/// Polls `check` every 20 ms until it holds; panics after `limit`. Returns the time it took.
-pub async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    start.elapsed()
 }
 
 pub async fn status(app: &TestApp, path: &str) -> u16 {

@@ -1,7 +1,6 @@
 //! A private PostgreSQL server (initdb + pg_ctl into a temporary directory, on a free loopback
 //! port) that a test may stop and start. The shared server on :5432 is never touched.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -27,7 +26,7 @@ impl PgProcess {
             let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status();
             assert!(status.is_ok_and(|s| s.success()), "chown the cluster directory to postgres");
         }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let port = pfs_test_support::free_port();
         let mut pg = Self { bin, dir, port, running: false };
         pg.run("initdb", &["-D", &pg.data(), "-A", "trust", "-U", "postgres", "--no-sync"]);
         pg.restart();

@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 async fn a_database_outage_fails_fast_and_recovers_without_losing_a_write() {
     let mut pg = PgProcess::start();
     let url = pg.url();
-    let env = [
-        ("PORTFOLIO_DATABASE_URL", url.as_str()),
-        ("PORTFOLIO_DATABASE__ACQUIRE_TIMEOUT", "2s"),
-        ("PORTFOLIO_RELIABILITY__BREAKER_OPEN_FOR", "1s"),
-    ];
-    let app = TestApp::spawn_with_env(&env).await;
+    let database = url.clone();
+    let app = TestApp::builder()
+        .with_config(move |c| {
+            c.database.url = database;
+            c.database.acquire_timeout = Duration::from_secs(2);
+            c.reliability.breaker_open_for = Duration::from_secs(1);
+        })
+        .spawn()
+        .await;
     assert_eq!(status(&app, "/health/ready").await, 200);
 
     let load = Load::creates(&app.url(""), 6, false);
@@ -72,7 +75,13 @@ async fn a_database_outage_fails_fast_and_recovers_without_losing_a_write() {
 
     // Every acknowledged write, read back through a second service without a cache.
     let acknowledged: Vec<String> = outcomes.iter().filter_map(|o| o.id.clone()).collect();
-    let reader = TestApp::spawn_with_env(&[env[0], ("PORTFOLIO_CACHE__ENABLED", "false")]).await;
+    let reader = TestApp::builder()
+        .with_config(move |c| {
+            c.database.url = url;
+            c.cache.enabled = false;
+        })
+        .spawn()
+        .await;
     let mut lost = 0;
     for id in &acknowledged {
         if status(&reader, &format!("/api/v1/portfolio/{id}")).await != 200 {

@@ -11,14 +11,16 @@ use std::time::Duration;
 async fn a_redis_outage_keeps_serving_and_recovers() {
     let mut redis = RedisProcess::start();
     let url = redis.url();
-    let app = TestApp::spawn_with_env(&[
-        ("PORTFOLIO_REDIS_URL", url.as_str()),
-        ("PORTFOLIO_RATE_LIMIT__ENABLED", "true"),
-        ("PORTFOLIO_RATE_LIMIT__PER_SECOND", "100000"),
-        ("PORTFOLIO_RATE_LIMIT__BURST", "100000"),
-        ("PORTFOLIO_RELIABILITY__BREAKER_OPEN_FOR", "1s"),
-    ])
-    .await;
+    let app = TestApp::builder()
+        .with_config(move |c| {
+            c.redis.url = url;
+            c.rate_limit.enabled = true;
+            c.rate_limit.per_second = 100_000;
+            c.rate_limit.burst = 100_000;
+            c.reliability.breaker_open_for = Duration::from_secs(1);
+        })
+        .spawn()
+        .await;
     let connected = async || detailed(&app).await["checks"]["redis"]["status"] == "connected";
     eventually(Duration::from_secs(10), "Redis connected", connected).await;
 

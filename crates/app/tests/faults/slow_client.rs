@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const LIMIT: &str = "500ms";
+const LIMIT: Duration = Duration::from_millis(500);
 
 async fn app() -> TestApp {
-    TestApp::spawn_with_env(&[
-        ("PORTFOLIO_RELIABILITY__HEADER_READ_TIMEOUT", LIMIT),
-        ("PORTFOLIO_RELIABILITY__BODY_READ_TIMEOUT", LIMIT),
-    ])
-    .await
+    TestApp::builder()
+        .with_config(|c| {
+            c.reliability.header_read_timeout = LIMIT;
+            c.reliability.body_read_timeout = LIMIT;
+        })
+        .spawn()
+        .await
 }
 
 /// Writes `bytes` one at a time, `pause` apart, stopping when the server has closed.

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 impl Config {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Every problem with the configuration, reported at once; [`Config::load`] runs it, and
+    /// whoever edits a loaded configuration (tests) runs it again.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         let mut check = |ok: bool, message: String| {
             if !ok {
