@@ -1,8 +1,7 @@
 //! The benchmark tool end to end: `bench run` against a real server writes results, and
 //! `bench report` turns them into Markdown with plots.
 
-use pfs_test_support::TestApp;
-use std::process::Command;
+use pfs_test_support::{ServiceCommand, TestApp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 
@@ -12,31 +11,13 @@ async fn bench_runs_every_scenario_and_reports_them() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("runs.jsonl");
     for scenario in ["get-by-id", "search-page", "search-name", "bulk10", "mixed"] {
-        let url = app.url("");
-        let results = results.clone();
-        let status = tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
-                .args([
-                    "bench",
-                    "run",
-                    "--url",
-                    &url,
-                    "--scenario",
-                    scenario,
-                    "--requests",
-                    "60",
-                    "--concurrency",
-                    "1,4",
-                ])
-                .args(["--warmup", "2", "--pool", "20", "--label", "test", "--out"])
-                .arg(&results)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        assert!(status.success(), "bench run {scenario}");
+        let run = ServiceCommand::new(BIN)
+            .args(["bench", "run", "--url", &app.url(""), "--scenario", scenario, "--requests", "60"])
+            .args(["--concurrency", "1,4", "--warmup", "2", "--pool", "20", "--label", "test", "--out"])
+            .arg(&results)
+            .run()
+            .await;
+        assert!(run.status.success(), "bench run {scenario}: {}", String::from_utf8_lossy(&run.stderr));
     }
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -50,8 +31,8 @@ async fn bench_runs_every_scenario_and_reports_them() {
     assert!(get["cache_hit_rate"].as_f64().unwrap() > 0.5, "a warm pool of 20 ids is served from the cache: {get}");
 
     let out = dir.path().join("report");
-    let status = Command::new(BIN).args(["bench", "report", "--out"]).arg(&out).arg(&results).status().unwrap();
-    assert!(status.success());
+    let report = ServiceCommand::new(BIN).args(["bench", "report", "--out"]).arg(&out).arg(&results).run().await;
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(report.matches("| test, ").count(), 10, "{report}");
     for plot in ["latency-percentiles.svg", "throughput.svg"] {
@@ -59,9 +40,9 @@ async fn bench_runs_every_scenario_and_reports_them() {
     }
 }
 
-#[test]
-fn bench_refuses_non_loopback_targets() {
-    let output = Command::new(BIN).args(["bench", "run", "--url", "http://192.0.2.1:8000"]).output().unwrap();
+#[tokio::test]
+async fn bench_refuses_non_loopback_targets() {
+    let output = ServiceCommand::new(BIN).args(["bench", "run", "--url", "http://192.0.2.1:8000"]).run().await;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
 }

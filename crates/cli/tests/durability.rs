@@ -4,62 +4,21 @@
 //! and on PostgreSQL.
 
 use pfs_storage_postgres::testing::TestSchema;
+use pfs_test_support::{ServiceCommand, ServiceProcess};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 const BULK: usize = 10;
 const KILLS: usize = 2;
 
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Service {
-    async fn start(database_url: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .env("PORTFOLIO_HOST", "127.0.0.1")
-            .env("PORTFOLIO_PORT", port.to_string())
-            .env("PORTFOLIO_DATABASE_URL", database_url)
-            .env("PORTFOLIO_LOG_LEVEL", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start portfolio-service");
-        let service = Self { child, base: format!("http://127.0.0.1:{port}") };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !client.get(service.url("/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
-            assert!(Instant::now() < deadline, "service not ready within 30 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        service
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no drain, no pool close, no flush.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The service on `database_url`, ready; errors only, so logging costs the load nothing.
+async fn start(database_url: &str) -> ServiceProcess {
+    let command = ServiceCommand::new(BIN).arg("serve").env("PORTFOLIO_LOG_LEVEL", "error");
+    command.env("PORTFOLIO_DATABASE_URL", database_url).start().await
 }
 
 /// What the writers know: the ids the service acknowledged, and the name prefix of every bulk
@@ -109,12 +68,12 @@ async fn write_until_stopped(base: String, worker: usize, round: usize, stop: Ar
 async fn kill_during_writes_then_check(database_url: &str, backend: &str) {
     let mut ledger = Ledger::default();
     for round in 0..KILLS {
-        let mut service = Service::start(database_url).await;
+        let mut service = start(database_url).await;
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> =
-            (0..4).map(|w| tokio::spawn(write_until_stopped(service.base.clone(), w, round, stop.clone()))).collect();
+            (0..4).map(|w| tokio::spawn(write_until_stopped(service.url(""), w, round, stop.clone()))).collect();
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        service.kill();
+        service.kill().await;
         stop.store(true, Ordering::Relaxed);
         for writer in writers {
             let done = writer.await.unwrap();
@@ -124,7 +83,7 @@ async fn kill_during_writes_then_check(database_url: &str, backend: &str) {
         }
     }
 
-    let service = Service::start(database_url).await;
+    let service = start(database_url).await;
     let stored: Vec<Value> =
         reqwest::get(service.url("/api/v1/portfolios")).await.unwrap().json().await.expect("the v1 list");
     let ids: HashSet<&str> = stored.iter().map(|p| p["portfolioId"].as_str().unwrap()).collect();

@@ -1,23 +1,16 @@
 //! `portfolio-service healthcheck` as the container runs it: a separate process probing the
 //! service's port, judged by its exit code.
 
-use pfs_test_support::TestApp;
+use pfs_test_support::{ServiceCommand, TestApp, free_port};
 use std::process::Output;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 
-/// Runs the probe with only `PORTFOLIO_PORT` set, as a container's environment would.
+/// Runs the probe with `PORTFOLIO_PORT` set and little else, as a container's environment would.
 async fn healthcheck(port: u16, args: &[&str]) -> Output {
-    tokio::process::Command::new(BIN)
-        .arg("healthcheck")
-        .args(args)
-        .env_clear()
-        .env("PORTFOLIO_PORT", port.to_string())
-        .output()
-        .await
-        .expect("run portfolio-service healthcheck")
+    ServiceCommand::new(BIN).arg("healthcheck").args(args).port(port).run().await
 }
 
 fn stderr(output: &Output) -> String {
@@ -50,7 +43,7 @@ async fn a_live_service_passes() {
 
 #[tokio::test]
 async fn nothing_listening_fails_naming_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let output = healthcheck(port, &[]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains(&format!("http://127.0.0.1:{port}/health/live")), "{}", stderr(&output));

@@ -5,69 +5,21 @@
 use futures::future::join_all;
 use pfs_redis::testing::RedisProcess;
 use pfs_storage_postgres::testing::TestSchema;
+use pfs_test_support::{ServiceCommand, ServiceProcess, eventually};
 use serde_json::{Value, json};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 
-/// One replica process, killed if the test fails before stopping it.
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Replica {
-    fn start(database_url: &str, redis_url: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .env("PORTFOLIO_HOST", "127.0.0.1")
-            .env("PORTFOLIO_PORT", port.to_string())
-            .env("PORTFOLIO_DATABASE_URL", database_url)
-            .env("PORTFOLIO_REDIS_URL", redis_url)
-            .env("PORTFOLIO_DATABASE__MIGRATE_ON_START", "false")
-            .env("PORTFOLIO_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start portfolio-service");
-        Self { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "replica did not stop within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    start.elapsed()
+/// One replica on the shared schema and Redis, not yet waited on.
+fn replica(database_url: &str, redis_url: &str) -> ServiceProcess {
+    ServiceCommand::new(BIN)
+        .arg("serve")
+        .env("PORTFOLIO_DATABASE_URL", database_url)
+        .env("PORTFOLIO_REDIS_URL", redis_url)
+        .env("PORTFOLIO_DATABASE__MIGRATE_ON_START", "false")
+        .env("PORTFOLIO_LOG_LEVEL", "warn")
+        .spawn()
 }
 
 async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
@@ -80,15 +32,11 @@ async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
 async fn replicas_share_writes_locks_and_shut_down_cleanly() {
     let schema = TestSchema::create().await;
     let redis = RedisProcess::start();
-    let migrated = Command::new(BIN)
-        .args(["migrate", "up"])
-        .env("PORTFOLIO_DATABASE_URL", schema.url())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(migrated.success(), "migrate up");
+    let migrated = ServiceCommand::new(BIN).args(["migrate", "up"]).env("PORTFOLIO_DATABASE_URL", schema.url()).run();
+    let migrated = migrated.await;
+    assert!(migrated.status.success(), "migrate up: {migrated:?}");
 
-    let mut replicas: Vec<Replica> = (0..3).map(|_| Replica::start(&schema.url(), &redis.url())).collect();
+    let mut replicas: Vec<ServiceProcess> = (0..3).map(|_| replica(&schema.url(), &redis.url())).collect();
     let client = reqwest::Client::new();
     for replica in &replicas {
         eventually(Duration::from_secs(20), "replica ready with Redis connected", async || {
@@ -155,7 +103,7 @@ async fn replicas_share_writes_locks_and_shut_down_cleanly() {
             .unwrap();
         let pid = p["portfolioId"].as_str().unwrap().to_owned();
         let attempts = [a, b, c].map(|replica| {
-            let body = json!({"portfolioId": pid, "name": replica.base, "version": 1});
+            let body = json!({"portfolioId": pid, "name": replica.url(""), "version": 1});
             client.put(replica.url(&format!("/api/v1/portfolio/{pid}"))).json(&body).send()
         });
         let mut statuses: Vec<u16> =
@@ -185,6 +133,6 @@ async fn replicas_share_writes_locks_and_shut_down_cleanly() {
     }
 
     for replica in &mut replicas {
-        assert!(replica.terminate().success(), "clean exit on SIGTERM");
+        assert!(replica.terminate().await.success(), "clean exit on SIGTERM");
     }
 }
