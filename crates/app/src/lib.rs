@@ -93,6 +93,13 @@ impl App {
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }
 
+    /// The portfolio store handlers call: the backend inside the whole store stack (change
+    /// events, read cache, breaker and retries, tracing), as configured. The conformance suite
+    /// runs through it.
+    pub fn store(&self) -> Arc<dyn PortfolioStore> {
+        self.state.store.clone()
+    }
+
     /// Reads the newest `pages` search pages through the cache, and each portfolio on them.
     /// Best effort: a failure only means a colder start, so it is logged, not returned.
     async fn warm_cache(&self, pages: u32) {

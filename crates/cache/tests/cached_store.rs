@@ -1,11 +1,10 @@
-//! The cache must not change what the store answers: the conformance suite runs through it,
-//! and the races specific to caching are tested below.
+//! The races specific to caching. That the cache changes no answer of the store is the
+//! conformance suite's `full_stack` run, which goes through it.
 
 use async_trait::async_trait;
 use pfs_cache::{BusStatus, CacheSettings, CachedStore, Invalidation, InvalidationBus, LocalOnly, ReadCache};
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
 use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
-use pfs_storage_conformance::{Store, conformance_suite};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,17 +15,6 @@ async fn sqlite() -> (Arc<dyn PortfolioStore>, tempfile::TempDir) {
     let store = SqliteStore::open_file(&dir.path().join("test.db"), &SqliteSettings::default()).await.expect("open");
     store.migrate().await.expect("migrate");
     (Arc::new(store), dir)
-}
-
-async fn fresh() -> (Store, tempfile::TempDir) {
-    let (inner, dir) = sqlite().await;
-    let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
-    (Arc::new(CachedStore::new(inner, cache, Arc::new(LocalOnly))), dir)
-}
-
-mod conformance {
-    use super::*;
-    conformance_suite!(fresh());
 }
 
 fn portfolio(name: &str) -> Portfolio {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod idempotency;
+pub mod queue;
 
 pub type Store = Arc<dyn PortfolioStore>;
 

@@ -1,14 +1,17 @@
-//! The conformance suite on MongoDB: a fresh database per test, on the server named by
-//! `PORTFOLIO_TEST_MONGO_URL` (default: a local one, as `scripts/provision-mongo.sh` starts
-//! it). An unreachable server fails. The suite runs twice: once as configured by default
-//! (transactions when the server has them) and once with compensation instead.
+//! Every suite MongoDB has, a fresh database per test on the server named by
+//! `PORTFOLIO_TEST_MONGO_URL` (default: a local one, as `scripts/provision-mongo.sh` starts it):
+//! the portfolio suite as configured by default (transactions when the server has them), with
+//! compensation instead, and through the application's whole store stack; idempotency keys.
+//! MongoDB has no job queue. An unreachable server fails.
 
-use pfs_storage_conformance::{Store, conformance_suite};
+mod stack;
+
+use pfs_storage_conformance::{conformance_suite, idempotency_suite};
 use pfs_storage_mongo::testing::{TestDatabase, fresh_store_with};
-use pfs_storage_mongo::{MongoSettings, TransactionMode};
+use pfs_storage_mongo::{MongoSettings, MongoStore, TransactionMode};
 use std::sync::Arc;
 
-async fn fresh(transactions: TransactionMode) -> (Store, TestDatabase) {
+async fn fresh(transactions: TransactionMode) -> (Arc<MongoStore>, TestDatabase) {
     let (store, database) = fresh_store_with(&MongoSettings { transactions, ..MongoSettings::default() }).await;
     (Arc::new(store), database)
 }
@@ -21,4 +24,14 @@ mod default_mode {
 mod compensation {
     use super::*;
     conformance_suite!(fresh(TransactionMode::Never));
+}
+
+mod full_stack {
+    use super::*;
+    conformance_suite!(stack::full_stack(fresh(TransactionMode::Auto)));
+}
+
+mod idempotency {
+    use super::*;
+    idempotency_suite!(fresh(TransactionMode::Auto));
 }

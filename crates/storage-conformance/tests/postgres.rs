@@ -1,13 +1,36 @@
-//! The conformance suite on PostgreSQL: a fresh schema per test, in the database named by
-//! `PORTFOLIO_TEST_POSTGRES_URL` (default: the local server). An unreachable server fails.
+//! Every suite on PostgreSQL, a fresh schema per test in the database named by
+//! `PORTFOLIO_TEST_POSTGRES_URL` (default: the local server): the portfolio suite over the bare
+//! backend and through the application's whole store stack, idempotency keys, the job queue.
+//! An unreachable server fails.
 
-use pfs_storage_conformance::{Store, conformance_suite};
+mod stack;
+
+use pfs_storage_conformance::{conformance_suite, idempotency_suite, queue_suite};
+use pfs_storage_postgres::PostgresStore;
 use pfs_storage_postgres::testing::{TestSchema, fresh_store};
 use std::sync::Arc;
 
-async fn fresh() -> (Store, TestSchema) {
+async fn fresh() -> (Arc<PostgresStore>, TestSchema) {
     let (store, schema) = fresh_store().await;
     (Arc::new(store), schema)
 }
 
-conformance_suite!(fresh());
+mod bare {
+    use super::*;
+    conformance_suite!(fresh());
+}
+
+mod full_stack {
+    use super::*;
+    conformance_suite!(stack::full_stack(fresh()));
+}
+
+mod idempotency {
+    use super::*;
+    idempotency_suite!(fresh());
+}
+
+mod queue {
+    use super::*;
+    queue_suite!(fresh());
+}

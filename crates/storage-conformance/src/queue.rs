@@ -1,12 +1,11 @@
-//! Queue conformance: the same scenarios against SQLite (a temp file) and PostgreSQL (a fresh
-//! schema on `PORTFOLIO_TEST_POSTGRES_URL`).
+//! The job-queue suite: what every backend with a [`JobQueue`] must do (claim order,
+//! leases and fencing, retries, dead jobs), run by the worker pool where attempts matter.
+//! Backends invoke [`queue_suite!`](crate::queue_suite) like the portfolio suite.
 
 use async_trait::async_trait;
 use pfs_domain::Timestamp;
 use pfs_jobs::{Backoff, JobError, JobHandler, RunContext, WorkerPool, WorkerSettings};
 use pfs_storage::jobs::{ClaimedJob, Finish, JobId, JobProgress, JobQueue, JobState, NewJob};
-use pfs_storage_postgres::testing::{TestSchema, fresh_store};
-use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,25 +13,31 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub type Queue = Arc<dyn JobQueue>;
+
+/// Expands to one test per check. `$make` is an async expression yielding
+/// `(Arc<dyn JobQueue>, guard)`.
+#[macro_export]
+macro_rules! queue_suite {
+    ($make:expr) => {
+        $crate::queue_suite!(@tests $make;
+            claims_follow_priority_then_age, concurrent_claimers_never_share_a_job,
+            an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off,
+            a_retry_waits_for_its_backoff_and_a_release_does_not_count,
+            a_failing_job_is_retried_then_dead_after_max_attempts, a_job_whose_worker_died_on_every_attempt_is_dead);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (queue, _guard) = $make.await;
+                $crate::queue::$name(queue).await;
+            }
+        )*
+    };
+}
+
 const LEASE: Duration = Duration::from_secs(30);
-
-/// A queue plus whatever keeps its database alive.
-struct Fixture {
-    queue: Arc<dyn JobQueue>,
-    _keep: Box<dyn std::any::Any + Send>,
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_file(&dir.path().join("jobs.db"), &SqliteSettings::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    Fixture { queue: Arc::new(store), _keep: Box::new(dir) }
-}
-
-async fn postgres() -> Fixture {
-    let (store, schema): (_, TestSchema) = fresh_store().await;
-    Fixture { queue: Arc::new(store), _keep: Box::new(schema) }
-}
 
 fn at(millis: i64) -> Timestamp {
     Timestamp::from_millis(1_800_000_000_000 + millis).unwrap()
@@ -47,8 +52,8 @@ async fn enqueue(queue: &dyn JobQueue, job: NewJob, now: Timestamp) -> JobId {
     job.id
 }
 
-async fn claims_follow_priority_then_age(f: Fixture) {
-    let q = f.queue.as_ref();
+pub async fn claims_follow_priority_then_age(queue: Queue) {
+    let q = queue.as_ref();
     let low_old = enqueue(q, job(0, 3), at(0)).await;
     let mid_old = enqueue(q, job(5, 3), at(1)).await;
     let low_new = enqueue(q, job(0, 3), at(2)).await;
@@ -64,14 +69,14 @@ async fn claims_follow_priority_then_age(f: Fixture) {
     assert_eq!((depth.queued, depth.running), (0, 5));
 }
 
-async fn concurrent_claimers_never_share_a_job(f: Fixture) {
+pub async fn concurrent_claimers_never_share_a_job(queue: Queue) {
     let mut expected = HashSet::new();
     for i in 0..200 {
-        expected.insert(enqueue(f.queue.as_ref(), job(i % 3, 1), at(i64::from(i))).await);
+        expected.insert(enqueue(queue.as_ref(), job(i % 3, 1), at(i64::from(i))).await);
     }
     let claimers: Vec<_> = (0..8)
         .map(|_| {
-            let queue = f.queue.clone();
+            let queue = queue.clone();
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 while let Some(claimed) = queue.claim(at(1_000), LEASE).await.unwrap() {
@@ -91,13 +96,13 @@ async fn concurrent_claimers_never_share_a_job(f: Fixture) {
     assert_eq!(seen.len(), 200, "every job processed exactly once");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), expected);
     for id in expected {
-        let record = f.queue.get(id).await.unwrap().unwrap();
+        let record = queue.get(id).await.unwrap().unwrap();
         assert_eq!((record.state, record.attempts), (JobState::Succeeded, 1));
     }
 }
 
-async fn an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off(f: Fixture) {
-    let q = f.queue.as_ref();
+pub async fn an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off(queue: Queue) {
+    let q = queue.as_ref();
     let id = enqueue(q, job(0, 3), at(0)).await;
     let first = q.claim(at(0), LEASE).await.unwrap().unwrap();
     assert!(q.claim(at(29_999), LEASE).await.unwrap().is_none(), "the lease still holds");
@@ -124,8 +129,8 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off(f: Fix
     assert!(q.claim(at(100_000), LEASE).await.unwrap().is_none(), "finished jobs are never claimed");
 }
 
-async fn a_retry_waits_for_its_backoff_and_a_release_does_not_count(f: Fixture) {
-    let q = f.queue.as_ref();
+pub async fn a_retry_waits_for_its_backoff_and_a_release_does_not_count(queue: Queue) {
+    let q = queue.as_ref();
     let id = enqueue(q, job(0, 3), at(0)).await;
     let first = q.claim(at(0), LEASE).await.unwrap().unwrap();
     let retry = Finish::Retry { error: "database restarting".into(), run_at: at(5_000) };
@@ -169,10 +174,10 @@ fn settings(lease: Duration) -> WorkerSettings {
     }
 }
 
-async fn a_failing_job_is_retried_then_dead_after_max_attempts(f: Fixture) {
-    let id = enqueue(f.queue.as_ref(), job(0, 3), Timestamp::now()).await;
+pub async fn a_failing_job_is_retried_then_dead_after_max_attempts(queue: Queue) {
+    let id = enqueue(queue.as_ref(), job(0, 3), Timestamp::now()).await;
     let handler = Arc::new(AlwaysFails(AtomicU32::new(0)));
-    let pool = WorkerPool::new(f.queue.clone(), settings(LEASE), Arc::new(Notify::new())).with_handler(handler.clone());
+    let pool = WorkerPool::new(queue.clone(), settings(LEASE), Arc::new(Notify::new())).with_handler(handler.clone());
     let stop = CancellationToken::new();
     let mut states = Vec::new();
     while let Some(settled) = pool.run_next(&stop).await.unwrap() {
@@ -181,13 +186,13 @@ async fn a_failing_job_is_retried_then_dead_after_max_attempts(f: Fixture) {
     }
     assert_eq!(states, [JobState::Queued, JobState::Queued, JobState::Dead]);
     assert_eq!(handler.0.load(Ordering::SeqCst), 3);
-    let record = f.queue.get(id).await.unwrap().unwrap();
+    let record = queue.get(id).await.unwrap().unwrap();
     assert_eq!((record.state, record.attempts), (JobState::Dead, 3));
     assert!(record.last_error.unwrap().contains("boom"));
 }
 
-async fn a_job_whose_worker_died_on_every_attempt_is_dead(f: Fixture) {
-    let q = f.queue.as_ref();
+pub async fn a_job_whose_worker_died_on_every_attempt_is_dead(queue: Queue) {
+    let q = queue.as_ref();
     let id = enqueue(q, job(0, 2), Timestamp::now()).await;
     let short = Duration::from_millis(1);
     q.claim(Timestamp::now(), short).await.unwrap().unwrap();
@@ -195,29 +200,9 @@ async fn a_job_whose_worker_died_on_every_attempt_is_dead(f: Fixture) {
     q.claim(Timestamp::now(), short).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let handler = Arc::new(AlwaysFails(AtomicU32::new(0)));
-    let pool = WorkerPool::new(f.queue.clone(), settings(LEASE), Arc::new(Notify::new())).with_handler(handler.clone());
+    let pool = WorkerPool::new(queue.clone(), settings(LEASE), Arc::new(Notify::new())).with_handler(handler.clone());
     let settled = pool.run_next(&CancellationToken::new()).await.unwrap().unwrap();
     assert_eq!(settled.state, Some(JobState::Dead));
     assert_eq!(handler.0.load(Ordering::SeqCst), 0, "not run a third time");
     assert!(q.get(id).await.unwrap().unwrap().last_error.unwrap().contains("lease expired"));
 }
-
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::sqlite().await).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $scenario() { super::$scenario(super::postgres().await).await })*
-        }
-    };
-}
-
-on_both_backends!(
-    claims_follow_priority_then_age,
-    concurrent_claimers_never_share_a_job,
-    an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off,
-    a_retry_waits_for_its_backoff_and_a_release_does_not_count,
-    a_failing_job_is_retried_then_dead_after_max_attempts,
-    a_job_whose_worker_died_on_every_attempt_is_dead,
-);
