@@ -24,7 +24,7 @@ pub use observability::{ObservabilityConfig, OtlpConfig, OtlpProtocol, RuntimeFl
 pub use profile::Profile;
 pub use redact::redact_url;
 pub use reliability::ReliabilityConfig;
-pub use sources::ConfigSources;
+pub use sources::{ConfigSources, named_variables};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -33,9 +33,27 @@ const ALIASES: &[(&str, &str)] = &[
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: &[&str] = &["server.cors_allowed_origins", "observability.redact_fields", "auth.api_keys"];
 
-/// Profile selectors, strongest first. Only our own variable is strict; the original's are
-/// read the way it read them, so an invalid value there is ignored rather than fatal.
+/// Our profile selector; an invalid value is an error.
+const PROFILE_VAR: &str = "PORTFOLIO_ENV";
+
+/// The original's profile selectors, strongest first, read the way it read them, so an
+/// invalid value there is ignored rather than fatal.
 const PROFILE_VARS: &[&str] = &["PORTFOLIO_SERVICE_ENV", "ENVIRONMENT", "ENV"];
+
+/// Kubernetes namespace hints, the last resort for the profile.
+const NAMESPACE_VARS: &[&str] = &["MY_NAMESPACE", "KUBERNETES_NAMESPACE"];
+
+/// The configuration file, when `--config` is not given.
+const FILE_VAR: &str = "PORTFOLIO_CONFIG_FILE";
+
+/// Every environment variable read by name rather than as `PORTFOLIO_<SECTION>__<KEY>`: each
+/// alias with the key it sets, then the profile and file selectors, which set no key. The
+/// configuration table (docs/CONFIGURATION.md) is checked against this list.
+pub fn named_variables() -> Vec<(&'static str, Option<&'static str>)> {
+    let selectors = [PROFILE_VAR, FILE_VAR].into_iter().chain(PROFILE_VARS.iter().copied());
+    let selectors = selectors.chain(NAMESPACE_VARS.iter().copied()).map(|var| (var, None));
+    ALIASES.iter().map(|(var, key)| (*var, Some(*key))).chain(selectors).collect()
+}
 
 /// The inputs of [`Config::load`](super::Config::load).
 #[derive(Clone, Debug, Default)]
@@ -62,15 +80,13 @@ impl ConfigSources {
     /// `PORTFOLIO_ENV`, then the original's selectors, then a Kubernetes namespace hint
     /// (`prod` or `stag` in `MY_NAMESPACE`/`KUBERNETES_NAMESPACE`), then development.
     pub fn profile(&self) -> Result<Profile, ConfigError> {
-        if let Some(value) = self.env.get("PORTFOLIO_ENV") {
-            return value
-                .parse()
-                .map_err(|()| ConfigError::Profile { source_var: "PORTFOLIO_ENV", value: value.clone() });
+        if let Some(value) = self.env.get(PROFILE_VAR) {
+            return value.parse().map_err(|()| ConfigError::Profile { source_var: PROFILE_VAR, value: value.clone() });
         }
         if let Some(profile) = PROFILE_VARS.iter().find_map(|var| self.env.get(*var)?.parse().ok()) {
             return Ok(profile);
         }
-        let namespace = ["MY_NAMESPACE", "KUBERNETES_NAMESPACE"]
+        let namespace = NAMESPACE_VARS
             .iter()
             .find_map(|var| self.env.get(*var))
             .map(|ns| ns.to_ascii_lowercase())
@@ -86,7 +102,7 @@ impl ConfigSources {
 
     /// The configuration file in use: `--config`, else `PORTFOLIO_CONFIG_FILE`.
     pub fn config_file(&self) -> Option<PathBuf> {
-        self.file.clone().or_else(|| self.env.get("PORTFOLIO_CONFIG_FILE").map(PathBuf::from))
+        self.file.clone().or_else(|| self.env.get(FILE_VAR).map(PathBuf::from))
     }
 
     /// Stacks every layer for `profile`, in precedence order.
