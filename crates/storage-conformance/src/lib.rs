@@ -1,8 +1,11 @@
-//! The storage conformance suite: every backend runs exactly these checks.
+//! The storage conformance suites: every backend runs exactly these checks. The portfolio
+//! suite is here; [`idempotency`] and [`queue`] hold the suites of the other stores a backend
+//! may have.
 //!
 //! Each check takes a fresh, empty, migrated store. A backend's test file invokes
-//! [`conformance_suite!`] with an async expression that builds one, which expands to one
-//! `#[tokio::test]` per check, so failures name the check and the backend.
+//! [`conformance_suite!`] (or [`every_suite!`] for all three) with an async expression that
+//! builds one, which expands to one `#[tokio::test]` per check, so failures name the check and
+//! the backend.
 
 use futures::future::join_all;
 use pfs_domain::{
@@ -16,6 +19,27 @@ pub mod idempotency;
 pub mod queue;
 
 pub type Store = Arc<dyn PortfolioStore>;
+
+/// Every suite over a backend that stores portfolios, idempotency keys and jobs: modules
+/// `bare`, `idempotency` and `queue` of one test per check. `$make` is an async expression
+/// yielding `(Arc<Backend>, guard)`.
+#[macro_export]
+macro_rules! every_suite {
+    ($make:expr) => {
+        mod bare {
+            use super::*;
+            $crate::conformance_suite!($make);
+        }
+        mod idempotency {
+            use super::*;
+            $crate::idempotency_suite!($make);
+        }
+        mod queue {
+            use super::*;
+            $crate::queue_suite!($make);
+        }
+    };
+}
 
 /// Expands to one test per check. `$make` is an async expression yielding
 /// `(Arc<dyn PortfolioStore>, guard)`; the guard (e.g. a temp dir) lives as long as the test.

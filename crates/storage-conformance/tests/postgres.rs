@@ -5,7 +5,7 @@
 
 mod stack;
 
-use pfs_storage_conformance::{conformance_suite, idempotency_suite, queue_suite};
+use pfs_storage_conformance::{conformance_suite, every_suite};
 use pfs_storage_postgres::PostgresStore;
 use pfs_storage_postgres::testing::{TestSchema, fresh_store};
 use std::sync::Arc;
@@ -15,22 +15,9 @@ async fn fresh() -> (Arc<PostgresStore>, TestSchema) {
     (Arc::new(store), schema)
 }
 
-mod bare {
-    use super::*;
-    conformance_suite!(fresh());
-}
+every_suite!(fresh());
 
 mod full_stack {
     use super::*;
     conformance_suite!(stack::full_stack(fresh()));
-}
-
-mod idempotency {
-    use super::*;
-    idempotency_suite!(fresh());
-}
-
-mod queue {
-    use super::*;
-    queue_suite!(fresh());
 }

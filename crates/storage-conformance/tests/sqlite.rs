@@ -3,7 +3,7 @@
 
 mod stack;
 
-use pfs_storage_conformance::{conformance_suite, idempotency_suite, queue_suite};
+use pfs_storage_conformance::{conformance_suite, every_suite};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::sync::Arc;
 
@@ -14,22 +14,9 @@ async fn fresh() -> (Arc<SqliteStore>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
-mod bare {
-    use super::*;
-    conformance_suite!(fresh());
-}
+every_suite!(fresh());
 
 mod full_stack {
     use super::*;
     conformance_suite!(stack::full_stack(fresh()));
-}
-
-mod idempotency {
-    use super::*;
-    idempotency_suite!(fresh());
-}
-
-mod queue {
-    use super::*;
-    queue_suite!(fresh());
 }
