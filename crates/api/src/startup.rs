@@ -15,9 +15,10 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct Startup {
     dependencies: Mutex<Vec<Progress>>,
-    /// Read on every store call while starting; an atomic keeps that cheap.
+    /// Read on every store call; an atomic keeps that cheap once started.
     complete: AtomicBool,
-    completed: watch::Sender<bool>,
+    /// Bumped whenever a dependency connects, to wake [`Startup::wait_for`].
+    changed: watch::Sender<()>,
 }
 
 /// One dependency, as the probes report it.
@@ -47,7 +48,7 @@ impl Startup {
         Self {
             dependencies: Mutex::new(progress.collect()),
             complete: AtomicBool::new(complete),
-            completed: watch::Sender::new(complete),
+            changed: watch::Sender::new(()),
         }
     }
 
@@ -66,8 +67,8 @@ impl Startup {
         let done = self.dependencies.lock().unwrap_or_else(|e| e.into_inner()).iter().all(|p| p.connected);
         if done {
             self.complete.store(true, Ordering::Release);
-            self.completed.send_replace(true);
         }
+        self.changed.send_replace(());
     }
 
     /// Whether every dependency has connected once.
@@ -75,10 +76,26 @@ impl Startup {
         self.complete.load(Ordering::Acquire)
     }
 
+    /// Whether `dependency` has connected once (true for one this start does not wait for).
+    pub fn is_connected(&self, dependency: &str) -> bool {
+        self.is_complete()
+            || self
+                .dependencies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .all(|p| p.dependency != dependency || p.connected)
+    }
+
     /// Returns once every dependency has connected.
     pub async fn wait(&self) {
         // The sender lives as long as `self`, so this cannot fail.
-        let _ = self.completed.subscribe().wait_for(|done| *done).await;
+        let _ = self.changed.subscribe().wait_for(|()| self.is_complete()).await;
+    }
+
+    /// Returns once `dependency` has connected.
+    pub async fn wait_for(&self, dependency: &str) {
+        let _ = self.changed.subscribe().wait_for(|()| self.is_connected(dependency)).await;
     }
 
     /// Each dependency's progress, in the order given.
@@ -114,13 +131,18 @@ mod tests {
         assert_eq!(startup.failed("database", "refused again".into()), 2);
         startup.connected("redis");
         assert!(!startup.is_complete());
+        assert!(startup.is_connected("redis") && !startup.is_connected("database"));
+        let database = async { startup.wait_for("database").await };
         let waiting = startup.waiting();
         assert_eq!(waiting.len(), 1);
         assert_eq!((waiting[0].dependency, waiting[0].attempts), ("database", 2));
         assert_eq!(waiting[0].last_error.as_deref(), Some("refused again"));
-        startup.connected("database");
+        let connect = async { startup.connected("database") };
+        let within = std::time::Duration::from_secs(1);
+        let (waited, ()) = tokio::join!(tokio::time::timeout(within, database), connect);
+        waited.expect("woken when the database connects");
         assert!(startup.is_complete());
-        tokio::time::timeout(std::time::Duration::from_secs(1), startup.wait()).await.unwrap();
+        tokio::time::timeout(within, startup.wait()).await.unwrap();
     }
 
     #[test]

@@ -252,7 +252,7 @@ fn start_workers_when_ready(
     let (startup, tracker, shutdown) = (state.startup.clone(), tasks.clone(), shutdown.clone());
     tasks.spawn(async move {
         tokio::select! {
-            () = startup.wait() => pool.spawn(&tracker, shutdown),
+            () = startup.wait_for(startup_gate::DATABASE) => pool.spawn(&tracker, shutdown),
             () = shutdown.cancelled() => {}
         }
     });

@@ -1,5 +1,5 @@
 //! [`StartupGate`]: the store refuses every call as `Unavailable` until the database has
-//! answered once since the process started and its migrations ran.
+//! answered once since the process started and its migrations ran (Redis is not waited for).
 //!
 //! A pool connected lazily would otherwise reach a database that just came up before the
 //! bootstrap migrated it (a missing table is a 500, not a 503). Refusals are transient, so the
@@ -27,18 +27,17 @@ impl<S: ?Sized> StartupGate<S> {
         Self { inner, startup }
     }
 
+    /// Only the database is waited for here: with Redis still missing, requests are served
+    /// from the database (readiness stays 503 until Redis is there too).
     fn check(&self) -> StoreResult<()> {
-        if self.startup.is_complete() {
+        if self.startup.is_connected(DATABASE) {
             return Ok(());
         }
-        let reason = match self.startup.of(DATABASE) {
-            Some(progress) if progress.connected => "the service is still starting".to_owned(),
-            Some(progress) => format!(
-                "the database has not answered since the service started: {}",
-                progress.last_error.as_deref().unwrap_or("connecting")
-            ),
-            None => "the service is still starting".to_owned(),
-        };
+        let last_error = self.startup.of(DATABASE).and_then(|p| p.last_error);
+        let reason = format!(
+            "the database has not answered since the service started: {}",
+            last_error.as_deref().unwrap_or("connecting")
+        );
         Err(StoreError::Unavailable(reason.into()))
     }
 }
