@@ -1,15 +1,11 @@
 //! The original's `/api/fast/*` routes (contract §7) and the echoed `x-correlation-id`.
 
 use crate::helpers::*;
-use pfs_test_support::{TestApp, json, reqwest};
+use pfs_test_support::{TestApp, json};
 use serde_json::Value;
 
 const BULK: &str = "/api/fast/portfolios/bulk";
 const SEARCH: &str = "/api/fast/portfolios/search";
-
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
-}
 
 /// A float header as Python's `str(round(x, 2))` prints it.
 fn assert_milliseconds(value: Option<String>) {
