@@ -104,6 +104,9 @@ async fn assert_waiting_for(service: &mut Service, dependency: &str) -> Value {
     assert!(!error.is_empty() && !error.contains('\n') && error.len() <= 400, "{error:?}");
     let startup = service.until("/health/startup", 503, Duration::from_secs(1)).await;
     assert_eq!((startup["status"].as_str(), startup["waiting_for"].clone()), (Some("starting"), json!([dependency])));
+    let detailed =
+        reqwest::get(service.url("/health/detailed")).await.expect("GET").json::<Value>().await.expect("JSON");
+    assert_eq!(detailed["startup"], json!({"complete": false, "waiting_for": [dependency]}), "{detailed}");
     ready
 }
 
