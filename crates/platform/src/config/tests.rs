@@ -168,6 +168,11 @@ fn printed_configuration_hides_database_passwords() {
     let printed = with_secret.to_redacted_toml();
     assert!(printed.contains("postgres://app:***@db:5432/portfolio"), "{printed}");
     assert!(!printed.contains("hunter2"));
+    for url in ["postgres://db/portfolio?user=app&password=hunter2", "postgres://db/x?sslpassword=hunter2"] {
+        let config = load(&[("PORTFOLIO_DATABASE_URL", url), ("PORTFOLIO_REDIS_URL", "redis://:hunter2@r:6379")]);
+        let printed = config.unwrap().to_redacted_toml();
+        assert!(!printed.contains("hunter2") && printed.contains("password=***"), "{printed}");
+    }
 }
 
 #[test]
