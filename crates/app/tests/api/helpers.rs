@@ -168,6 +168,11 @@ pub async fn protected_app() -> TestApp {
         .await
 }
 
+/// A response header as text, if present.
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
+}
+
 /// The value of one sample on `/metrics` (0 when absent): `name` plus its exact label text,
 /// e.g. `counter_value(&app, r#"x_total{reason="a"}"#)`. The recorder is process-wide, so
 /// tests compare before and after rather than expect absolute values.

@@ -14,6 +14,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("LOG_LEVEL", "logging.level"),
     ("MONGODB_URI", "database.url"),
     ("MONGODB_DB", "database.mongo_database"),
+    // The original's pool bounds, which the suite's Helm chart sets (50/10).
+    ("MAX_POOL_SIZE", "database.max_connections"),
+    ("MIN_POOL_SIZE", "database.min_connections"),
     ("PORTFOLIO_HOST", "server.host"),
     ("PORTFOLIO_PORT", "server.port"),
     ("PORTFOLIO_DATABASE_URL", "database.url"),
