@@ -159,16 +159,24 @@ impl ServiceProcess {
     /// Waits until `/health/ready` answers 200; panics with the logs if the process exits or
     /// is not ready within 30 s.
     pub async fn ready(&mut self) {
-        let deadline = Instant::now() + READY_WITHIN;
+        self.until("/health/ready", 200, READY_WITHIN).await;
+    }
+
+    /// Waits until GET `path` answers `status` and returns that answer's JSON body (`Null` when
+    /// it is not JSON); panics with the logs if the process exits first or `within` passes.
+    pub async fn until(&mut self, path: &str, status: u16, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
         loop {
-            let ready = self.client.get(self.url("/health/ready")).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
+            if let Ok(response) = self.client.get(self.url(path)).send().await
+                && response.status() == status
+            {
+                return response.json().await.unwrap_or_default();
             }
-            if let Some(status) = self.child.try_wait().expect("poll the process") {
-                panic!("{} exited ({status}) before it was ready:\n{}", self.name, self.logs());
+            if let Some(exit) = self.child.try_wait().expect("poll the process") {
+                panic!("{} exited ({exit}) while waiting for {path} to answer {status}:\n{}", self.name, self.logs());
             }
-            assert!(Instant::now() < deadline, "{} not ready within {READY_WITHIN:?}:\n{}", self.name, self.logs());
+            let logs = || self.logs();
+            assert!(Instant::now() < deadline, "{} {path}: no {status} within {within:?}:\n{}", self.name, logs());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
