@@ -271,6 +271,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let service = Service::start(
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_SERVICE_NAME", "otlp-test-service"),
             ("PORTFOLIO_OBSERVABILITY__OTLP__BREAKER_OPEN_FOR", "1s"),
             ("PORTFOLIO_OBSERVABILITY__OTLP__MAX_QUEUE_SIZE", "256"),
@@ -321,7 +322,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let opened = |metrics: &str| {
         metrics.lines().any(|l| {
             l.starts_with("circuit_breaker_transitions_total{")
-                && l.contains("dependency=\"otlp\"")
+                && l.contains("dependency=\"otlp_traces\"")
                 && l.contains("to=\"open\"")
         })
     };

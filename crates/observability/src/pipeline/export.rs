@@ -1,23 +1,23 @@
 //! Export that can neither slow requests nor grow memory: spans go through a bounded queue
 //! (full means dropped and counted, never waited for) to one background task that exports in
-//! batches through the `otlp` circuit breaker; a dead collector opens the breaker, batches are
-//! then dropped (and counted) without a connection attempt until a probe succeeds again.
+//! batches through the signal's circuit breaker; a dead collector opens the breaker, batches
+//! are then dropped (and counted) without a connection attempt until a probe succeeds again.
+//! Log records take the same way ([`super::logs`]).
 
+use super::plan::Batching;
+use super::status::ExporterStatus;
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::Temporality;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
-use pfs_platform::config::OtlpConfig;
 use pfs_resilience::CircuitBreaker;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// How long the exporter waits for more spans before sending a partial batch.
-const BATCH_DELAY: Duration = Duration::from_millis(500);
-
-fn dropped(signal: &'static str, count: usize) {
+pub(crate) fn dropped(signal: &'static str, count: usize) {
     metrics::counter!("otlp_exporter_dropped", "signal" => signal).increment(count as u64);
 }
 
@@ -49,12 +49,13 @@ impl QueueHandle {
 impl QueueProcessor {
     pub(crate) fn start<E: SpanExporter + 'static>(
         exporter: E,
-        breaker: CircuitBreaker,
-        config: &OtlpConfig,
+        delivery: Delivery,
+        batching: Batching,
     ) -> (Self, QueueHandle) {
-        let (queue, received) = mpsc::channel(config.max_queue_size);
-        tokio::spawn(export_loop(exporter, breaker, received, config.max_batch_size, config.timeout));
-        (Self { queue: queue.clone() }, QueueHandle { queue, timeout: config.timeout })
+        let (queue, received) = mpsc::channel(batching.max_queue);
+        let timeout = batching.timeout;
+        tokio::spawn(export_loop(exporter, delivery, received, batching));
+        (Self { queue: queue.clone() }, QueueHandle { queue, timeout })
     }
 }
 
@@ -81,11 +82,11 @@ impl SpanProcessor for QueueProcessor {
 
 async fn export_loop<E: SpanExporter>(
     exporter: E,
-    breaker: CircuitBreaker,
+    delivery: Delivery,
     mut queue: mpsc::Receiver<Message>,
-    max_batch: usize,
-    timeout: Duration,
+    batching: Batching,
 ) {
+    let max_batch = batching.max_batch;
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = queue.recv().await {
         let mut flushed = None;
@@ -93,7 +94,7 @@ async fn export_loop<E: SpanExporter>(
             Message::Span(span) => batch.push(*span),
             Message::Flush(done) => flushed = Some(done),
         }
-        let deadline = tokio::time::Instant::now() + BATCH_DELAY;
+        let deadline = tokio::time::Instant::now() + batching.delay;
         while flushed.is_none() && batch.len() < max_batch {
             match tokio::time::timeout_at(deadline, queue.recv()).await {
                 Ok(Some(Message::Span(span))) => batch.push(*span),
@@ -104,7 +105,7 @@ async fn export_loop<E: SpanExporter>(
         if !batch.is_empty() {
             let spans = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
             let count = spans.len();
-            if !export(&breaker, timeout, exporter.export(spans)).await {
+            if !delivery.send(exporter.export(spans)).await {
                 dropped("traces", count);
             }
         }
@@ -114,44 +115,56 @@ async fn export_loop<E: SpanExporter>(
     }
 }
 
-/// One call through the breaker; false when nothing was delivered.
-async fn export(breaker: &CircuitBreaker, timeout: Duration, call: impl Future<Output = OTelSdkResult>) -> bool {
-    let Some(ticket) = breaker.allow() else { return false };
-    match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(())) => {
-            ticket.success();
-            true
-        }
-        Ok(Err(err)) => {
-            tracing::debug!(error = %err, "OTLP export failed");
-            ticket.failure();
-            false
-        }
-        Err(_) => {
-            ticket.failure();
-            false
+/// Where one exporter's calls go through: its signal's breaker, a time budget, and the status
+/// that `/health/detailed` shows (which also writes the one WARN when delivery starts failing).
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    pub(crate) breaker: CircuitBreaker,
+    pub(crate) timeout: Duration,
+    pub(crate) status: Arc<ExporterStatus>,
+}
+
+impl Delivery {
+    /// One call through the breaker; false when nothing was delivered.
+    pub(crate) async fn send(&self, call: impl Future<Output = OTelSdkResult>) -> bool {
+        let Some(ticket) = self.breaker.allow() else { return false };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(())) => {
+                ticket.success();
+                self.status.delivered();
+                true
+            }
+            Ok(Err(err)) => {
+                ticket.failure();
+                self.status.failed(err.to_string());
+                false
+            }
+            Err(_) => {
+                ticket.failure();
+                self.status.failed(format!("no answer within {:?}", self.timeout));
+                false
+            }
         }
     }
 }
 
-/// The metric exporter behind the same breaker; a skipped or failed push is counted as the
+/// The metric exporter behind its breaker; a skipped or failed push is counted as the
 /// number of metrics it carried.
 #[derive(Debug)]
 pub(crate) struct BreakerMetrics<E> {
     inner: E,
-    breaker: CircuitBreaker,
-    timeout: Duration,
+    delivery: Delivery,
 }
 
 impl<E> BreakerMetrics<E> {
-    pub(crate) fn new(inner: E, breaker: CircuitBreaker, timeout: Duration) -> Self {
-        Self { inner, breaker, timeout }
+    pub(crate) fn new(inner: E, delivery: Delivery) -> Self {
+        Self { inner, delivery }
     }
 }
 
 impl<E: PushMetricExporter> PushMetricExporter for BreakerMetrics<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        if export(&self.breaker, self.timeout, self.inner.export(metrics)).await {
+        if self.delivery.send(self.inner.export(metrics)).await {
             return Ok(());
         }
         dropped("metrics", metrics.scope_metrics().map(|scope| scope.metrics().count()).sum());

@@ -27,6 +27,7 @@ pub use reliability::ReliabilityConfig;
 pub use sources::ConfigSources;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -56,6 +57,10 @@ pub struct Config {
     pub events: EventsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// The `OTEL_*` (and Downward API `MY_*`) variables, which the observability crate
+    /// resolves per signal over `observability.otlp` ([`ConfigSources::telemetry_env`]).
+    #[serde(skip)]
+    pub telemetry_env: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,7 +191,7 @@ impl Config {
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
         let profile = sources.profile()?;
         let config: Config = sources.builder(profile)?.build()?.try_deserialize()?;
-        let config = Config { environment: profile, ..config };
+        let config = Config { environment: profile, telemetry_env: sources.telemetry_env(), ..config };
         config.validate()?;
         Ok(config)
     }
