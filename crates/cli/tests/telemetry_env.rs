@@ -177,7 +177,9 @@ async fn headers_compression_and_b3_propagation_reach_the_collector() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-b3-traceid"], trace_id, "the B3 context is answered");
     let span = collector
-        .wait_for(Duration::from_secs(10), |r| r.spans.iter().find(|s| s.trace_id == trace_id).cloned())
+        .wait_for(Duration::from_secs(10), |r| {
+            r.spans.iter().find(|s| s.trace_id == trace_id && s.name == "GET /api/v1/portfolios").cloned()
+        })
         .await
         .expect("the span continues the caller's B3 trace");
     assert_eq!(span.parent_span_id, "a2fb4a1d1a96d312");

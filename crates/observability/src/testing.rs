@@ -186,12 +186,23 @@ impl MetricsService for Sink {
     }
 }
 
-/// Decodes an HTTP/protobuf export; 400 when the body is no such request.
+/// Decodes an HTTP/protobuf export (gzip-compressed or not); 400 when the body is no such
+/// request.
 fn decoded<R: Message + Default, A: Message>(
+    headers: &axum::http::HeaderMap,
     body: Bytes,
     keep: impl FnOnce(R),
     answer: A,
 ) -> (axum::http::StatusCode, Vec<u8>) {
+    let body = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        let mut plain = Vec::new();
+        match std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain) {
+            Ok(_) => Bytes::from(plain),
+            Err(_) => return (axum::http::StatusCode::BAD_REQUEST, Vec::new()),
+        }
+    } else {
+        body
+    };
     match R::decode(body) {
         Ok(request) => {
             keep(request);
@@ -241,7 +252,7 @@ impl Receiver {
                 "/v1/traces",
                 post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
                     sink.headers(headers(&map));
-                    decoded(body, |r: ExportTraceServiceRequest| sink.traces(r), ExportTraceServiceResponse::default())
+                    decoded(&map, body, |r: ExportTraceServiceRequest| sink.traces(r), ExportTraceServiceResponse::default())
                 }),
             )
             .route(
@@ -249,6 +260,7 @@ impl Receiver {
                 post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
                     sink.headers(headers(&map));
                     decoded(
+                        &map,
                         body,
                         |r: ExportMetricsServiceRequest| sink.metrics(r),
                         ExportMetricsServiceResponse::default(),
@@ -259,7 +271,7 @@ impl Receiver {
                 "/v1/logs",
                 post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
                     sink.headers(headers(&map));
-                    decoded(body, |r: ExportLogsServiceRequest| sink.logs(r), ExportLogsServiceResponse::default())
+                    decoded(&map, body, |r: ExportLogsServiceRequest| sink.logs(r), ExportLogsServiceResponse::default())
                 }),
             )
             .with_state(sink.clone());

@@ -1,8 +1,8 @@
 //! The SDK's OTLP exporters for resolved targets. Every setting is passed to the builder, so
 //! the SDK (which reads the same variables from the process environment) gets the values
 //! resolved here, and its own reading cannot disagree with what `/health/detailed` shows.
-//! TLS is rustls on ring (tonic's `tls-ring`, reqwest's provider-less rustls), with the
-//! webpki roots, or the CA the certificate variable names.
+//! TLS is rustls on ring (tonic's `tls-ring`; hyper-rustls for HTTP), with the webpki roots,
+//! or the CA the certificate variable names.
 
 use super::plan::{Compression, NamedFile, OtlpTarget, Protocol};
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
@@ -10,7 +10,11 @@ use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, I
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
+use opentelemetry_http::hyper::HyperClient;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 fn read(file: &NamedFile) -> Result<Vec<u8>, String> {
     std::fs::read(&file.path).map_err(|e| format!("{}={}: {e}", file.source, file.path.display()))
@@ -51,19 +55,42 @@ fn tonic<B: WithExportConfig + WithTonicConfig>(builder: B, target: &OtlpTarget)
     Ok(builder)
 }
 
+/// The rustls configuration of an HTTPS collector: its CA (or the webpki roots) and, for
+/// mutual TLS, the client's certificate and key.
+fn rustls_config(target: &OtlpTarget) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &target.certificate {
+        Some(ca) => {
+            for certificate in CertificateDer::pem_slice_iter(&read(ca)?) {
+                let certificate = certificate.map_err(|e| format!("{}: {e}", ca.source))?;
+                roots.add(certificate).map_err(|e| format!("{}: {e}", ca.source))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&target.client_certificate, &target.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", cert.source))?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| format!("{}: {e}", key.source))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("{}: {e}", cert.source))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
 fn http<B: WithExportConfig + WithHttpConfig>(builder: B, target: &OtlpTarget) -> Result<B, String> {
-    let mut client = reqwest::Client::builder().timeout(target.timeout);
-    if let Some(ca) = &target.certificate {
-        let pem = read(ca)?;
-        let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", ca.source))?;
-        client = client.add_root_certificate(certificate);
-    }
-    if let (Some(cert), Some(key)) = (&target.client_certificate, &target.client_key) {
-        let mut pem = read(cert)?;
-        pem.extend(read(key)?);
-        client = client.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("{}: {e}", cert.source))?);
-    }
-    let client = client.build().map_err(|e| e.to_string())?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(rustls_config(target)?)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = HyperClient::new(connector, target.timeout, None);
     let headers: HashMap<String, String> = target.headers.iter().cloned().collect();
     let mut builder = builder
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
