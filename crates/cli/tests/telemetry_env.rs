@@ -118,6 +118,7 @@ async fn a_schemeless_endpoint_without_insecure_serves_and_warns_once_naming_the
     let (_, logs) = service.stop();
     let warned = warnings_naming(&logs, "OTEL_EXPORTER_OTLP_ENDPOINT");
     assert_eq!(warned.len(), 1, "one WARN naming the variable:\n{logs}");
+    assert!(warned[0].contains("OTEL_EXPORTER_OTLP_INSECURE=true"), "it says how to get plaintext: {}", warned[0]);
     collector.snapshot(|r| assert_eq!(r.requests, 0, "TLS against a plaintext collector delivers nothing"));
 }
 

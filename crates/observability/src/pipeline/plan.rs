@@ -87,6 +87,8 @@ pub struct OtlpTarget {
     pub certificate: Option<NamedFile>,
     pub client_certificate: Option<NamedFile>,
     pub client_key: Option<NamedFile>,
+    /// Said with a failure: why the URL is what it is, when that is easy to miss.
+    pub hint: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -259,6 +261,9 @@ fn otlp_target(
         warnings.push(message.clone());
         message
     })?;
+    let hint = (split_scheme(&raw).0.is_none() && !insecure).then(|| {
+        format!("{source} has no scheme, so TLS is used; OTEL_EXPORTER_OTLP_INSECURE=true makes it plaintext")
+    });
     let timeout = vars.millis(&signal.otlp_vars("TIMEOUT"), warnings).unwrap_or(otlp.timeout);
     let file = |what: &str, configured: &str| -> Option<NamedFile> {
         match vars.first(&signal.otlp_vars(what)) {
@@ -297,6 +302,7 @@ fn otlp_target(
         certificate,
         client_certificate,
         client_key,
+        hint,
     })
 }
 

@@ -16,6 +16,7 @@ pub(crate) struct ExporterStatus {
     pub(crate) label: String,
     /// The variable (or key) the endpoint came from: signals sharing it share one WARN.
     source: String,
+    hint: Option<String>,
     failing: AtomicBool,
     delivered: AtomicU64,
     failed: AtomicU64,
@@ -26,15 +27,16 @@ impl ExporterStatus {
     pub(crate) fn new(plan: &SignalPlan, exporter: &Exporter) -> Arc<Self> {
         let signal = plan.signal.name();
         let (description, label) = describe(exporter);
-        let source = match exporter {
-            Exporter::Otlp(target) => target.source.clone(),
-            Exporter::Console => "console".into(),
+        let (source, hint) = match exporter {
+            Exporter::Otlp(target) => (target.source.clone(), target.hint.clone()),
+            Exporter::Console => ("console".into(), None),
         };
         Arc::new(Self {
             signal,
             description,
             label,
             source,
+            hint,
             failing: AtomicBool::new(false),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -55,9 +57,10 @@ impl ExporterStatus {
     pub(crate) fn failed(&self, error: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         if !self.failing.swap(true, Ordering::Relaxed) && failing_sources(&self.source, 1) == 1 {
+            let hint = self.hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
             tracing::warn!(
                 target: "pfs::telemetry",
-                "OTLP {} export to {} failed: {error}; the service runs on without it, retrying behind a circuit breaker",
+                "OTLP {} export to {} failed: {error}{hint}; the service runs on without it, retrying behind a circuit breaker",
                 self.signal,
                 self.label
             );
@@ -106,6 +109,7 @@ fn describe(exporter: &Exporter) -> (Value, String) {
                 "headers": header_names,
                 "compression": target.compression.map(|c| format!("{c:?}").to_ascii_lowercase()),
                 "tls": target.url.starts_with("https://"),
+                "note": target.hint,
             });
             (description, format!("{} ({})", target.url, target.source))
         }

@@ -124,6 +124,7 @@ fn no_endpoint_means_no_export_unless_an_exporter_is_named() {
 fn a_schemeless_endpoint_uses_tls_unless_insecure_and_the_signals_flag_wins() {
     let plan = resolve(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "10.0.0.5:4317")]);
     assert_eq!(otlp(&plan.traces).url, "https://10.0.0.5:4317");
+    assert!(otlp(&plan.traces).hint.as_deref().unwrap().contains("OTEL_EXPORTER_OTLP_INSECURE=true"));
     let plan = resolve(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "10.0.0.5:4317"),
         ("OTEL_EXPORTER_OTLP_INSECURE", "TRUE"),
