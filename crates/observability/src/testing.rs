@@ -252,7 +252,12 @@ impl Receiver {
                 "/v1/traces",
                 post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
                     sink.headers(headers(&map));
-                    decoded(&map, body, |r: ExportTraceServiceRequest| sink.traces(r), ExportTraceServiceResponse::default())
+                    decoded(
+                        &map,
+                        body,
+                        |r: ExportTraceServiceRequest| sink.traces(r),
+                        ExportTraceServiceResponse::default(),
+                    )
                 }),
             )
             .route(
@@ -271,7 +276,12 @@ impl Receiver {
                 "/v1/logs",
                 post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
                     sink.headers(headers(&map));
-                    decoded(&map, body, |r: ExportLogsServiceRequest| sink.logs(r), ExportLogsServiceResponse::default())
+                    decoded(
+                        &map,
+                        body,
+                        |r: ExportLogsServiceRequest| sink.logs(r),
+                        ExportLogsServiceResponse::default(),
+                    )
                 }),
             )
             .with_state(sink.clone());

@@ -5,12 +5,12 @@
 //! or the CA the certificate variable names.
 
 use super::plan::{Compression, NamedFile, OtlpTarget, Protocol};
+use opentelemetry_http::hyper::HyperClient;
 use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
 use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
-use opentelemetry_http::hyper::HyperClient;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::HashMap;

@@ -93,7 +93,7 @@ pub struct OtlpTarget {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Exporter {
-    Otlp(OtlpTarget),
+    Otlp(Box<OtlpTarget>),
     Console,
 }
 
@@ -212,7 +212,7 @@ fn signal_plan(signal: Signal, vars: &Vars<'_>, otlp: &OtlpConfig, warnings: &mu
             reason = Some(format!("observability.otlp.{} is false", signal.name()));
         } else {
             match otlp_target(signal, vars, otlp, named.is_some(), warnings) {
-                Ok(target) => exporters.push(Exporter::Otlp(target)),
+                Ok(target) => exporters.push(Exporter::Otlp(Box::new(target))),
                 Err(why) => reason = Some(why),
             }
         }
