@@ -10,6 +10,7 @@ mod build;
 mod export;
 mod logs;
 pub mod plan;
+mod queue;
 mod resource;
 mod sampled;
 mod status;
@@ -20,8 +21,8 @@ pub use status::{plan_toml, report};
 
 use crate::recorder::{self, OtelBridge};
 use crate::sampler::Configured;
-use export::{BreakerMetrics, Delivery, QueueHandle, QueueProcessor};
-use logs::{LogQueue, LogQueueHandle};
+use export::{BreakerMetrics, Delivery, QueueProcessor};
+use logs::LogQueue;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
@@ -58,10 +59,10 @@ pub fn metrics_push_interval() -> Option<Duration> {
 #[derive(Default)]
 pub struct Telemetry {
     tracer: Option<SdkTracerProvider>,
-    spans: Vec<QueueHandle>,
+    spans: Vec<queue::QueueHandle>,
     meter: Option<SdkMeterProvider>,
     logger: Option<SdkLoggerProvider>,
-    logs: Vec<LogQueueHandle>,
+    logs: Vec<queue::QueueHandle>,
 }
 
 impl Telemetry {

@@ -1,10 +1,11 @@
 //! Export that can neither slow requests nor grow memory: spans go through a bounded queue
-//! (full means dropped and counted, never waited for) to one background task that exports in
-//! batches through the signal's circuit breaker; a dead collector opens the breaker, batches
-//! are then dropped (and counted) without a connection attempt until a probe succeeds again.
-//! Log records take the same way ([`super::logs`]).
+//! ([`super::queue`]: full means dropped and counted, never waited for) to one background task
+//! that exports in batches through the signal's circuit breaker; a dead collector opens the
+//! breaker, batches are then dropped (and counted) without a connection attempt until a probe
+//! succeeds again. Log records take the same way ([`super::logs`]), metric pushes the breaker.
 
 use super::plan::Batching;
+use super::queue::{Queue, QueueHandle, Sink};
 use super::status::ExporterStatus;
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -15,34 +16,25 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use pfs_resilience::CircuitBreaker;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
 
 pub(crate) fn dropped(signal: &'static str, count: usize) {
     metrics::counter!("otlp_exporter_dropped", "signal" => signal).increment(count as u64);
 }
 
-enum Message {
-    Span(Box<SpanData>),
-    Flush(oneshot::Sender<()>),
-}
-
+/// The span processor: sampled spans into the bounded queue, to the exporter in batches.
 #[derive(Debug)]
 pub(crate) struct QueueProcessor {
-    queue: mpsc::Sender<Message>,
+    queue: Queue<SpanData>,
 }
 
-/// Flushes the queue at shutdown.
-pub(crate) struct QueueHandle {
-    queue: mpsc::Sender<Message>,
-    timeout: Duration,
+struct Spans<E> {
+    exporter: E,
+    delivery: Delivery,
 }
 
-impl QueueHandle {
-    pub(crate) async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.queue.send(Message::Flush(done)).await.is_ok() {
-            let _ = tokio::time::timeout(self.timeout, wait).await;
-        }
+impl<E: SpanExporter + 'static> Sink<SpanData> for Spans<E> {
+    fn send(&self, batch: Vec<SpanData>) -> impl Future<Output = bool> + Send {
+        self.delivery.send(self.exporter.export(batch))
     }
 }
 
@@ -52,10 +44,8 @@ impl QueueProcessor {
         delivery: Delivery,
         batching: Batching,
     ) -> (Self, QueueHandle) {
-        let (queue, received) = mpsc::channel(batching.max_queue);
-        let timeout = batching.timeout;
-        tokio::spawn(export_loop(exporter, delivery, received, batching));
-        (Self { queue: queue.clone() }, QueueHandle { queue, timeout })
+        let (queue, handle) = Queue::start(Spans { exporter, delivery }, batching, "traces");
+        (Self { queue }, handle)
     }
 }
 
@@ -63,11 +53,8 @@ impl SpanProcessor for QueueProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        if self.queue.try_send(Message::Span(Box::new(span))).is_err() {
-            dropped("traces", 1);
+        if span.span_context.is_sampled() {
+            self.queue.offer(span);
         }
     }
 
@@ -77,41 +64,6 @@ impl SpanProcessor for QueueProcessor {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
-    }
-}
-
-async fn export_loop<E: SpanExporter>(
-    exporter: E,
-    delivery: Delivery,
-    mut queue: mpsc::Receiver<Message>,
-    batching: Batching,
-) {
-    let max_batch = batching.max_batch;
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = queue.recv().await {
-        let mut flushed = None;
-        match first {
-            Message::Span(span) => batch.push(*span),
-            Message::Flush(done) => flushed = Some(done),
-        }
-        let deadline = tokio::time::Instant::now() + batching.delay;
-        while flushed.is_none() && batch.len() < max_batch {
-            match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(Message::Span(span))) => batch.push(*span),
-                Ok(Some(Message::Flush(done))) => flushed = Some(done),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            let spans = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
-            let count = spans.len();
-            if !delivery.send(exporter.export(spans)).await {
-                dropped("traces", count);
-            }
-        }
-        if let Some(done) = flushed {
-            let _ = done.send(());
-        }
     }
 }
 
