@@ -229,3 +229,36 @@ async fn the_sdk_can_be_disabled_and_signals_sent_to_the_console() {
     assert!(stdout.contains("GET /api/v1/portfolios"), "spans on stdout:\n{stdout}");
     collector.snapshot(|r| assert!(r.spans.is_empty() && r.metric_names.is_empty()));
 }
+
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` names the CA of collectors that speak TLS: the gRPC one
+/// behind a schemeless endpoint (TLS, as `OTEL_EXPORTER_OTLP_INSECURE` is unset) and the
+/// HTTPS one of the traces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_variable_verifies_tls_collectors_over_grpc_and_https() {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, private) = (key.cert.pem(), key.signing_key.serialize_pem());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("collector-ca.pem");
+    std::fs::write(&ca, &cert).unwrap();
+    let grpc = Receiver::grpc_tls("127.0.0.1:0".parse().unwrap(), &cert, &private).await.unwrap();
+    let https = Receiver::https("127.0.0.1:0".parse().unwrap(), &cert, &private).await.unwrap();
+    let endpoint = format!("localhost:{}", grpc.address.port());
+    let traces = format!("https://localhost:{}/v1/traces", https.address.port());
+    let service = Service::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.as_str()),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_str().unwrap()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+    ])
+    .await;
+    reqwest::get(service.url("/api/v1/portfolios")).await.unwrap();
+    let spans = https.wait_for(Duration::from_secs(10), |r| (!r.spans.is_empty()).then_some(())).await;
+    assert!(spans.is_some(), "spans over HTTPS: {}", service.telemetry().await);
+    let metrics = grpc.wait_for(Duration::from_secs(10), |r| (!r.metric_names.is_empty()).then_some(())).await;
+    assert!(metrics.is_some(), "metrics over gRPC with TLS: {}", service.telemetry().await);
+    let telemetry = service.telemetry().await;
+    assert_eq!(telemetry["metrics"]["exporters"][0]["endpoint"], format!("https://{endpoint}"));
+    assert_eq!(telemetry["metrics"]["exporters"][0]["tls"], true);
+    service.stop();
+}

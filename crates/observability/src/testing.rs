@@ -212,6 +212,43 @@ fn decoded<R: Message + Default, A: Message>(
     }
 }
 
+/// The collector's HTTP/protobuf routes.
+fn http_routes(sink: Sink) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/v1/traces",
+            post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
+                sink.headers(headers(&map));
+                decoded(
+                    &map,
+                    body,
+                    |r: ExportTraceServiceRequest| sink.traces(r),
+                    ExportTraceServiceResponse::default(),
+                )
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
+                sink.headers(headers(&map));
+                decoded(
+                    &map,
+                    body,
+                    |r: ExportMetricsServiceRequest| sink.metrics(r),
+                    ExportMetricsServiceResponse::default(),
+                )
+            }),
+        )
+        .route(
+            "/v1/logs",
+            post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
+                sink.headers(headers(&map));
+                decoded(&map, body, |r: ExportLogsServiceRequest| sink.logs(r), ExportLogsServiceResponse::default())
+            }),
+        )
+        .with_state(sink)
+}
+
 /// A running receiver; stops when dropped.
 pub struct Receiver {
     pub address: SocketAddr,
@@ -228,10 +265,23 @@ impl Drop for Receiver {
 impl Receiver {
     /// The gRPC collector on `address` (port 0 picks one).
     pub async fn grpc(address: SocketAddr) -> std::io::Result<Self> {
+        Self::grpc_with(address, tonic::transport::Server::builder()).await
+    }
+
+    /// The gRPC collector over TLS with this PEM certificate and key.
+    pub async fn grpc_tls(address: SocketAddr, cert_pem: &str, key_pem: &str) -> std::io::Result<Self> {
+        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+        let builder = tonic::transport::Server::builder()
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(std::io::Error::other)?;
+        Self::grpc_with(address, builder).await
+    }
+
+    async fn grpc_with(address: SocketAddr, mut builder: tonic::transport::Server) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let sink = Sink::default();
-        let router = tonic::transport::Server::builder()
+        let router = builder
             .add_service(TraceServiceServer::new(sink.clone()))
             .add_service(MetricsServiceServer::new(sink.clone()))
             .add_service(LogsServiceServer::new(sink.clone()));
@@ -247,46 +297,24 @@ impl Receiver {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let sink = Sink::default();
-        let app = axum::Router::new()
-            .route(
-                "/v1/traces",
-                post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
-                    sink.headers(headers(&map));
-                    decoded(
-                        &map,
-                        body,
-                        |r: ExportTraceServiceRequest| sink.traces(r),
-                        ExportTraceServiceResponse::default(),
-                    )
-                }),
-            )
-            .route(
-                "/v1/metrics",
-                post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
-                    sink.headers(headers(&map));
-                    decoded(
-                        &map,
-                        body,
-                        |r: ExportMetricsServiceRequest| sink.metrics(r),
-                        ExportMetricsServiceResponse::default(),
-                    )
-                }),
-            )
-            .route(
-                "/v1/logs",
-                post(|State(sink): State<Sink>, map: axum::http::HeaderMap, body: Bytes| async move {
-                    sink.headers(headers(&map));
-                    decoded(
-                        &map,
-                        body,
-                        |r: ExportLogsServiceRequest| sink.logs(r),
-                        ExportLogsServiceResponse::default(),
-                    )
-                }),
-            )
-            .with_state(sink.clone());
+        let app = http_routes(sink.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { address, sink, server })
+    }
+
+    /// The HTTP/protobuf collector over TLS (rustls) with this PEM certificate and key.
+    pub async fn https(address: SocketAddr, cert_pem: &str, key_pem: &str) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into(), key_pem.into()).await?;
+        let sink = Sink::default();
+        let app = http_routes(sink.clone());
+        let server = axum_server::from_tcp_rustls(listener, tls)?;
+        let server = tokio::spawn(async move {
+            let _ = server.serve(app.into_make_service()).await;
         });
         Ok(Self { address, sink, server })
     }
