@@ -4,16 +4,15 @@
 //! `NODE_IP` as loopback and the ports remapped to in-test collectors, against the MongoDB
 //! wire-protocol server the test command provisions (`PORTFOLIO_TEST_MONGO_URL`).
 
+mod common;
+
+use common::{BIN, Service, free_port};
 use pfs_observability::testing::Receiver;
 use pfs_storage_mongo::testing::TestDatabase;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 
 /// The chart's container environment, in its order and shapes. `<...>` is filled by the
 /// Downward API in the cluster and by [`resolve`] here; `$(NODE_IP)` is Kubernetes' own
@@ -69,39 +68,6 @@ fn resolve(var: &str, value: &str, cluster: &Cluster) -> String {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Service {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Stops the process (SIGTERM, so queued telemetry is flushed) and returns its stderr.
-    fn stop(mut self) -> String {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
-        let _ = self.child.wait();
-        let mut logs = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            stderr.read_to_string(&mut logs).unwrap();
-        }
-        logs
-    }
-}
-
 fn has_chart_resource(resource: &BTreeMap<String, String>) -> bool {
     resource.get("service.name").map(String::as_str) == Some("globeco-portfolio-service")
         && resource.get("service.namespace").map(String::as_str) == Some("globeco")
@@ -130,8 +96,8 @@ async fn the_charts_environment_serves_from_mongodb_and_sends_every_signal_where
         .env("PORTFOLIO_HOST", "127.0.0.1")
         .env("PORTFOLIO_PORT", port.to_string())
         .env("MONGODB_DB", database.name());
-    let service =
-        Service { child: command.spawn().expect("start portfolio-service"), base: format!("http://127.0.0.1:{port}") };
+    let child = command.spawn().expect("start portfolio-service");
+    let service = Service { child, base: format!("http://127.0.0.1:{port}"), data: None };
     let client = reqwest::Client::new();
 
     // The chart's liveness, readiness and startup probes: GET /.
@@ -205,7 +171,7 @@ async fn the_charts_environment_serves_from_mongodb_and_sends_every_signal_where
     assert_eq!(telemetry["logs"]["exporters"][0]["protocol"], "grpc");
     assert_eq!(telemetry["warnings"], json!([]));
 
-    let logs = service.stop();
+    let (_, logs) = service.output();
     let chart_vars: Vec<&str> = CHART_ENV.iter().map(|(var, _)| *var).collect();
     for line in logs.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")) {
         assert!(

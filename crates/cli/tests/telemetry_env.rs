@@ -4,51 +4,25 @@
 //! variable and shows in `/health/detailed` and `config print`; headers reach the collector;
 //! B3 propagation; `OTEL_SDK_DISABLED`; the console exporter.
 
+mod common;
+
+use common::{BIN, Service, free_port};
 use pfs_observability::testing::Receiver;
 use serde_json::Value;
-use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
-
-struct Service {
-    child: Child,
-    base: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 impl Service {
     /// Starts `serve` with only `env` (and a port and data directory), stdout and stderr kept.
     async fn start(env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let data = tempfile::tempdir().unwrap();
-        let mut command = Command::new(BIN);
-        command
-            .arg("serve")
-            .env_clear()
-            .env("PORTFOLIO_HOST", "127.0.0.1")
-            .env("PORTFOLIO_PORT", port.to_string())
-            .env("PORTFOLIO_DATA_DIR", data.path())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut command = common::serve(port, data.path());
+        command.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let service = Self {
             child: command.spawn().expect("start portfolio-service"),
             base: format!("http://127.0.0.1:{port}"),
-            _data: data,
+            data: Some(data),
         };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -63,23 +37,14 @@ impl Service {
         service
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     async fn telemetry(&self) -> Value {
         let health: Value = reqwest::get(self.url("/health/detailed")).await.unwrap().json().await.unwrap();
         health["telemetry"].clone()
     }
 
     /// Stops the process and returns (stdout, stderr).
-    fn stop(mut self) -> (String, String) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
-        let _ = self.child.wait();
-        let (mut out, mut err) = (String::new(), String::new());
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-        (out, err)
+    fn stop(self) -> (String, String) {
+        self.output()
     }
 }
 
