@@ -213,6 +213,14 @@ impl Config {
         if !shown.auth.jwt_hs256_secret.is_empty() {
             shown.auth.jwt_hs256_secret = "[REDACTED]".into();
         }
+        // Export headers carry credentials: names only.
+        let headers = &mut shown.observability.otlp.headers;
+        *headers = headers
+            .split(',')
+            .filter(|pair| !pair.trim().is_empty())
+            .map(|pair| format!("{}=[REDACTED]", pair.split('=').next().unwrap_or_default().trim()))
+            .collect::<Vec<_>>()
+            .join(",");
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }

@@ -250,3 +250,12 @@ fn the_charts_other_variables_are_accepted_and_the_telemetry_ones_kept_for_the_p
     assert_eq!(kept, ["MY_POD_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_LOGGING_ENABLED"]);
     assert_eq!(config.observability.otlp.endpoint, "", "the exporter variables are not keys");
 }
+
+#[test]
+fn printed_configuration_hides_export_header_values() {
+    let config =
+        load(&[("PORTFOLIO_OBSERVABILITY__OTLP__HEADERS", "authorization=Bearer s3cret,x-tenant=t1")]).unwrap();
+    let printed = config.to_redacted_toml();
+    assert!(printed.contains(r#"headers = "authorization=[REDACTED],x-tenant=[REDACTED]""#), "{printed}");
+    assert!(!printed.contains("s3cret"));
+}
