@@ -101,8 +101,11 @@ fn a_signal_endpoint_beats_the_general_one_which_beats_the_key() {
         ("PORTFOLIO_OBSERVABILITY__OTLP__ENDPOINT", "http://from-key:4318"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318/"),
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9999/custom"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "https://logs.example.com/otlp/v1/logs"),
     ]);
     assert_eq!(otlp(&plan.traces).url, "http://general:4318/v1/traces");
+    assert_eq!(otlp(&plan.logs).url, "https://logs.example.com/otlp/v1/logs");
+    assert_eq!(otlp(&plan.logs).source, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
     assert_eq!(otlp(&plan.metrics).url, "http://metrics:9999/custom", "a signal's URL is used as it is");
     let plan = resolve(&[("PORTFOLIO_OBSERVABILITY__OTLP__ENDPOINT", "http://from-key:4318")]);
     assert_eq!(otlp(&plan.logs).url, "http://from-key:4318/v1/logs");
@@ -165,6 +168,7 @@ fn headers_timeout_and_compression_follow_the_precedence() {
         ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-logs=1"),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
         ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "700"),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "900"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
         ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "zstd"),
@@ -178,6 +182,7 @@ fn headers_timeout_and_compression_follow_the_precedence() {
     assert_eq!(otlp(&plan.logs).headers, [("x-logs".to_owned(), "1".to_owned())]);
     assert_eq!(traces.timeout, Duration::from_millis(2500));
     assert_eq!(otlp(&plan.metrics).timeout, Duration::from_millis(700));
+    assert_eq!(otlp(&plan.logs).timeout, Duration::from_millis(900));
     assert_eq!(traces.compression, None);
     assert_eq!(otlp(&plan.metrics).compression, Some(Compression::Gzip), "an unknown value falls through");
     assert_eq!(otlp(&plan.logs).compression, Some(Compression::Gzip), "zstd is not the specification's");
@@ -259,7 +264,9 @@ fn batching_and_the_metric_interval_take_the_standard_variables_first() {
         ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ("OTEL_BSP_EXPORT_TIMEOUT", "900"),
         ("OTEL_BLRP_MAX_QUEUE_SIZE", "64"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "16"),
         ("OTEL_BLRP_SCHEDULE_DELAY", "zero"),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", "1200"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
         ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "30"),
         ("OTEL_METRICS_EXPORT_TIMEOUT_SECONDS", "2.5"),
@@ -271,7 +278,13 @@ fn batching_and_the_metric_interval_take_the_standard_variables_first() {
         timeout: Duration::from_millis(900),
     };
     assert_eq!(plan.spans, spans, "a batch is never larger than the queue");
-    assert_eq!((plan.log_records.max_queue, plan.log_records.delay), (64, Duration::from_millis(500)));
+    let log_records = Batching {
+        max_queue: 64,
+        max_batch: 16,
+        delay: Duration::from_millis(500),
+        timeout: Duration::from_millis(1200),
+    };
+    assert_eq!(plan.log_records, log_records, "an unusable delay falls back to the key");
     assert!(plan.warnings.iter().any(|w| w.starts_with("OTEL_BLRP_SCHEDULE_DELAY")));
     assert_eq!(plan.metric_interval, Duration::from_millis(1500), "the standard variable wins");
     assert_eq!(plan.metric_timeout, Duration::from_millis(2500), "the original's seconds");
