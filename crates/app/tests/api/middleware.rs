@@ -3,10 +3,6 @@
 use crate::helpers::*;
 use pfs_test_support::{TestApp, json, reqwest};
 
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
-}
-
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])

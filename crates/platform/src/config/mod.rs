@@ -80,6 +80,10 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     pub tls_cert_path: PathBuf,
     pub tls_key_path: PathBuf,
+    /// Believe `X-Forwarded-Proto` and `X-Forwarded-Host` (a proxy in front sets them) when
+    /// writing absolute URLs; otherwise redirects carry a relative `Location`.
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

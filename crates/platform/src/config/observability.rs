@@ -18,7 +18,7 @@ pub struct ObservabilityConfig {
     pub trace_sampler: String,
     /// `service.name` of every span and metric. Env: OTEL_SERVICE_NAME.
     pub service_name: String,
-    /// `service.namespace` (omitted when empty). Env: OTEL_SERVICE_NAMESPACE, SERVICE_NAMESPACE.
+    /// `service.namespace` (omitted when empty). Env: OTEL_SERVICE_NAMESPACE.
     pub service_namespace: String,
     /// Extra resource attributes, `key=value,key=value`. Env: OTEL_RESOURCE_ATTRIBUTES.
     pub resource_attributes: String,

@@ -19,7 +19,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("ENABLE_DATABASE_TRACING", "observability.flags.database_tracing"),
     ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "observability.otlp.metrics_interval"),
     ("OTEL_METRICS_EXPORT_TIMEOUT_SECONDS", "observability.otlp.metrics_timeout"),
-    ("SERVICE_NAMESPACE", "observability.service_namespace"),
+    // The original's pool bounds, which the suite's Helm chart sets (50/10).
+    ("MAX_POOL_SIZE", "database.max_connections"),
+    ("MIN_POOL_SIZE", "database.min_connections"),
     ("PORTFOLIO_HOST", "server.host"),
     ("PORTFOLIO_PORT", "server.port"),
     ("PORTFOLIO_DATABASE_URL", "database.url"),

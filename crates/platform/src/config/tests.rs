@@ -71,6 +71,50 @@ fn the_originals_log_level_names_are_understood_but_ours_win() {
 }
 
 #[test]
+fn the_originals_pool_sizes_size_the_pool_but_ours_win() {
+    let chart = load(&[("MAX_POOL_SIZE", "50"), ("MIN_POOL_SIZE", "10")]).unwrap();
+    assert_eq!((chart.database.max_connections, chart.database.min_connections), (50, 10));
+    let ours = load(&[
+        ("MAX_POOL_SIZE", "50"),
+        ("MIN_POOL_SIZE", "10"),
+        ("PORTFOLIO_DATABASE__MAX_CONNECTIONS", "20"),
+        ("PORTFOLIO_DATABASE__MIN_CONNECTIONS", "4"),
+    ])
+    .unwrap();
+    assert_eq!((ours.database.max_connections, ours.database.min_connections), (20, 4));
+    let err = load(&[("MAX_POOL_SIZE", "fifty")]).unwrap_err().to_string();
+    assert!(err.contains("max_connections"), "{err}");
+}
+
+/// The suite's Helm chart environment (kasbench/globeco-helm), non-OpenTelemetry part: loads,
+/// sizes the pool, picks MongoDB and the level; the variables without a meaning here are
+/// accepted silently.
+#[test]
+fn the_charts_environment_loads() {
+    let config = load(&[
+        ("NODE_IP", "10.0.0.5"),
+        ("MONGODB_URI", "mongodb://globeco-portfolio-service-mongodb:27017"),
+        ("OTEL_METRICS_LOGGING_ENABLED", "true"),
+        ("METRICS_DEBUG_LOGGING", "false"),
+        ("ENABLE_THREAD_METRICS", "true"),
+        ("THREAD_METRICS_UPDATE_INTERVAL", "1.0"),
+        ("THREAD_METRICS_DEBUG_LOGGING", "false"),
+        ("SERVICE_NAMESPACE", "globeco"),
+        ("MY_POD_NAME", "globeco-portfolio-service-7d9f-abcde"),
+        ("MY_POD_IP", "10.1.2.3"),
+        ("MY_NODE_NAME", "node-1"),
+        ("LOG_LEVEL", "INFO"),
+        ("MAX_POOL_SIZE", "50"),
+        ("MIN_POOL_SIZE", "10"),
+    ])
+    .unwrap();
+    assert_eq!(config.database.effective_url(), "mongodb://globeco-portfolio-service-mongodb:27017");
+    assert_eq!((config.database.max_connections, config.database.min_connections), (50, 10));
+    assert_eq!(config.logging.level, "info");
+    assert_eq!(config.environment, Profile::Development);
+}
+
+#[test]
 fn typos_in_nested_keys_and_bad_values_are_reported() {
     let err = load(&[("PORTFOLIO_SERVER__PROT", "1")]).unwrap_err().to_string();
     assert!(err.contains("prot"), "{err}");
@@ -196,7 +240,6 @@ fn the_originals_telemetry_variables_map_to_keys_and_ours_win() {
         ("ENABLE_DATABASE_TRACING", "yes"),
         ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "5"),
         ("OTEL_METRICS_EXPORT_TIMEOUT_SECONDS", "2.5"),
-        ("SERVICE_NAMESPACE", "globeco"),
     ])
     .unwrap();
     let observability = &config.observability;
@@ -205,7 +248,6 @@ fn the_originals_telemetry_variables_map_to_keys_and_ours_win() {
     assert!(observability.flags.database_tracing);
     assert_eq!(observability.otlp.metrics_interval, Duration::from_secs(5));
     assert_eq!(observability.otlp.metrics_timeout, Duration::from_millis(2500));
-    assert_eq!(observability.service_namespace, "globeco");
 
     let config = load(&[
         ("ENABLE_DATABASE_TRACING", "false"),
@@ -223,7 +265,6 @@ fn the_standard_service_variables_beat_our_keys() {
     let config = load(&[
         ("PORTFOLIO_OBSERVABILITY__SERVICE_NAME", "ours"),
         ("OTEL_SERVICE_NAME", "standard"),
-        ("SERVICE_NAMESPACE", "original"),
         ("OTEL_SERVICE_NAMESPACE", "globeco"),
     ])
     .unwrap();
@@ -240,6 +281,7 @@ fn the_charts_other_variables_are_accepted_and_the_telemetry_ones_kept_for_the_p
         ("THREAD_METRICS_UPDATE_INTERVAL", "1.0"),
         ("THREAD_METRICS_DEBUG_LOGGING", "false"),
         ("NODE_IP", "10.0.0.5"),
+        ("SERVICE_NAMESPACE", "original"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "10.0.0.5:4317"),
         ("OTEL_EXPORTER_OTLP_HEADERS", ""),
         ("MY_POD_NAME", "portfolio-1"),
@@ -249,6 +291,7 @@ fn the_charts_other_variables_are_accepted_and_the_telemetry_ones_kept_for_the_p
     let kept: Vec<&str> = config.telemetry_env.keys().map(String::as_str).collect();
     assert_eq!(kept, ["MY_POD_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_LOGGING_ENABLED"]);
     assert_eq!(config.observability.otlp.endpoint, "", "the exporter variables are not keys");
+    assert_eq!(config.observability.service_namespace, "", "SERVICE_NAMESPACE: no effect, as in the original");
 }
 
 #[test]
