@@ -2,29 +2,54 @@
 //! receiver (gRPC and HTTP/protobuf, decoded), its JSON logs captured from stderr, a dead
 //! collector, and runtime flags reloaded on SIGHUP or a file change.
 
+mod common;
+
+use common::{Service, free_port};
 use pfs_observability::testing::{ReceivedSpan, Receiver};
-use pfs_test_support::{ServiceCommand, ServiceProcess, Signal, free_port};
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
-/// The service on its own SQLite data directory, pushing metrics every second, ready.
-async fn start(env: &[(&str, &str)]) -> ServiceProcess {
-    let command = ServiceCommand::new(BIN).arg("serve").env("PORTFOLIO_OBSERVABILITY__OTLP__METRICS_INTERVAL", "1s");
-    command.envs(env.iter().copied()).start().await
-}
+impl Service {
+    fn start(env: &[(&str, &str)], capture_logs: bool) -> Self {
+        let port = free_port();
+        let data = tempfile::tempdir().unwrap();
+        let mut command = common::serve(port, data.path());
+        command
+            .env("PORTFOLIO_OBSERVABILITY__OTLP__METRICS_INTERVAL", "1s")
+            .stdout(Stdio::null())
+            .stderr(if capture_logs { Stdio::piped() } else { Stdio::null() });
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("start portfolio-service");
+        Self { child, base: format!("http://127.0.0.1:{port}"), data: Some(data) }
+    }
 
-fn rss_kib(service: &ServiceProcess) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", service.id())).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    async fn ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while client.get(self.url("/health")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "service did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Stops the process and returns what it wrote to stderr.
+    fn stop(self) -> String {
+        self.output().1
+    }
 }
 
 /// Creates a portfolio and reads it back with a caller's `traceparent`; returns its id.
-async fn create_and_get(client: &reqwest::Client, service: &ServiceProcess) -> String {
+async fn create_and_get(client: &reqwest::Client, service: &Service) -> String {
     let created: Value = client
         .post(service.url("/api/v1/portfolios"))
         .json(&serde_json::json!({"name": "Traced"}))
@@ -99,18 +124,21 @@ async fn assert_request_span_and_metrics_arrive(receiver: &Receiver, id: &str) {
 
 async fn exports_to(receiver: Receiver, protocol: &str) {
     let endpoint = receiver.endpoint();
-    let service = start(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-        ("OTEL_SERVICE_NAME", "otlp-test-service"),
-        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
-        ("OTEL_TRACES_SAMPLER_ARG", "1.0"),
-    ])
-    .await;
+    let service = Service::start(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_SERVICE_NAME", "otlp-test-service"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.0"),
+        ],
+        false,
+    );
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     let id = create_and_get(&client, &service).await;
     assert_request_span_and_metrics_arrive(&receiver, &id).await;
-    service.stop().await;
+    service.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,17 +158,20 @@ async fn spans_and_metrics_arrive_over_http_protobuf() {
 async fn unsampled_requests_export_nothing_but_callers_sampled_traces_are_followed() {
     let receiver = Receiver::grpc("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let endpoint = receiver.endpoint();
-    let service = start(&[
-        ("PORTFOLIO_ENV", "staging"),
-        ("PORTFOLIO_LOG_LEVEL", "debug"),
-        ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
-        ("OTEL_TRACES_SAMPLER_ARG", "0"),
-    ])
-    .await;
+    let service = Service::start(
+        &[
+            ("PORTFOLIO_ENV", "staging"),
+            ("PORTFOLIO_LOG_LEVEL", "debug"),
+            ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ],
+        true,
+    );
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     let unsampled_caller = "0af7651916cd43dd8448eb211c80319c";
     for (request_id, traceparent) in
         [("fresh-unsampled", None), ("caller-unsampled", Some(format!("00-{unsampled_caller}-00f067aa0ba902b7-00")))]
@@ -163,7 +194,7 @@ async fn unsampled_requests_export_nothing_but_callers_sampled_traces_are_follow
         .await
         .expect("the caller's sampled trace is exported");
     assert!(spans.iter().all(|s| s.trace_id == CALLER_TRACE), "only the sampled trace: {spans:#?}");
-    let logs = service.stop().await;
+    let logs = service.stop();
     let trace_of = |request_id: &str| {
         logs.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -179,10 +210,12 @@ async fn unsampled_requests_export_nothing_but_callers_sampled_traces_are_follow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_and_the_trace_id() {
-    let service = start(&[("PORTFOLIO_ENV", "staging"), ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s")]).await;
+    let service =
+        Service::start(&[("PORTFOLIO_ENV", "staging"), ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s")], true);
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     create_and_get(&client, &service).await;
-    let logs = service.stop().await;
+    let logs = service.stop();
     let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(!lines.is_empty() && lines.len() == logs.lines().count(), "every line is JSON:\n{logs}");
     let line = lines
@@ -199,15 +232,19 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let port = free_port();
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let endpoint = format!("http://{address}");
-    let service = start(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTEL_SERVICE_NAME", "otlp-test-service"),
-        ("PORTFOLIO_OBSERVABILITY__OTLP__BREAKER_OPEN_FOR", "1s"),
-        ("PORTFOLIO_OBSERVABILITY__OTLP__MAX_QUEUE_SIZE", "256"),
-        ("PORTFOLIO_LOG_LEVEL", "warn"),
-    ])
-    .await;
+    let service = Service::start(
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", "otlp-test-service"),
+            ("PORTFOLIO_OBSERVABILITY__OTLP__BREAKER_OPEN_FOR", "1s"),
+            ("PORTFOLIO_OBSERVABILITY__OTLP__MAX_QUEUE_SIZE", "256"),
+            ("PORTFOLIO_LOG_LEVEL", "warn"),
+        ],
+        false,
+    );
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     let id = create_and_get(&client, &service).await;
     let path = format!("/api/v1/portfolio/{id}");
     let mut slowest = Duration::ZERO;
@@ -216,7 +253,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
             // After warm-up: allocator pools and caches are sized; from here RSS must stay flat.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let before = rss_kib(&service);
+        let before = service.rss_kib();
         for _ in 0..20 {
             let requests = (0..25).map(|_| {
                 let (client, url) = (client.clone(), service.url(&path));
@@ -232,7 +269,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
             }
         }
         if round > 0 {
-            let grown = rss_kib(&service).saturating_sub(before);
+            let grown = service.rss_kib().saturating_sub(before);
             assert!(grown < 16 * 1024, "round {round}: RSS grew {grown} KiB with the collector down");
         }
     }
@@ -249,7 +286,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let opened = |metrics: &str| {
         metrics.lines().any(|l| {
             l.starts_with("circuit_breaker_transitions_total{")
-                && l.contains("dependency=\"otlp\"")
+                && l.contains("dependency=\"otlp_traces\"")
                 && l.contains("to=\"open\"")
         })
     };
@@ -274,16 +311,16 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
         assert!(Instant::now() < deadline, "export did not resume after the collector came back");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    service.stop().await;
+    service.stop();
 }
 
 /// Reads `runtime_flags` from `/health/detailed`.
-async fn flags(client: &reqwest::Client, service: &ServiceProcess) -> Value {
+async fn flags(client: &reqwest::Client, service: &Service) -> Value {
     let body: Value = client.get(service.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
     body["runtime_flags"].clone()
 }
 
-async fn request_count(client: &reqwest::Client, service: &ServiceProcess) -> f64 {
+async fn request_count(client: &reqwest::Client, service: &Service) -> f64 {
     let metrics = client.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
     metrics
         .lines()
@@ -295,7 +332,7 @@ async fn request_count(client: &reqwest::Client, service: &ServiceProcess) -> f6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_flags_from_the_file_without_a_restart() {
     // File polling off: only the signal can reload.
-    flags_reload_without_a_restart("0s", |service| service.signal(Signal::SIGHUP)).await;
+    flags_reload_without_a_restart("0s", |service| service.signal("HUP")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,17 +343,17 @@ async fn a_changed_config_file_is_reloaded_without_a_signal() {
 /// Starts a service on a configuration file with the RED layer on, rewrites the file with it
 /// off, calls `trigger`, and checks the flags change and the layer stops recording, in the
 /// same process.
-async fn flags_reload_without_a_restart(poll: &str, trigger: impl FnOnce(&ServiceProcess)) {
+async fn flags_reload_without_a_restart(poll: &str, trigger: impl FnOnce(&Service)) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("flags.toml");
     std::fs::write(&file, "[observability.flags]\nmetrics_middleware = true\ndatabase_tracing = true\n").unwrap();
-    let service = start(&[
-        ("PORTFOLIO_CONFIG_FILE", file.to_str().unwrap()),
-        ("PORTFOLIO_OBSERVABILITY__CONFIG_RELOAD_INTERVAL", poll),
-    ])
-    .await;
+    let service = Service::start(
+        &[("PORTFOLIO_CONFIG_FILE", file.to_str().unwrap()), ("PORTFOLIO_OBSERVABILITY__CONFIG_RELOAD_INTERVAL", poll)],
+        false,
+    );
     let client = reqwest::Client::new();
-    let pid_before = service.id();
+    service.ready(&client).await;
+    let pid_before = service.child.id();
     assert_eq!(flags(&client, &service).await["metrics_middleware"], true);
     client.get(service.url("/health/live")).send().await.unwrap();
     let counted = request_count(&client, &service).await;
@@ -334,16 +371,17 @@ async fn flags_reload_without_a_restart(poll: &str, trigger: impl FnOnce(&Servic
         client.get(service.url("/health/live")).send().await.unwrap();
     }
     assert_eq!(request_count(&client, &service).await, counted, "the RED layer stopped recording");
-    assert_eq!(service.id(), pid_before);
-    service.stop().await;
+    assert_eq!(service.child.id(), pid_before);
+    service.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_endpoint_switches_metrics_off_and_on_without_a_restart() {
     // SHA-256 of "test-admin-key".
     let keys = "admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9";
-    let service = start(&[("PORTFOLIO_AUTH__ENABLED", "true"), ("PORTFOLIO_AUTH__API_KEYS", keys)]).await;
+    let service = Service::start(&[("PORTFOLIO_AUTH__ENABLED", "true"), ("PORTFOLIO_AUTH__API_KEYS", keys)], false);
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     let set = |enabled: bool| {
         client
             .patch(service.url("/admin/flags"))
@@ -361,7 +399,7 @@ async fn the_admin_endpoint_switches_metrics_off_and_on_without_a_restart() {
     assert_eq!(set(true).await.unwrap().status(), 200);
     client.get(service.url("/health/live")).send().await.unwrap();
     assert_eq!(request_count(&client, &service).await, before + 1.0, "recording resumed");
-    service.stop().await;
+    service.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,15 +407,18 @@ async fn a_log_level_set_at_runtime_applies_to_sampled_and_unsampled_requests() 
     // The level is the output layer's filter, not a gate for spans: the request span (INFO)
     // must still give the DEBUG lines of sampled and unsampled requests their ids.
     let keys = "admin:ops:944650a7cd0f9e14d5c4fb15edbffb7fa45fb9ed36a4fa9be3d7e5476ae51bd9";
-    let service = start(&[
-        ("PORTFOLIO_ENV", "staging"),
-        ("PORTFOLIO_LOG_LEVEL", "warn"),
-        ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
-        ("PORTFOLIO_AUTH__ENABLED", "true"),
-        ("PORTFOLIO_AUTH__API_KEYS", keys),
-    ])
-    .await;
+    let service = Service::start(
+        &[
+            ("PORTFOLIO_ENV", "staging"),
+            ("PORTFOLIO_LOG_LEVEL", "warn"),
+            ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
+            ("PORTFOLIO_AUTH__ENABLED", "true"),
+            ("PORTFOLIO_AUTH__API_KEYS", keys),
+        ],
+        true,
+    );
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     let get = |request_id: &'static str, flags: &'static str| {
         client
             .get(service.url("/health/live"))
@@ -396,7 +437,7 @@ async fn a_log_level_set_at_runtime_applies_to_sampled_and_unsampled_requests() 
     assert_eq!(patched.status(), 200);
     get("after-sampled", "01").await.unwrap();
     get("after-unsampled", "00").await.unwrap();
-    let logs = service.stop().await;
+    let logs = service.stop();
     let completed = |request_id: &str| {
         logs.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -412,15 +453,18 @@ async fn every_request_traced_under_concurrent_writes_stays_healthy() {
     // Storage spans end on other threads than they began on (sqlx's SQLite worker drops the
     // caller's span there); a tracing set-up that closes spans in the wrong place panics that
     // worker, and every request after it fails.
-    let service = start(&[
-        ("OTEL_TRACES_SAMPLER_ARG", "1.0"),
-        ("PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING", "true"),
-        ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
-        // Warnings and errors only: the captured output is read once the process stops.
-        ("PORTFOLIO_LOG_LEVEL", "warn"),
-    ])
-    .await;
+    let service = Service::start(
+        &[
+            ("OTEL_TRACES_SAMPLER_ARG", "1.0"),
+            ("PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING", "true"),
+            ("PORTFOLIO_SERVER__SHUTDOWN_DRAIN_DELAY", "0s"),
+            // Warnings and errors only: the captured output is read once the process stops.
+            ("PORTFOLIO_LOG_LEVEL", "warn"),
+        ],
+        true,
+    );
     let client = reqwest::Client::new();
+    service.ready(&client).await;
     let mut clients = tokio::task::JoinSet::new();
     for worker in 0..8 {
         let (client, base) = (client.clone(), service.url(""));
@@ -443,7 +487,7 @@ async fn every_request_traced_under_concurrent_writes_stays_healthy() {
         });
     }
     let statuses: Vec<u16> = clients.join_all().await.into_iter().flatten().collect();
-    let logs = service.stop().await;
+    let logs = service.stop();
     assert_eq!(statuses.len(), 400);
     assert!(
         statuses.iter().all(|s| (200..300).contains(s)),

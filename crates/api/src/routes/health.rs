@@ -228,6 +228,8 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
             "monitoring": {"status": "healthy", "fallback_mode": false}
         },
         "runtime_flags": *state.telemetry.flags.load().clone(),
+        // Per signal: its exporters and whether they deliver, or why it has none.
+        "telemetry": pfs_observability::pipeline::report(),
         "response_time_ms": millis_since(start)
     });
     (status(ok), Json(body))

@@ -28,6 +28,7 @@ pub use reliability::ReliabilityConfig;
 pub use sources::{ConfigSources, named_variables};
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,6 +58,10 @@ pub struct Config {
     pub events: EventsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// The `OTEL_*` (and Downward API `MY_*`) variables, which the observability crate
+    /// resolves per signal over `observability.otlp` ([`ConfigSources::telemetry_env`]).
+    #[serde(skip)]
+    pub telemetry_env: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -198,7 +203,7 @@ impl Config {
                 return Err(ConfigError::Invalid(diagnose::problems(&merged, base, first)));
             }
         };
-        let config = Config { environment: profile, ..config };
+        let config = Config { environment: profile, telemetry_env: sources.telemetry_env(), ..config };
         config.validate()?;
         Ok(config)
     }
@@ -212,6 +217,14 @@ impl Config {
         if !shown.auth.jwt_hs256_secret.is_empty() {
             shown.auth.jwt_hs256_secret = "[REDACTED]".into();
         }
+        // Export headers carry credentials: names only.
+        let headers = &mut shown.observability.otlp.headers;
+        *headers = headers
+            .split(',')
+            .filter(|pair| !pair.trim().is_empty())
+            .map(|pair| format!("{}=[REDACTED]", pair.split('=').next().unwrap_or_default().trim()))
+            .collect::<Vec<_>>()
+            .join(",");
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }

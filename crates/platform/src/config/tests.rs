@@ -231,3 +231,74 @@ fn the_jwt_secret_is_redacted_in_print() {
     let shown = load(&[("PORTFOLIO_AUTH__JWT_HS256_SECRET", secret)]).unwrap().to_redacted_toml();
     assert!(!shown.contains(secret) && shown.contains("[REDACTED]"));
 }
+
+#[test]
+fn the_originals_telemetry_variables_map_to_keys_and_ours_win() {
+    let config = load(&[
+        ("ENABLE_METRICS", "false"),
+        ("ENABLE_METRICS_MIDDLEWARE", "false"),
+        ("ENABLE_DATABASE_TRACING", "yes"),
+        ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "5"),
+        ("OTEL_METRICS_EXPORT_TIMEOUT_SECONDS", "2.5"),
+    ])
+    .unwrap();
+    let observability = &config.observability;
+    assert!(!observability.metrics_enabled);
+    assert!(!observability.flags.metrics_middleware);
+    assert!(observability.flags.database_tracing);
+    assert_eq!(observability.otlp.metrics_interval, Duration::from_secs(5));
+    assert_eq!(observability.otlp.metrics_timeout, Duration::from_millis(2500));
+
+    let config = load(&[
+        ("ENABLE_DATABASE_TRACING", "false"),
+        ("PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING", "true"),
+        ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "5"),
+        ("PORTFOLIO_OBSERVABILITY__OTLP__METRICS_INTERVAL", "7s"),
+    ])
+    .unwrap();
+    assert!(config.observability.flags.database_tracing);
+    assert_eq!(config.observability.otlp.metrics_interval, Duration::from_secs(7));
+}
+
+#[test]
+fn the_standard_service_variables_beat_our_keys() {
+    let config = load(&[
+        ("PORTFOLIO_OBSERVABILITY__SERVICE_NAME", "ours"),
+        ("OTEL_SERVICE_NAME", "standard"),
+        ("OTEL_SERVICE_NAMESPACE", "globeco"),
+    ])
+    .unwrap();
+    assert_eq!(config.observability.service_name, "standard");
+    assert_eq!(config.observability.service_namespace, "globeco");
+}
+
+#[test]
+fn the_charts_other_variables_are_accepted_and_the_telemetry_ones_kept_for_the_pipeline() {
+    let config = load(&[
+        ("OTEL_METRICS_LOGGING_ENABLED", "true"),
+        ("METRICS_DEBUG_LOGGING", "false"),
+        ("ENABLE_THREAD_METRICS", "true"),
+        ("THREAD_METRICS_UPDATE_INTERVAL", "1.0"),
+        ("THREAD_METRICS_DEBUG_LOGGING", "false"),
+        ("NODE_IP", "10.0.0.5"),
+        ("SERVICE_NAMESPACE", "original"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "10.0.0.5:4317"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", ""),
+        ("MY_POD_NAME", "portfolio-1"),
+        ("PATH", "/usr/bin"),
+    ])
+    .expect("accepted");
+    let kept: Vec<&str> = config.telemetry_env.keys().map(String::as_str).collect();
+    assert_eq!(kept, ["MY_POD_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_LOGGING_ENABLED"]);
+    assert_eq!(config.observability.otlp.endpoint, "", "the exporter variables are not keys");
+    assert_eq!(config.observability.service_namespace, "", "SERVICE_NAMESPACE: no effect, as in the original");
+}
+
+#[test]
+fn printed_configuration_hides_export_header_values() {
+    let config =
+        load(&[("PORTFOLIO_OBSERVABILITY__OTLP__HEADERS", "authorization=Bearer s3cret,x-tenant=t1")]).unwrap();
+    let printed = config.to_redacted_toml();
+    assert!(printed.contains(r#"headers = "authorization=[REDACTED],x-tenant=[REDACTED]""#), "{printed}");
+    assert!(!printed.contains("s3cret"));
+}
