@@ -106,9 +106,10 @@ ensure_runtime_base() {
 
 # Every library the binary loads must be in the runtime base, or the container dies at exec.
 check_libraries() {
-  local library missing=()
+  local library listing missing=()
+  listing=$(tar -tf "$RUNTIME_TAR")
   while read -r library; do
-    tar -tf "$RUNTIME_TAR" | grep -qE "/${library//./\\.}\$" || missing+=("$library")
+    grep -qE "/${library//./\\.}\$" <<<"$listing" || missing+=("$library")
   done < <(ldd "$BINARY" | awk '/=>/ { print $1 } /^[[:space:]]*\// { n = split($1, p, "/"); print p[n] }')
   [ ${#missing[@]} -eq 0 ] || fail "libraries the binary needs are missing from the runtime base: ${missing[*]}"
 }

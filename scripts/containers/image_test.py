@@ -17,6 +17,8 @@ Needs a running Docker engine (it fails when none answers) and the image (script
 import argparse
 import glob
 import io
+import ipaddress
+import json
 import os
 import pwd
 import shutil
@@ -29,6 +31,8 @@ import harness
 from harness import CheckFailed, check, request
 
 MAX_IMAGE_MB = 60
+# What the engine puts into every container's file system (`docker export` lists them).
+ENGINE_FILES = {"/.dockerenv", "/dev/console", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
 DRAIN_S = 2
 PREFIX = f"pfs-image-test-{os.getpid()}"
 
@@ -76,10 +80,10 @@ def check_image(image):
     programs, names = [], set()
     with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
         for member in tar.getmembers():
-            name = "/" + member.name.lstrip("./")
+            name = "/" + member.name.removeprefix("./").lstrip("/")
             names.add(name)
             library = ".so" in os.path.basename(name)
-            if member.isfile() and member.mode & 0o111 and not library:
+            if member.isfile() and member.mode & 0o111 and not library and name not in ENGINE_FILES:
                 programs.append(name)
     check(programs == ["/usr/local/bin/portfolio-service"], f"programs in the image besides the binary: {programs}")
     for forbidden in ("/bin/sh", "/usr/bin/sh", "/usr/bin/dpkg", "/usr/bin/apt", "/usr/bin/apt-get"):
@@ -142,9 +146,13 @@ def check_embedded(cleanup, image):
 
 
 def bridge_gateway():
-    gateway = docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}").strip()
-    check(gateway, "the docker bridge network has no gateway address")
-    return gateway
+    """The host's address on the default bridge: the gateway, or the subnet's first address (the
+    engine's default gateway, which older engines do not report)."""
+    config = json.loads(docker("network", "inspect", "bridge", "--format", "{{json (index .IPAM.Config 0)}}"))
+    if config.get("Gateway"):
+        return config["Gateway"]
+    check(config.get("Subnet"), f"the docker bridge network has no gateway or subnet: {config}")
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
 def start_private_postgres(cleanup, host):
