@@ -87,7 +87,8 @@ make_runtime_rootfs() {
   log "runtime base: debootstrap $SUITE from $mirror (once per machine)"
   as_root debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$work/debian" "$mirror" \
     >"$work/debootstrap.log" 2>&1 || { tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap failed (log above)"; }
-  as_root bash -c "set -euo pipefail; $(declare -f as_root package_files assemble_runtime); assemble_runtime '$work/debian' '$work/runtime'"
+  as_root bash -c "set -euo pipefail; $(declare -f as_root package_files assemble_runtime)
+    assemble_runtime '$work/debian' '$work/runtime'"
   mkdir -p "$CACHE"
   as_root tar --numeric-owner -C "$work/runtime" -cf "$RUNTIME_TAR.partial" .
   as_root chown "$(id -u):$(id -g)" "$RUNTIME_TAR.partial"

@@ -132,8 +132,11 @@ def from_manifests(documents):
 
 def render(overlay):
     """The overlay rendered by kubectl kustomize (or kustomize), as YAML documents."""
-    if shutil.which("kubectl"):
-        command = ["kubectl", "kustomize", overlay]
+    # scripts/validate-deploy.sh installs kubectl into its venv when the machine has none.
+    venv_kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")
+    kubectl = shutil.which("kubectl") or (venv_kubectl if os.access(venv_kubectl, os.X_OK) else None)
+    if kubectl:
+        command = [kubectl, "kustomize", overlay]
     elif shutil.which("kustomize"):
         command = ["kustomize", "build", overlay]
     else:
