@@ -6,16 +6,35 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 
+/// `--record`: one line per measured request of both levels, each create's id readable.
+async fn check_mixed_record(csv: &str, app: &TestApp) {
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("start_unix_ms,latency_us,status,kind,created_id"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 120, "60 requests at each of two levels");
+    let creates: Vec<&str> = rows.iter().filter(|r| r[3] == "create").map(|r| r[4]).collect();
+    assert!(creates.len() >= 10, "10% of the mixed scenario creates: {}", creates.len());
+    assert!(rows.iter().all(|r| r[2] == "200" || r[2] == "201"), "{csv}");
+    let client = reqwest::Client::new();
+    for id in creates {
+        assert_eq!(id.len(), 24, "{id}");
+        let status = client.get(app.url(&format!("/api/v1/portfolio/{id}"))).send().await.unwrap().status();
+        assert_eq!(status, 200, "recorded create {id}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_runs_every_scenario_and_reports_them() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("runs.jsonl");
+    let record = dir.path().join("mixed-requests.csv");
     for scenario in ["get-by-id", "search-page", "search-name", "bulk10", "mixed"] {
         let url = app.url("");
-        let results = results.clone();
+        let (results, record) = (results.clone(), record.clone());
         let status = tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
+            let mut command = Command::new(BIN);
+            command
                 .args([
                     "bench",
                     "run",
@@ -29,10 +48,11 @@ async fn bench_runs_every_scenario_and_reports_them() {
                     "1,4",
                 ])
                 .args(["--warmup", "2", "--pool", "20", "--label", "test", "--out"])
-                .arg(&results)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap()
+                .arg(&results);
+            if scenario == "mixed" {
+                command.arg("--record").arg(&record);
+            }
+            command.stdout(std::process::Stdio::null()).status().unwrap()
         })
         .await
         .unwrap();
@@ -48,6 +68,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     }
     let get = lines.iter().find(|l| l["scenario"] == "get-by-id" && l["concurrency"] == 4).unwrap();
     assert!(get["cache_hit_rate"].as_f64().unwrap() > 0.5, "a warm pool of 20 ids is served from the cache: {get}");
+    check_mixed_record(&std::fs::read_to_string(&record).unwrap(), &app).await;
 
     let out = dir.path().join("report");
     let status = Command::new(BIN).args(["bench", "report", "--out"]).arg(&out).arg(&results).status().unwrap();
