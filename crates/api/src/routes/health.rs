@@ -44,21 +44,26 @@ fn healthy_ratio(healthy: usize, total: usize) -> f64 {
     if total == 0 { 1.0 } else { healthy as f64 / total as f64 }
 }
 
-/// The service banner.
+/// The service banner. The original's clients may read the `features` keys, so they stay, but
+/// each value states what this process does: `prometheus_removed` is false while `/metrics`
+/// is served, and `validation_caching` is false because every request is validated afresh
+/// (the original advertised both as `true`).
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, description = "Banner")))]
 pub async fn root(State(state): State<AppState>) -> Json<Value> {
+    let observability = &state.config.observability;
     Json(json!({
         "message": "GlobeCo Portfolio Service",
         "version": VERSION,
         "environment": state.config.environment.as_str(),
         "status": "operational",
         "features": {
-            "unified_monitoring": true,
-            "prometheus_removed": true,
+            // One recorder feeds both `/metrics` and OTLP.
+            "unified_monitoring": observability.metrics_enabled,
+            "prometheus_removed": state.telemetry.prometheus.is_none(),
             "optimized_performance": true,
             "environment_profiles": true,
-            "circuit_breakers": true,
-            "validation_caching": true
+            "circuit_breakers": !state.breakers.is_empty(),
+            "validation_caching": false
         }
     }))
 }

@@ -6,6 +6,7 @@
 //! never mutate the process environment.
 
 mod auth;
+mod diagnose;
 mod events;
 mod idempotency;
 mod jobs;
@@ -173,7 +174,7 @@ pub struct HealthConfig {
 /// Why configuration could not be loaded; every message names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error(transparent)]
     Load(#[from] ::config::ConfigError),
     #[error("invalid profile {value:?} in {source_var}: expected development, staging or production")]
     Profile { source_var: &'static str, value: String },
@@ -185,7 +186,14 @@ impl Config {
     /// Loads and validates the configuration from `sources`.
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
         let profile = sources.profile()?;
-        let config: Config = sources.builder(profile)?.build()?.try_deserialize()?;
+        let merged = sources.builder(profile)?.build()?;
+        let config: Config = match merged.clone().try_deserialize() {
+            Ok(config) => config,
+            Err(first) => {
+                let base = || sources.base_builder(profile);
+                return Err(ConfigError::Invalid(diagnose::problems(&merged, base, first)));
+            }
+        };
         let config = Config { environment: profile, ..config };
         config.validate()?;
         Ok(config)

@@ -89,11 +89,16 @@ impl ConfigSources {
         self.file.clone().or_else(|| self.env.get("PORTFOLIO_CONFIG_FILE").map(PathBuf::from))
     }
 
+    /// The embedded layers for `profile`: the defaults and the profile overlay.
+    pub(crate) fn base_builder(&self, profile: Profile) -> ConfigBuilder<DefaultState> {
+        ::config::Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(profile.overlay(), FileFormat::Toml))
+    }
+
     /// Stacks every layer for `profile`, in precedence order.
     pub(crate) fn builder(&self, profile: Profile) -> Result<ConfigBuilder<DefaultState>, ConfigError> {
-        let mut builder = ::config::Config::builder()
-            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
-            .add_source(File::from_str(profile.overlay(), FileFormat::Toml));
+        let mut builder = self.base_builder(profile);
         if let Some(path) = self.config_file() {
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }

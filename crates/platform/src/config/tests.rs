@@ -79,6 +79,23 @@ fn typos_in_nested_keys_and_bad_values_are_reported() {
 }
 
 #[test]
+fn unknown_keys_and_wrong_types_are_all_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nport = \"abc\"\nbogus = 1\n[nosuch]\nx = 1\n").unwrap();
+    let sources = ConfigSources {
+        env: [("PORTFOLIO_CACHE__TTL".to_owned(), "soon".to_owned())].into(),
+        file: Some(file),
+        ..ConfigSources::default()
+    };
+    let err = Config::load(&sources).unwrap_err().to_string();
+    for problem in ["server.port: ", "server.bogus: unknown key", "nosuch.x: unknown key", "cache.ttl: "] {
+        assert_eq!(err.matches(problem).count(), 1, "{problem:?} once in: {err}");
+    }
+    assert_eq!(err.matches("abc").count(), 1, "{err}");
+}
+
+#[test]
 fn every_validation_problem_is_listed_at_once() {
     let err = load(&[
         ("PORTFOLIO_DATABASE_URL", "mysql://u:pw@h/db"),
@@ -107,6 +124,11 @@ fn printed_configuration_hides_database_passwords() {
     let printed = with_secret.to_redacted_toml();
     assert!(printed.contains("postgres://app:***@db:5432/portfolio"), "{printed}");
     assert!(!printed.contains("hunter2"));
+    for url in ["postgres://db/portfolio?user=app&password=hunter2", "postgres://db/x?sslpassword=hunter2"] {
+        let config = load(&[("PORTFOLIO_DATABASE_URL", url), ("PORTFOLIO_REDIS_URL", "redis://:hunter2@r:6379")]);
+        let printed = config.unwrap().to_redacted_toml();
+        assert!(!printed.contains("hunter2") && printed.contains("password=***"), "{printed}");
+    }
 }
 
 #[test]
