@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,22 @@ def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def reserved_port():
+    """A free port below the ephemeral range, for a listener started much later: a port from the
+    ephemeral range can meanwhile become the local end of some outgoing connection."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    for _ in range(200):
+        port = random.randrange(10000, ephemeral_low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise CheckFailed(f"no free port between 10000 and {ephemeral_low}")
 
 
 def eventually(what, timeout_s, probe, interval_s=0.1):

@@ -57,7 +57,10 @@ class Cluster:
 
     def __init__(self, cleanup, pod, database_url, redis_url, slots):
         self.cleanup, self.pod = cleanup, pod
-        self.lb = harness.HAProxy(cleanup, [harness.free_port() for _ in range(slots)], pod.readiness)
+        ports = set()
+        while len(ports) < slots:
+            ports.add(harness.reserved_port())
+        self.lb = harness.HAProxy(cleanup, sorted(ports), pod.readiness)
         self.env = dict(pod.config_env)
         self.env.update({
             "PORTFOLIO_HOST": "127.0.0.1",
