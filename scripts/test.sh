@@ -8,6 +8,11 @@
 # a local mongod, or the secantus-mdb surrogate built once from crates.io, about 10 minutes).
 # Then: formatting, lints, and every test of the workspace. Nothing is skipped: a test whose
 # server cannot be reached fails.
+# Last, the container image and rollouts: Docker (docker.io, dockerd started when not running),
+# debootstrap and HAProxy from Debian; the image is built without a registry
+# (scripts/build-image.sh, base root file system cached under ~/.cache/portfolio-service), run
+# as Kubernetes runs it, and three replicas are rolled and scaled under load
+# (scripts/containers/). A Docker engine that cannot be started fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,3 +107,34 @@ trap 'kill "$(cat "/tmp/portfolio-test-redis-$redis_port.pid" 2>/dev/null)" 2>/d
 wait_for 10 redis-cli -p "$redis_port" ping
 PORTFOLIO_TEST_BACKEND=postgres PORTFOLIO_TEST_REDIS_URL="redis://127.0.0.1:$redis_port" \
   cargo test --locked -p pfs-app --test api
+
+ensure_docker() {
+  command -v dockerd >/dev/null || { log "Docker: installing docker.io"; apt_install docker.io; }
+  if docker info >/dev/null 2>&1; then return; fi
+  log "Docker: starting dockerd"
+  as_root sh -c 'nohup dockerd >/var/log/portfolio-dockerd.log 2>&1 &'
+  if ! wait_for 60 docker info; then
+    as_root tail -n 20 /var/log/portfolio-dockerd.log >&2 || true
+    echo "dockerd did not start: the container tests cannot run" >&2
+    exit 1
+  fi
+}
+
+ensure_container_tools() {
+  local missing=()
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  if [ ${#missing[@]} -gt 0 ]; then log "installing ${missing[*]}"; apt_install "${missing[@]}"; fi
+}
+
+log "container image: built without a registry (scripts/build-image.sh)"
+ensure_docker
+ensure_container_tools
+bash scripts/build-image.sh
+
+log "container image: run as Kubernetes runs it (embedded default; PostgreSQL + Redis, two replicas)"
+python3 scripts/containers/image_test.py
+
+log "rolling updates and scale-out under load (PostgreSQL + Redis, HAProxy as the Service)"
+# The venv scripts/validate-deploy.sh made has PyYAML, to read the rendered manifests' timings.
+"${PORTFOLIO_DEPLOY_VENV:-$HOME/.cache/portfolio-service/deploy-venv}/bin/python" scripts/containers/rollout_test.py

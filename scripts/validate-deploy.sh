@@ -3,7 +3,8 @@
 #   - every Kubernetes overlay (and the optional requests-per-second component) renders with
 #     kustomize and every rendered manifest passes `kubernetes-validate --strict` against the
 #     oldest supported Kubernetes (1.30: the preStop sleep action) and the newest schema bundled;
-#   - the termination grace period covers preStop + the production drain and shutdown timeouts;
+#   - the pod timings agree (scripts/containers/timings.py): the grace period covers preStop + drain
+#     + shutdown timeout, readiness fails within the drain, a new pod is probed ready within 2 s;
 #   - every selector (Deployment, spread constraints, anti-affinity, Service, PDB, HPA target)
 #     matches the pod template it is meant for;
 #   - deploy/compose.yaml renders (`docker compose config`, or the Debian docker-compose);
@@ -63,27 +64,17 @@ validate_manifests() { # validate_manifests NAME FILE
   echo "$1: $(grep -c '^kind:' "$2") resources valid against Kubernetes ${K8S_VERSIONS[*]}"
 }
 
-# The pod must outlive preStop + drain + shutdown, or in-flight requests are killed mid-way.
-check_grace_period() { # check_grace_period NAME FILE
+# The pod must outlive preStop + drain + shutdown, readiness must fail while the drain keeps the
+# listener open, and a new pod must be probed ready within 2 s: the timings the rollout test uses
+# (scripts/containers/timings.py). Service links would inject variables into PORTFOLIO_*.
+check_pod_timings() { # check_pod_timings NAME FILE
+  "$VENV/bin/python" scripts/containers/timings.py check "$1" "$2"
   "$VENV/bin/python" - "$1" "$2" <<'PY'
-import re, sys, tomllib, yaml
+import sys, yaml
 name, path = sys.argv[1], sys.argv[2]
-seconds = lambda text: float(re.fullmatch(r"(\d+)s", text).group(1))
-server = {}
-for profile in ("config/default.toml", "config/production.toml"):
-    with open(profile, "rb") as f:
-        server.update(tomllib.load(f).get("server", {}))
-app = seconds(server["shutdown_drain_delay"]) + seconds(server["shutdown_timeout"])
 for doc in yaml.safe_load_all(open(path)):
-    if doc and doc["kind"] == "Deployment":
-        pod = doc["spec"]["template"]["spec"]
-        pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-        grace = pod["terminationGracePeriodSeconds"]
-        if grace < pre_stop + app:
-            sys.exit(f"{name}: terminationGracePeriodSeconds {grace} < preStop {pre_stop} s + "
-                     f"server.shutdown_drain_delay + server.shutdown_timeout ({app:g} s)")
-        if pod.get("enableServiceLinks", True):
-            sys.exit(f"{name}: enableServiceLinks must be false (README, Configuration)")
+    if doc and doc["kind"] == "Deployment" and doc["spec"]["template"]["spec"].get("enableServiceLinks", True):
+        sys.exit(f"{name}: enableServiceLinks must be false (README, Configuration)")
 PY
 }
 
@@ -130,12 +121,15 @@ ensure_venv
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
 
+log "Kubernetes: the timing checks themselves (they reject the timings they must reject)"
+"$VENV/bin/python" -m unittest discover -s scripts/containers -p 'test_*.py'
+
 log "Kubernetes: render and validate every overlay"
 for overlay in deploy/k8s/overlays/*/; do
   name=$(basename "$overlay")
   kustomize "$overlay" >"$rendered/$name.yaml" || fail "$name: kustomize failed"
   validate_manifests "$name" "$rendered/$name.yaml"
-  check_grace_period "$name" "$rendered/$name.yaml"
+  check_pod_timings "$name" "$rendered/$name.yaml"
   check_selectors "$name" "$rendered/$name.yaml"
 done
 # The optional component, over production, as an operator would add it.

@@ -3,14 +3,15 @@
 //! 3 significant digits), merged at the end.
 
 use super::RunOpts;
-use super::scenario::{Scenario, Target};
+use super::record::{self, Record};
+use super::scenario::{Scenario, Target, response_ok};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// One concurrency level's outcome; also the line format of `--out` files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,13 +83,14 @@ async fn level(
     }
     let cache_before = target.cache_counters(client).await;
     let sent = Arc::new(AtomicU64::new(0));
+    let recording = opts.record.is_some();
     let deadline = opts.duration.map(|d| Instant::now() + d);
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (client, target, sent, total) = (client.clone(), target.clone(), sent.clone(), opts.requests);
             tokio::spawn(async move {
-                let (mut latencies, mut errors) = (histogram(), 0u64);
+                let (mut latencies, mut errors, mut records) = (histogram(), 0u64, Vec::new());
                 loop {
                     let more = match deadline {
                         Some(deadline) => Instant::now() < deadline,
@@ -97,22 +99,30 @@ async fn level(
                     if !more {
                         break;
                     }
-                    let start = Instant::now();
-                    let ok = matches!(target.send(&client).await, Ok(status) if (200..400).contains(&status));
-                    latencies.saturating_record(start.elapsed().as_micros() as u64);
-                    errors += u64::from(!ok);
+                    let (started, start) = (SystemTime::now(), Instant::now());
+                    let answer = target.send(&client).await;
+                    let latency = start.elapsed();
+                    latencies.saturating_record(latency.as_micros() as u64);
+                    errors += u64::from(!matches!(&answer, Ok(a) if response_ok(a.status)));
+                    if recording {
+                        records.push(Record::new(started, latency, &answer));
+                    }
                 }
-                (latencies, errors)
+                (latencies, errors, records)
             })
         })
         .collect();
-    let (mut latencies, mut errors) = (histogram(), 0);
+    let (mut latencies, mut errors, mut records) = (histogram(), 0, Vec::new());
     for worker in workers {
-        let (h, e) = worker.await?;
+        let (h, e, r) = worker.await?;
         latencies.add(h)?;
         errors += e;
+        records.extend(r);
     }
     let elapsed = started.elapsed();
+    if let Some(path) = &opts.record {
+        record::append(path, &mut records)?;
+    }
     let cache_after = target.cache_counters(client).await;
     let cache_hit_rate = match (cache_before, cache_after) {
         (Some((h0, m0)), Some((h1, m1))) if h1 + m1 > h0 + m0 => {
@@ -206,6 +216,7 @@ mod tests {
             pool: 1,
             label: "x".into(),
             out: None,
+            record: None,
         };
         let result = summarise(&opts, 4, &h, 10, Duration::from_secs(2), Some(0.5));
         assert_eq!((result.requests, result.throughput_rps, result.error_rate), (1000, 500.0, 0.01));

@@ -5,10 +5,12 @@
 //!   `--out`, writes it to a file for the report.
 //! - `bench baseline`: a bare hyper server answering a fixed JSON body ([`baseline`]): the
 //!   ceiling this machine and this load driver can reach, to quote the service against.
+//!   `--record` keeps every request (time, latency, status, created id) as CSV ([`record`]).
 //! - `bench report`: Markdown with SVG latency plots from saved runs ([`report`]).
 
 mod baseline;
 mod load;
+mod record;
 mod report;
 mod scenario;
 mod svg;
@@ -70,6 +72,11 @@ pub struct RunOpts {
     /// Append each level's result as one JSON line to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Append one CSV line per measured request to this file (`start_unix_ms,latency_us,
+    /// status,kind,created_id`; status 0 = no answer), to split a run into phases afterwards
+    /// and check every acknowledged create.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {

@@ -21,6 +21,38 @@ pub enum Scenario {
     Baseline,
 }
 
+/// What a request was for, in recordings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Read,
+    Create,
+    BulkCreate,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Create => "create",
+            Self::BulkCreate => "bulk-create",
+        }
+    }
+}
+
+/// An answer to one request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub kind: RequestKind,
+    /// The portfolio id an acknowledged single create returned.
+    pub created: Option<String>,
+}
+
+/// 2xx and 3xx count as success; anything else, or no answer, is an error.
+pub fn response_ok(status: u16) -> bool {
+    (200..400).contains(&status)
+}
+
 /// A prepared scenario: the base URL, the pool of existing portfolios, a unique run tag.
 pub struct Target {
     pub scenario: Scenario,
@@ -82,10 +114,11 @@ impl Target {
         Ok(())
     }
 
-    /// Sends request number `n` of this scenario; `Ok(status)` when an answer arrived.
-    pub async fn send(&self, client: &reqwest::Client) -> Result<u16, reqwest::Error> {
+    /// Sends request number `n` of this scenario; `Ok` when an answer arrived.
+    pub async fn send(&self, client: &reqwest::Client) -> Result<Answer, reqwest::Error> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let pick = |items: &[String]| items[(n as usize).wrapping_mul(7919) % items.len()].clone();
+        let mut kind = RequestKind::Read;
         let request = match self.scenario {
             Scenario::Baseline => client.get(format!("{}/", self.base)),
             Scenario::GetById => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
@@ -97,22 +130,30 @@ impl Target {
             }
             Scenario::SearchName => client.get(format!("{}/api/v2/portfolios?name=none", self.base)),
             Scenario::Bulk10 => {
+                kind = RequestKind::BulkCreate;
                 let batch: Vec<Value> =
                     (0..10).map(|i| json!({ "name": format!("{}-{n}-{i}", self.run_tag) })).collect();
                 client.post(format!("{}/api/v2/portfolios", self.base)).json(&batch)
             }
             Scenario::Mixed => match n % 10 {
-                0 => client
-                    .post(format!("{}/api/v1/portfolios", self.base))
-                    .json(&json!({ "name": format!("{}-{n}", self.run_tag) })),
+                0 => {
+                    kind = RequestKind::Create;
+                    client
+                        .post(format!("{}/api/v1/portfolios", self.base))
+                        .json(&json!({ "name": format!("{}-{n}", self.run_tag) }))
+                }
                 1 | 2 => client.get(format!("{}/api/v2/portfolios?limit=50&offset={}", self.base, (n % 20) * 50)),
                 _ => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
             },
         };
         let response = request.send().await?;
         let status = response.status().as_u16();
-        response.bytes().await?;
-        Ok(status)
+        let body = response.bytes().await?;
+        // The id of an acknowledged single create, so a recording can check it was kept.
+        let created = (kind == RequestKind::Create && response_ok(status))
+            .then(|| serde_json::from_slice::<Value>(&body).ok()?["portfolioId"].as_str().map(str::to_owned))
+            .flatten();
+        Ok(Answer { status, kind, created })
     }
 
     /// The cache's hit and miss counters, when the service reports them.
