@@ -4,14 +4,17 @@
 //! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
 //! and the integration tests both start the service through these two calls.
 
+mod dependencies;
 mod events;
 mod jobs;
+mod one_shot;
 mod push_metrics;
-mod resilient_store;
-mod shared;
 mod slow_clients;
 pub mod storage;
+mod store_stack;
 mod tls;
+
+pub use one_shot::OneShot;
 
 use anyhow::Context;
 use pfs_api::AppState;
@@ -79,17 +82,18 @@ impl App {
         let Companions { queue, idempotency } = companions;
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
-        let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
-        let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
-        let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
-            .with_cache(shared.cache.clone(), shared.bus.clone())
-            .with_traced_store(shared.traced_store)
-            .with_breakers(shared.breakers)
-            .with_events(shared.events)
+        let dependencies = dependencies::Dependencies::new(config)?;
+        let stack = store_stack::build(config, store, &dependencies, &telemetry.flags, None, (&tasks, &stop_tasks));
+        let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, stack.entry.usual().clone())).unzip();
+        let state = AppState::new(stack.entry, config.clone(), telemetry)
+            .with_cache(stack.cache, stack.bus)
+            .with_breakers(dependencies.breakers())
+            .with_events(stack.events)
             .with_jobs(service)
             .with_idempotency(idempotency);
         push_metrics::spawn(config, state.clone(), &tasks, stop_tasks.clone());
-        let router = pfs_api::router(state.clone(), config, shared.limiter);
+        let limiter = config.rate_limit.enabled.then(|| dependencies.rate_limiter(config));
+        let router = pfs_api::router(state.clone(), config, limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }
 
@@ -107,7 +111,7 @@ impl App {
             tracing::warn!("cache not warmed: the invalidation bus did not connect within 3 s");
             return;
         }
-        let store = &self.state.store;
+        let store = self.state.store.usual();
         let mut warmed = 0;
         for page in 0..u64::from(pages) {
             let request = pfs_domain::PageRequest { limit: 50, offset: page * 50 };
@@ -189,7 +193,7 @@ impl App {
         tasks.wait().await;
         // Closing waits for checked-out connections; requests still running past the deadline
         // may hold some, so give up after a few seconds rather than hang the exit.
-        if tokio::time::timeout(std::time::Duration::from_secs(5), state.store.close()).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(5), state.store.usual().close()).await.is_err() {
             tracing::warn!("connection pool still busy after 5 s; exiting without waiting");
         }
         tracing::info!("stopped");

@@ -6,6 +6,9 @@
 //! `PORTFOLIO_TEST_POSTGRES_URL` (dropped afterwards), or, with `PORTFOLIO_TEST_BACKEND=mongo`,
 //! a fresh database on `PORTFOLIO_TEST_MONGO_URL`, so the same suite proves every backend.
 //! With `PORTFOLIO_TEST_REDIS_URL`, every app also uses that Redis, as production replicas do.
+//! [`sse`] reads the app's change stream.
+
+pub mod sse;
 
 use pfs_platform::{Config, ConfigSources};
 use pfs_storage::PortfolioStore;
