@@ -167,7 +167,14 @@ impl<H: StoreHook> PortfolioStore for Layered<H> {
 #[derive(Clone)]
 pub struct StoreEntry {
     usual: Arc<dyn PortfolioStore>,
-    detour: Option<(Arc<dyn PortfolioStore>, fn() -> bool)>,
+    detour: Option<Detour>,
+}
+
+/// The other way in, and when to take it.
+#[derive(Clone)]
+struct Detour {
+    store: Arc<dyn PortfolioStore>,
+    take: fn() -> bool,
 }
 
 impl StoreEntry {
@@ -182,13 +189,13 @@ impl StoreEntry {
         detour: Arc<dyn PortfolioStore>,
         take_detour: fn() -> bool,
     ) -> Self {
-        Self { usual, detour: Some((detour, take_detour)) }
+        Self { usual, detour: Some(Detour { store: detour, take: take_detour }) }
     }
 
     /// The store for a call made now.
     pub fn current(&self) -> &Arc<dyn PortfolioStore> {
         match &self.detour {
-            Some((detour, take)) if take() => detour,
+            Some(detour) if (detour.take)() => &detour.store,
             _ => &self.usual,
         }
     }
