@@ -11,6 +11,7 @@
 //! - [`middleware`]: the layers every request passes (request id, security headers, CORS,
 //!   load shedding, timeout, rate limit, ...) and the per-route ones (idempotency keys).
 //! - [`state`]: [`AppState`], what handlers can reach, the store chain among it.
+//! - [`startup`]: [`startup::Startup`], the dependencies a fresh process still waits for.
 
 pub mod auth;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod middleware;
 pub mod paths;
 pub mod routes;
+pub mod startup;
 pub mod state;
 pub mod wire;
 

@@ -35,6 +35,8 @@ pub struct Resources {
     pub config: Arc<Config>,
     /// Process lifecycle, for the health probes.
     pub lifecycle: Arc<Lifecycle>,
+    /// The dependencies this process still waits for since it started (none once ready).
+    pub startup: Arc<crate::startup::Startup>,
     /// The read cache behind `store`, if enabled (for its statistics).
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
@@ -60,6 +62,7 @@ impl AppState {
             telemetry,
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
+            startup: Arc::default(),
             cache: None,
             bus: Arc::new(LocalOnly),
             idempotency: None,
@@ -74,6 +77,11 @@ impl AppState {
         let mut shared = Arc::unwrap_or_clone(self.0);
         change(&mut shared);
         Self(Arc::new(shared))
+    }
+
+    /// Records the start-up progress the probes report (see [`crate::startup`]).
+    pub fn with_startup(self, startup: Arc<crate::startup::Startup>) -> Self {
+        self.with(|s| s.startup = startup)
     }
 
     /// Records the job queue that imports are sent to.

@@ -15,6 +15,9 @@
 //!                                              Layered<Spans>        database-tier spans (tracing on)
 //!                                                       │
 //!                                                       ▼
+//!                                              Layered<Gate>         refuses until the database answered and is migrated
+//!                                                       │                (`startup_gate`; `App::build` puts it on the backend)
+//!                                                       ▼
 //!                                                    backend          SQLite, PostgreSQL or MongoDB (`storage::open`)
 //! ```
 //!
@@ -22,7 +25,7 @@
 //! the cache no `Cached`, without events no `Publishing`. The sampled way in exists so that the
 //! 99 requests in 100 that are not traced skip the cache-tier spans layer altogether: each
 //! layer allocates its call's future, and a cached read is cheap enough for that to show.
-//! `Spans` and `Resilience` are [`StoreHook`](pfs_storage::StoreHook)s around one generic
+//! `Spans`, `Resilience` and `Gate` are [`StoreHook`](pfs_storage::StoreHook)s around one generic
 //! [`Layered`]; the cache and the events differ per method and are decorators of their own.
 
 mod resilience;

@@ -188,7 +188,7 @@ pub async fn bulk_create(
 
 /// A bulk create was stored: its size, and a line per portfolio (kept at `log_sample_rate`:
 /// one line per item is far too many at volume).
-fn bulk_stored(portfolios: &[Portfolio]) {
+pub(crate) fn bulk_stored(portfolios: &[Portfolio]) {
     metrics::histogram!("portfolio_bulk_size").record(portfolios.len() as f64);
     for portfolio in portfolios {
         tracing::debug!(sampled = true, portfolio_id = %portfolio.id, "portfolio stored");

@@ -152,6 +152,11 @@ pub fn enc(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
+/// A response header as text, if present.
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
+}
+
 /// The value of one sample on `/metrics` (0 when absent): `name` plus its exact label text,
 /// e.g. `counter_value(&app, r#"x_total{reason="a"}"#)`. The recorder is process-wide, so
 /// tests compare before and after rather than expect absolute values.
