@@ -80,6 +80,10 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "cargo machete (no unused dependencies; true false positives are listed in each Cargo.toml)"
+command -v cargo-machete >/dev/null || cargo install --locked cargo-machete
+cargo machete
+
 log "cargo test (workspace; the HTTP suite on SQLite)"
 cargo test --workspace --locked
 

@@ -37,8 +37,8 @@ pub enum ApiError {
     #[error("Method Not Allowed")]
     MethodNotAllowed,
     /// 503 with `Retry-After`: the database is unreachable or saturated. Safe to retry for
-    /// reads; a create may have committed before the failure (issue 6's idempotency keys make
-    /// such retries safe).
+    /// reads; a create may have committed before the failure (an `Idempotency-Key` makes such
+    /// retries safe).
     #[error("Service temporarily unavailable")]
     Unavailable(#[source] StoreError),
     /// 429: the client sent more than `rate_limit` allows; `Retry-After` says when to resume.
@@ -60,6 +60,21 @@ pub enum ApiError {
     /// 403: the credential is valid but lacks the role, or the route is disabled.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 409 with `Retry-After: 1`: a request with the same `Idempotency-Key` is still running.
+    #[error("A request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyKeyInFlight,
+    /// 422: the `Idempotency-Key` was used before with a different request.
+    #[error("This Idempotency-Key was already used with a different request; use a new key")]
+    IdempotencyKeyReused,
+    /// 501: background jobs need a backend with a job queue.
+    #[error("Background jobs are not available on this storage backend: they need SQLite or PostgreSQL")]
+    JobsUnavailable,
+    /// 413 with the import limit that was exceeded.
+    #[error("{0}")]
+    ImportTooLarge(String),
+    /// 404 `Job not found`.
+    #[error("Job not found")]
+    JobNotFound,
     /// 500 with the endpoint's contract message; the cause is logged, never sent.
     #[error("{detail}")]
     Internal { detail: &'static str, source: Option<StoreError> },
@@ -78,11 +93,12 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::PortfolioNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::VersionConflict => StatusCode::CONFLICT,
+            Self::PortfolioNotFound | Self::RouteNotFound | Self::JobNotFound => StatusCode::NOT_FOUND,
+            Self::VersionConflict | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge | Self::ImportTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::JobsUnavailable => StatusCode::NOT_IMPLEMENTED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
@@ -114,7 +130,7 @@ impl IntoResponse for ApiError {
         }
         let mut response =
             (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || matches!(self, Self::IdempotencyKeyInFlight) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after_seconds()));
         }
         if let Self::Unauthenticated { invalid } = self {

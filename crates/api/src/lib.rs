@@ -1,13 +1,16 @@
 //! The HTTP API, wire-compatible with the original FastAPI service.
 //!
 //! # Layout
-//! - [`routes`]: handlers, one module per resource (`v1`, `v2`, `health`, `docs`).
+//! - [`routes`]: handlers, one module per resource (`v1`, `v2`, `jobs`, `events`, `health`,
+//!   `metrics`, `admin`, `docs`).
 //! - [`paths`]: every route path, in one table.
 //! - [`wire`]: how bodies and query strings are read and validated, FastAPI-style.
 //! - [`extract`]: axum extractors built on [`wire`].
 //! - [`error`]: [`ApiError`], the one place that decides status codes and error bodies.
-//! - [`middleware`]: the essential layers (request id, security headers, CORS, timeout, ...).
-//! - [`state`]: [`AppState`], what handlers can reach.
+//! - [`auth`]: who may write and administer (bearer tokens and API keys), when `[auth]` is on.
+//! - [`middleware`]: the layers every request passes (request id, security headers, CORS,
+//!   load shedding, timeout, rate limit, ...) and the per-route ones (idempotency keys).
+//! - [`state`]: [`AppState`], what handlers can reach, the store chain among it.
 //! - [`startup`]: [`startup::Startup`], the dependencies a fresh process still waits for.
 
 pub mod auth;
@@ -31,7 +34,7 @@ use pfs_platform::Config;
 pub fn router(
     state: AppState,
     config: &Config,
-    limiter: Option<std::sync::Arc<dyn middleware::rate_limit::RateLimiter>>,
+    limiter: Option<std::sync::Arc<dyn pfs_rate_limit::RateLimiter>>,
 ) -> axum::Router {
     middleware::essentials(routes::routes(state), config, limiter)
 }

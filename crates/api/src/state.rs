@@ -4,7 +4,7 @@ use pfs_cache::{InvalidationBus, LocalOnly, ReadCache};
 use pfs_events::ChangeFeed;
 use pfs_platform::Config;
 use pfs_resilience::CircuitBreaker;
-use pfs_storage::{IdempotencyStore, PortfolioStore};
+use pfs_storage::{IdempotencyStore, PortfolioStore, StoreEntry};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -27,11 +27,10 @@ impl std::ops::Deref for AppState {
 /// What [`AppState`] gives access to.
 #[derive(Clone)]
 pub struct Resources {
-    /// The portfolio store; which backend is behind it is decided once, at start-up. Handlers
-    /// reach it through [`Resources::portfolios`].
-    pub store: Arc<dyn PortfolioStore>,
-    /// `store` with spans for its cache calls, when tracing and the cache are both on.
-    pub traced_store: Option<Arc<dyn PortfolioStore>>,
+    /// The portfolio store chain (`pfs-app`'s `store_stack` builds it); which backend is
+    /// behind it is decided once, at start-up. Handlers reach it through
+    /// [`Resources::portfolios`].
+    pub store: StoreEntry,
     /// The validated configuration this process started with.
     pub config: Arc<Config>,
     /// Process lifecycle, for the health probes.
@@ -57,10 +56,9 @@ pub struct Resources {
 impl AppState {
     /// State without a cache, for a single replica. `telemetry` is the app's: its flags are
     /// shared with the storage decorators.
-    pub fn new(store: Arc<dyn PortfolioStore>, config: Config, telemetry: pfs_observability::AppTelemetry) -> Self {
+    pub fn new(store: StoreEntry, config: Config, telemetry: pfs_observability::AppTelemetry) -> Self {
         Self(Arc::new(Resources {
             store,
-            traced_store: None,
             telemetry,
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
@@ -79,11 +77,6 @@ impl AppState {
         let mut shared = Arc::unwrap_or_clone(self.0);
         change(&mut shared);
         Self(Arc::new(shared))
-    }
-
-    /// Records the way to `store` that sampled requests take.
-    pub fn with_traced_store(self, traced: Option<Arc<dyn PortfolioStore>>) -> Self {
-        self.with(|s| s.traced_store = traced)
     }
 
     /// Records the start-up progress the probes report (see [`crate::startup`]).
@@ -117,7 +110,7 @@ impl AppState {
     /// Hands the recorder the figures kept outside it (pool usage, cache lookups): called just
     /// before metrics are read, by a scrape and on the OTLP push interval.
     pub fn publish_metrics(&self) {
-        pfs_observability::pools::record(&self.store.pool_stats());
+        pfs_storage::pool::record(&self.store.usual().pool_stats());
         if let Some(cache) = &self.cache {
             cache.publish_metrics();
         }
@@ -130,13 +123,9 @@ impl AppState {
 }
 
 impl Resources {
-    /// The store a handler uses: with cache spans while a sampled request is served, without
-    /// the decorator (and the allocation per call it costs) for every other request.
+    /// The store a handler uses for a call made now (the chain decides which way in).
     pub fn portfolios(&self) -> &Arc<dyn PortfolioStore> {
-        match &self.traced_store {
-            Some(traced) if pfs_observability::http::in_sampled_trace() => traced,
-            _ => &self.store,
-        }
+        self.store.current()
     }
 }
 

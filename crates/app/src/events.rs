@@ -1,9 +1,8 @@
 //! The change stream's wiring: through Redis Streams when `redis.url` is set (every replica
 //! sees every replica's writes, in one order), in process otherwise (one replica).
 
-use pfs_events::{ChangeFeed, FeedSettings, PublishingStore};
+use pfs_events::{ChangeFeed, FeedSettings};
 use pfs_platform::Config;
-use pfs_storage::PortfolioStore;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,12 +30,4 @@ pub(crate) fn feed(
         }
         None => ChangeFeed::local(&settings),
     })
-}
-
-/// `store`, publishing its committed writes to `feed` when there is one.
-pub(crate) fn publishing(store: Arc<dyn PortfolioStore>, feed: &Option<Arc<ChangeFeed>>) -> Arc<dyn PortfolioStore> {
-    match feed {
-        Some(feed) => Arc::new(PublishingStore::new(store, feed.clone())),
-        None => store,
-    }
 }

@@ -52,7 +52,7 @@ impl App {
         self.stop_tasks.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        self.state.store.close().await;
+        self.state.store.usual().close().await;
         tracing::info!("stopped");
         Ok(())
     }

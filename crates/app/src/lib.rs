@@ -6,15 +6,18 @@
 //! through these two calls.
 
 mod bootstrap;
+mod dependencies;
 mod events;
 mod jobs;
+mod one_shot;
 mod push_metrics;
-mod resilient_store;
-mod shared;
 mod slow_clients;
 mod startup_gate;
 pub mod storage;
+mod store_stack;
 mod tls;
+
+pub use one_shot::OneShot;
 
 use anyhow::Context;
 use bootstrap::Dependency;
@@ -23,7 +26,7 @@ use pfs_api::AppState;
 use pfs_api::startup::Startup;
 use pfs_platform::Config;
 use pfs_platform::config::redact_url;
-use pfs_storage::{IdempotencyStore, PortfolioStore};
+use pfs_storage::{IdempotencyStore, Layered, PortfolioStore};
 use startup_gate::StartupGate;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,7 +82,7 @@ impl App {
         }
         let names: Vec<&'static str> = dependencies.iter().map(Dependency::name).collect();
         let startup = Arc::new(Startup::waiting_for(&names));
-        let store: Arc<dyn PortfolioStore> = Arc::new(StartupGate::new(backend.clone().into_store(), startup.clone()));
+        let store = Layered::wrap(startup_gate::Gate::new(startup.clone()), backend.clone().into_store());
         let idempotency: Arc<dyn IdempotencyStore> =
             Arc::new(StartupGate::new(backend.idempotency_store(), startup.clone()));
         let companions = Companions { queue: jobs::queue(&backend), idempotency: Some(idempotency) };
@@ -123,18 +126,19 @@ impl App {
         let Companions { queue, idempotency } = companions;
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
-        let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
-        let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
-        let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
+        let dependencies = dependencies::Dependencies::new(config)?;
+        let stack = store_stack::build(config, store, &dependencies, &telemetry.flags, None, (&tasks, &stop_tasks));
+        let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, stack.entry.usual().clone())).unzip();
+        let state = AppState::new(stack.entry, config.clone(), telemetry)
             .with_startup(startup)
-            .with_cache(shared.cache.clone(), shared.bus.clone())
-            .with_traced_store(shared.traced_store)
-            .with_breakers(shared.breakers)
-            .with_events(shared.events)
+            .with_cache(stack.cache, stack.bus)
+            .with_breakers(dependencies.breakers())
+            .with_events(stack.events)
             .with_jobs(service)
             .with_idempotency(idempotency);
         push_metrics::spawn(config, state.clone(), &tasks, stop_tasks.clone());
-        let router = pfs_api::router(state.clone(), config, shared.limiter);
+        let limiter = config.rate_limit.enabled.then(|| dependencies.rate_limiter(config));
+        let router = pfs_api::router(state.clone(), config, limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }
 
@@ -208,7 +212,7 @@ impl App {
         tasks.wait().await;
         // Closing waits for checked-out connections; requests still running past the deadline
         // may hold some, so give up after a few seconds rather than hang the exit.
-        if tokio::time::timeout(std::time::Duration::from_secs(5), state.store.close()).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(5), state.store.usual().close()).await.is_err() {
             tracing::warn!("connection pool still busy after 5 s; exiting without waiting");
         }
         tracing::info!("stopped");
@@ -230,7 +234,7 @@ async fn warm_cache(state: &AppState, pages: u32) {
         tracing::warn!("cache not warmed: the invalidation bus did not connect within 3 s");
         return;
     }
-    let store = &state.store;
+    let store = state.store.usual();
     let mut warmed = 0;
     for page in 0..u64::from(pages) {
         let request = pfs_domain::PageRequest { limit: 50, offset: page * 50 };

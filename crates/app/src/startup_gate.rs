@@ -1,4 +1,4 @@
-//! [`StartupGate`]: the store refuses every call as `Unavailable` until the database has
+//! [`Gate`]: the store (and [`StartupGate`], the idempotency record) refuses every call as `Unavailable` until the database has
 //! answered once since the process started and its migrations ran (Redis is not waited for).
 //!
 //! A pool connected lazily would otherwise reach a database that just came up before the
@@ -8,23 +8,21 @@
 
 use async_trait::async_trait;
 use pfs_api::startup::Startup;
-use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_storage::{
-    BackendInfo, Begin, BeginRequest, IdempotencyStore, KeyRef, PoolStats, PortfolioStore, SearchPage, StoreError,
-    StoreResult, StoredResponse,
+    Begin, BeginRequest, IdempotencyStore, KeyRef, Op, StoreError, StoreHook, StoreResult, StoredResponse,
 };
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Wraps a store (or the idempotency record) of the database the bootstrap waits for.
-pub(crate) struct StartupGate<S: ?Sized> {
-    inner: Arc<S>,
+/// The gate itself: as a [`StoreHook`] in front of the portfolio store, and inside
+/// [`StartupGate`] in front of the idempotency record.
+pub(crate) struct Gate {
     startup: Arc<Startup>,
 }
 
-impl<S: ?Sized> StartupGate<S> {
-    pub(crate) fn new(inner: Arc<S>, startup: Arc<Startup>) -> Self {
-        Self { inner, startup }
+impl Gate {
+    pub(crate) fn new(startup: Arc<Startup>) -> Self {
+        Self { startup }
     }
 
     /// Only the database is waited for here: with Redis still missing, requests are served
@@ -42,77 +40,38 @@ impl<S: ?Sized> StartupGate<S> {
     }
 }
 
+impl StoreHook for Gate {
+    async fn around<'a, T, F>(&'a self, _: Op, mut call: impl FnMut() -> F + Send + 'a) -> StoreResult<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = StoreResult<T>> + Send + 'a,
+    {
+        self.check()?;
+        call().await
+    }
+}
+
+/// The idempotency record of the database the bootstrap waits for, behind the [`Gate`].
+pub(crate) struct StartupGate {
+    inner: Arc<dyn IdempotencyStore>,
+    gate: Gate,
+}
+
+impl StartupGate {
+    pub(crate) fn new(inner: Arc<dyn IdempotencyStore>, startup: Arc<Startup>) -> Self {
+        Self { inner, gate: Gate::new(startup) }
+    }
+
+    fn check(&self) -> StoreResult<()> {
+        self.gate.check()
+    }
+}
+
 /// The name the bootstrap and the probes give the database.
 pub(crate) const DATABASE: &str = "database";
 
 #[async_trait]
-impl PortfolioStore for StartupGate<dyn PortfolioStore> {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.check()?;
-        self.inner.list_all().await
-    }
-
-    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        self.check()?;
-        self.inner.get(id).await
-    }
-
-    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
-        self.check()?;
-        self.inner.get_many(ids).await
-    }
-
-    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_many(portfolios).await
-    }
-
-    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
-        self.check()?;
-        self.inner.insert_missing(portfolios).await
-    }
-
-    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
-        self.check()?;
-        self.inner.update(id, expected, changes).await
-    }
-
-    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
-        self.check()?;
-        self.inner.delete(id, expected).await
-    }
-
-    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
-        self.check()?;
-        self.inner.search(filter, page).await
-    }
-
-    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
-        self.check()?;
-        self.inner.search_after(filter, after, limit).await
-    }
-
-    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
-        self.check()?;
-        self.inner.ping(timeout).await
-    }
-
-    async fn info(&self) -> StoreResult<BackendInfo> {
-        self.check()?;
-        self.inner.info().await
-    }
-
-    async fn close(&self) {
-        self.inner.close().await;
-    }
-
-    fn pool_stats(&self) -> Vec<PoolStats> {
-        self.inner.pool_stats()
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for StartupGate<dyn IdempotencyStore> {
+impl IdempotencyStore for StartupGate {
     async fn begin(&self, key: KeyRef<'_>, request: &BeginRequest) -> StoreResult<Begin> {
         self.check()?;
         self.inner.begin(key, request).await

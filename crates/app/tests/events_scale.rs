@@ -1,12 +1,9 @@
-//! The scale test for the change stream, alone in its binary so that the memory it
+//! The change stream's scale test, alone in its binary so that the memory it
 //! measures (this process's resident set) is the server's and its clients', not other tests'.
 
-#[path = "api/sse.rs"]
-mod sse;
-
 use futures::future::join_all;
+use pfs_test_support::sse::{EVENTS, Stream};
 use pfs_test_support::{TestApp, json, reqwest};
-use sse::{EVENTS, Stream};
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -17,7 +14,7 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-/// The scale test: 200 subscribers, 1,000 writes from 8 concurrent writers. Every
+/// The change stream at scale: 200 subscribers, 1,000 writes from 8 concurrent writers. Every
 /// subscriber sees all 1,000 events (each once) in one identical order, and the process (server
 /// and the 200 clients together) grows by less than 48 MiB: events are shared, not copied per
 /// client (copied, the 200 x 1,000 events alone would hold about 60 MB).

@@ -1,10 +1,9 @@
 //! The races specific to caching. That the cache changes no answer of the store is the
 //! conformance suite's `full_stack` run, which goes through it.
 
-use async_trait::async_trait;
 use pfs_cache::{BusStatus, CacheSettings, CachedStore, Invalidation, InvalidationBus, LocalOnly, ReadCache};
-use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_storage::{Layered, Op, PortfolioStore, StoreHook, StoreResult};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,67 +82,39 @@ async fn while_the_bus_is_disconnected_every_read_goes_to_the_database() {
     assert_eq!(page.items[0].name, "elsewhere");
 }
 
-/// A store that is slow on purpose: `get` reads, then waits `get_delay` before answering (the
-/// window in which a write can land between a cache miss's read and its fill); `search` waits
+/// Slowness on purpose: `get` reads, then waits `get_delay` before answering (the window in
+/// which a write can land between a cache miss's read and its fill); `search` waits
 /// `search_delay` first and counts how many searches reach the database.
 #[derive(Default)]
 struct Instrumented {
-    inner: Option<Arc<dyn PortfolioStore>>,
     get_delay: Duration,
     search_delay: Duration,
     searches: std::sync::atomic::AtomicUsize,
 }
 
-impl Instrumented {
-    fn inner(&self) -> &dyn PortfolioStore {
-        self.inner.as_deref().expect("wraps a store")
+impl StoreHook for Instrumented {
+    async fn around<'a, T, F>(&'a self, op: Op, mut call: impl FnMut() -> F + Send + 'a) -> StoreResult<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = StoreResult<T>> + Send + 'a,
+    {
+        if op == Op::Search {
+            self.searches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.search_delay).await;
+        }
+        let answer = call().await;
+        if op == Op::Get {
+            tokio::time::sleep(self.get_delay).await;
+        }
+        answer
     }
-}
-
-#[async_trait]
-impl PortfolioStore for Instrumented {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.inner().list_all().await
-    }
-    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        let found = self.inner().get(id).await;
-        tokio::time::sleep(self.get_delay).await;
-        found
-    }
-    async fn insert_many(&self, p: &[Portfolio]) -> StoreResult<()> {
-        self.inner().insert_many(p).await
-    }
-    async fn insert_missing(&self, p: &[Portfolio]) -> StoreResult<u64> {
-        self.inner().insert_missing(p).await
-    }
-    async fn update(&self, id: PortfolioId, v: Version, c: &PortfolioChanges) -> StoreResult<Portfolio> {
-        self.inner().update(id, v, c).await
-    }
-    async fn delete(&self, id: PortfolioId, v: Version) -> StoreResult<()> {
-        self.inner().delete(id, v).await
-    }
-    async fn search(&self, f: &NameFilter, p: PageRequest) -> StoreResult<SearchPage> {
-        self.searches.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(self.search_delay).await;
-        self.inner().search(f, p).await
-    }
-    async fn search_after(&self, f: &NameFilter, a: Option<Keyset>, l: u32) -> StoreResult<SearchPage> {
-        self.inner().search_after(f, a, l).await
-    }
-    async fn ping(&self, t: Duration) -> StoreResult<()> {
-        self.inner().ping(t).await
-    }
-    async fn info(&self) -> StoreResult<BackendInfo> {
-        self.inner().info().await
-    }
-    async fn close(&self) {}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_one_page_load_it_once_and_a_write_starts_a_new_load() {
     let (inner, _dir) = sqlite().await;
     let counted =
-        Arc::new(Instrumented { inner: Some(inner), search_delay: Duration::from_millis(100), ..Default::default() });
+        Arc::new(Layered::new(Instrumented { search_delay: Duration::from_millis(100), ..Default::default() }, inner));
     let cached = Arc::new(CachedStore::new(
         counted.clone(),
         Arc::new(ReadCache::new(&CacheSettings::default())),
@@ -159,18 +130,17 @@ async fn concurrent_misses_on_one_page_load_it_once_and_a_write_starts_a_new_loa
     for reader in readers {
         assert_eq!(reader.await.unwrap(), 0);
     }
-    assert_eq!(counted.searches.load(Ordering::SeqCst), 1, "sixteen readers, one database search");
+    assert_eq!(counted.hook().searches.load(Ordering::SeqCst), 1, "sixteen readers, one database search");
 
     cached.insert_many(&[portfolio("new")]).await.unwrap();
     assert_eq!(cached.search(&NameFilter::All, page).await.unwrap().total, 1, "the write is visible at once");
-    assert_eq!(counted.searches.load(Ordering::SeqCst), 2);
+    assert_eq!(counted.hook().searches.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_that_raced_a_write_does_not_leave_the_old_value_cached() {
     let (inner, _dir) = sqlite().await;
-    let slow: Arc<dyn PortfolioStore> =
-        Arc::new(Instrumented { inner: Some(inner), get_delay: Duration::from_millis(200), ..Default::default() });
+    let slow = Layered::wrap(Instrumented { get_delay: Duration::from_millis(200), ..Default::default() }, inner);
     let cache = Arc::new(ReadCache::new(&CacheSettings::default()));
     let cached = Arc::new(CachedStore::new(slow, cache, Arc::new(LocalOnly)));
     let p = portfolio("old");

@@ -10,20 +10,16 @@
 //! - [`flags`]: the runtime flags (`arc-swap`), reloaded on SIGHUP or through the admin API.
 //! - [`http`]: the request span, W3C `traceparent` propagation and the RED metrics the API
 //!   middleware records.
-//! - [`store`]: a `PortfolioStore` decorator with spans for storage and cache calls.
 //! - [`process`]: process and runtime gauges (RSS, CPU, open fds, tokio tasks).
-//! - [`pools`]: database connection pool gauges.
 
 pub mod flags;
 pub mod http;
 pub mod pipeline;
-pub mod pools;
 pub mod process;
 pub mod propagation;
 pub mod recorder;
 pub mod red;
 mod sampler;
-pub mod store;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -91,7 +91,7 @@ fn describe() {
     describe_gauge!("db_client_connections_usage", "Database connections in use or idle, by pool.");
     describe_gauge!("db_client_connections_max", "Configured maximum database connections, by pool.");
     describe_histogram!(
-        pfs_storage::pool::WAIT_TIME_METRIC,
+        "db_client_connections_wait_time_seconds",
         "Time spent waiting to acquire a database connection from the pool."
     );
     describe_counter!("cache_requests", "Read cache lookups, by cache and result.");

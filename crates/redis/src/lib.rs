@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`RedisBus`] (`bus`): the cache invalidation broadcast over pub/sub.
 //! - `message`: the wire format of invalidation messages.
-//! - [`RedisRateLimiter`] (`rate_limit`): rate-limit buckets shared by all replicas.
+//! - [`AnnounceOnClose`] (`one_shot`): the bus of a one-shot command, announcing its writes as
+//!   it exits.
 //!
 //! Redis is optional and never on a request's critical path: when it is down the service keeps
 //! answering from the database (the cache is bypassed, see `pfs-cache`), logs it, and reports
@@ -11,9 +12,9 @@
 
 mod bus;
 mod message;
-mod rate_limit;
+mod one_shot;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use bus::{RedisBus, RedisBusSettings, announce};
-pub use rate_limit::{RedisRateLimiter, SharedDecision};
+pub use one_shot::AnnounceOnClose;

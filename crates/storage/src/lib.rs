@@ -4,9 +4,11 @@
 
 pub mod idempotency;
 pub mod jobs;
+pub mod layer;
 pub mod pool;
 
 pub use idempotency::{Begin, BeginRequest, IdempotencyStore, KeyRef, Reservation, StoredResponse};
+pub use layer::{Layered, Op, StoreEntry, StoreHook};
 pub use pool::PoolStats;
 
 use async_trait::async_trait;
@@ -85,15 +87,9 @@ pub trait PortfolioStore: Send + Sync + 'static {
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>>;
 
-    /// The stored portfolios among `ids`, in any order. One round trip where the backend can;
-    /// this default asks one id at a time.
-    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            found.extend(self.get(*id).await?);
-        }
-        Ok(found)
-    }
+    /// The stored portfolios among `ids`, in any order, in one round trip where the backend
+    /// can.
+    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>>;
 
     /// Inserts all portfolios in one transaction: either every one is stored or none is.
     async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()>;
@@ -125,11 +121,9 @@ pub trait PortfolioStore: Send + Sync + 'static {
     async fn close(&self);
 
     /// Occupancy of the client-side connection pools, read when metrics are exported.
-    /// Backends without a client-side pool (and test fakes) report nothing; decorators must
-    /// forward this, or the pools behind them disappear from the metrics.
-    fn pool_stats(&self) -> Vec<PoolStats> {
-        Vec::new()
-    }
+    /// Backends without a client-side pool (and test fakes) report nothing; decorators
+    /// forward it, or the pools behind them would disappear from the metrics.
+    fn pool_stats(&self) -> Vec<PoolStats>;
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Client-side connection pool figures, for the `db_client_connections_*` metrics.
 //!
 //! Backends report their pools' occupancy through [`PortfolioStore::pool_stats`]
-//! (read when metrics are exported) and the time spent waiting for a connection through
-//! [`record_wait`], since no driver exposes that figure on its own.
+//! (read when metrics are exported, and set as gauges by [`record`]) and the time spent
+//! waiting for a connection through [`record_wait`], since no driver exposes that figure on its
+//! own. The names are the OpenTelemetry semantic convention's.
 //!
 //! [`PortfolioStore::pool_stats`]: crate::PortfolioStore::pool_stats
 
@@ -22,6 +23,17 @@ pub struct PoolStats {
     pub idle: u32,
     /// The configured upper bound.
     pub max: u32,
+}
+
+/// Sets the usage and max gauges of each pool to the figures given: on every `/metrics`
+/// scrape, and periodically when metrics are pushed.
+pub fn record(pools: &[PoolStats]) {
+    for pool in pools {
+        let name = pool.name;
+        metrics::gauge!("db_client_connections_usage", "state" => "used", "pool_name" => name).set(pool.used);
+        metrics::gauge!("db_client_connections_usage", "state" => "idle", "pool_name" => name).set(pool.idle);
+        metrics::gauge!("db_client_connections_max", "pool_name" => name).set(pool.max);
+    }
 }
 
 /// Records one wait for a connection of `pool_name`, failed waits included: a pool timing

@@ -6,10 +6,12 @@
 //! - [`ServiceProcess`]: the real `portfolio-service` binary as a child process, for what only
 //!   a process shows (signals, exit codes, logs, several replicas, crashes).
 //! - [`eventually`] and [`free_port`]: waiting for a condition, and a port to hand a process.
+//! - [`sse`]: a reader of the app's change stream.
 
 mod app;
 mod builder;
 mod process;
+pub mod sse;
 mod wait;
 
 pub use app::TestApp;

@@ -14,7 +14,6 @@
 
 use crate::error::{ApiError, V1_FAILURE};
 use crate::state::AppState;
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -24,7 +23,6 @@ use axum::routing::MethodRouter;
 use pfs_domain::{Portfolio, PortfolioId};
 use pfs_platform::IdempotencyConfig;
 use pfs_storage::{Begin, BeginRequest, IdempotencyStore, KeyRef, PortfolioStore, StoreResult, StoredResponse};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -116,7 +114,7 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
     let key = match read_key(req.headers(), keys.config.max_key_length) {
         Ok(Some(key)) => key,
         Ok(None) => return next.run(req).await,
-        Err(message) => return detail(StatusCode::BAD_REQUEST, &message),
+        Err(message) => return ApiError::BadRequest(message).into_response(),
     };
     let scope = format!(
         "{} {}",
@@ -149,20 +147,8 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
             metrics::counter!("idempotency_replays").increment(1);
             return replay(stored);
         }
-        Ok(Begin::InFlight) => {
-            let mut response = detail(
-                StatusCode::CONFLICT,
-                "A request with this Idempotency-Key is still being processed; retry later",
-            );
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-        Ok(Begin::Mismatch) => {
-            return detail(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "This Idempotency-Key was already used with a different request; use a new key",
-            );
-        }
+        Ok(Begin::InFlight) => return ApiError::IdempotencyKeyInFlight.into_response(),
+        Ok(Begin::Mismatch) => return ApiError::IdempotencyKeyReused.into_response(),
         Err(err) => return ApiError::from_store(err, V1_FAILURE).into_response(),
     };
     let mut req = Request::from_parts(parts, Body::from(bytes));
@@ -238,11 +224,6 @@ fn replay(stored: StoredResponse) -> Response {
     }
     response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
-}
-
-/// FastAPI's `{"detail": "..."}` error body.
-fn detail(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "detail": message }))).into_response()
 }
 
 impl Keys {

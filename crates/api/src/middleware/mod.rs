@@ -1,5 +1,10 @@
-//! The essential layers every response passes through, always on: request id and request
-//! span, security headers, CORS, panic recovery, request timeout and body limit.
+//! The layers around the routes. [`essentials`] puts on the ones every request passes through,
+//! outermost first: request context (id and span, `request_context`), security headers
+//! (`security_headers`), CORS (`cors`), entity tags (`etag`) and compression, load shedding
+//! (`load_shed`), decompression, panic recovery, the request timeout (`timeout`) and body limits,
+//! then, when configured, the rate limit (`rate_limit`) and authentication (`crate::auth`).
+//! Per route: `per_route` (HEAD refusal, RED metrics), `idempotency` (`Idempotency-Key` on the
+//! creating POSTs); `fallback` answers unknown paths and methods.
 
 mod cors;
 mod etag;
@@ -29,7 +34,7 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 
 /// Wraps `routes` in the essential layers. Each `.layer` wraps everything above it, so the
 /// last one (request context) is the outermost and even a 413 or a timeout carries an id.
-pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn rate_limit::RateLimiter>>) -> Router {
+pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_rate_limit::RateLimiter>>) -> Router {
     let security = Arc::new(security_headers::for_profile(config.environment));
     let compress_when = SizeAbove::new(config.server.compression_min_bytes)
         .and(NotForContentType::GRPC)

@@ -1,81 +1,18 @@
-//! Per-client rate limiting: a token bucket (GCRA) per API key or client IP.
-//!
-//! [`RateLimiter`] decides; [`LocalLimiter`] keeps the buckets in this process (governor), and
-//! the app crate can substitute one shared across replicas through Redis. Probes and docs are
-//! never limited: an orchestrator must always be able to ask whether the pod is alive.
+//! Per-client rate limiting at the edge: who counts as one client (API key or address), and
+//! the 429 with `Retry-After` and the `x-ratelimit-*` headers. The buckets are the limiter's
+//! (`pfs-rate-limit`), in process or shared through Redis. Probes and docs are never limited:
+//! an orchestrator must always be able to ask whether the pod is alive.
 
 use crate::error::ApiError;
-use async_trait::async_trait;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::middleware::StateInformationMiddleware;
-use governor::{Quota, RateLimiter as Governor, clock::Clock, clock::DefaultClock};
 use pfs_platform::config::{RateLimitBy, RateLimitConfig};
+use pfs_rate_limit::RateLimiter;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use xxhash_rust::xxh3::xxh3_64;
-
-/// The outcome for one request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    /// Requests the client may still send at once.
-    pub remaining: u32,
-    /// When denied: how long until one more request would be allowed.
-    pub retry_after: Duration,
-}
-
-/// Decides whether the client identified by `key` may send one more request.
-#[async_trait]
-pub trait RateLimiter: Send + Sync + 'static {
-    async fn check(&self, key: &str) -> Decision;
-}
-
-type KeyedGovernor =
-    Governor<String, governor::state::keyed::DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
-
-/// Buckets in this process's memory.
-pub struct LocalLimiter {
-    governor: KeyedGovernor,
-    clock: DefaultClock,
-    checks: AtomicU64,
-}
-
-impl LocalLimiter {
-    pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
-        let quota = Quota::per_second(per_second).allow_burst(burst);
-        Self {
-            governor: Governor::keyed(quota).with_middleware::<StateInformationMiddleware>(),
-            clock: DefaultClock::default(),
-            checks: AtomicU64::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for LocalLimiter {
-    async fn check(&self, key: &str) -> Decision {
-        // Buckets of clients gone quiet are full again and carry no information: drop them
-        // now and then so memory follows the number of active clients, not of all clients.
-        if self.checks.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
-            self.governor.retain_recent();
-            self.governor.shrink_to_fit();
-        }
-        match self.governor.check_key(&key.to_owned()) {
-            Ok(state) => {
-                Decision { allowed: true, remaining: state.remaining_burst_capacity(), retry_after: Duration::ZERO }
-            }
-            Err(denied) => {
-                Decision { allowed: false, remaining: 0, retry_after: denied.wait_time_from(self.clock.now()) }
-            }
-        }
-    }
-}
 
 /// What the middleware needs: the limiter, who counts as one client, and the advertised limit.
 #[derive(Clone)]
@@ -139,16 +76,6 @@ mod tests {
             api_key_header: "x-api-key".into(),
             trust_forwarded_for: trust,
         }
-    }
-
-    #[tokio::test]
-    async fn a_burst_is_allowed_then_requests_are_refused_with_a_wait() {
-        let limiter = LocalLimiter::new(NonZeroU32::new(1).unwrap(), NonZeroU32::new(2).unwrap());
-        assert_eq!(limiter.check("a").await.remaining, 1);
-        assert!(limiter.check("a").await.allowed);
-        let denied = limiter.check("a").await;
-        assert!(!denied.allowed && denied.retry_after > Duration::ZERO && denied.retry_after <= Duration::from_secs(1));
-        assert!(limiter.check("b").await.allowed, "buckets are per client");
     }
 
     #[test]

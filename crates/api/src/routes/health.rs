@@ -185,7 +185,7 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
     let start = Instant::now();
     let timeout = state.config.health.probe_timeout;
     let (ok, mut database) = database_check(&state, "healthy", "unhealthy").await;
-    if ok && let Ok(Ok(info)) = tokio::time::timeout(timeout, state.store.info()).await {
+    if ok && let Ok(Ok(info)) = tokio::time::timeout(timeout, state.store.usual().info()).await {
         database["server_version"] = json!(info.server_version);
         database["backend"] = json!(info.kind);
     }
@@ -252,7 +252,7 @@ pub async fn metrics(State(state): State<AppState>) -> Json<Value> {
 /// One pooled round trip: `(ok, {"status": ok_word|fail_word, "response_time_ms"|"error"})`.
 async fn database_check(state: &AppState, ok_word: &str, fail_word: &str) -> (bool, Value) {
     let start = Instant::now();
-    match state.store.ping(state.config.health.probe_timeout).await {
+    match state.store.usual().ping(state.config.health.probe_timeout).await {
         Ok(()) => (true, json!({"status": ok_word, "response_time_ms": millis_since(start)})),
         Err(err) => {
             tracing::warn!(error = %err, "health check: database unreachable");

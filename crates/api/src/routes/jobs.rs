@@ -25,7 +25,7 @@ use pfs_jobs::import::{ImportItem, ImportPayload, ImportReport, KIND, scan_expor
 use pfs_platform::config::JobsConfig;
 use pfs_storage::jobs::{JobId, JobRecord, JobState};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// The 500 `detail` of the import routes.
@@ -38,15 +38,8 @@ pub fn imports_route(config: &JobsConfig) -> MethodRouter<AppState> {
     post(create_import).layer(DefaultBodyLimit::max(config.max_upload_bytes))
 }
 
-fn detail(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "detail": message.into() }))).into_response()
-}
-
 fn unavailable() -> Response {
-    detail(
-        StatusCode::NOT_IMPLEMENTED,
-        "Background jobs are not available on this storage backend: they need SQLite or PostgreSQL",
-    )
+    ApiError::JobsUnavailable.into_response()
 }
 
 /// Accepted for a background import: where to follow it.
@@ -82,10 +75,10 @@ pub async fn create_import(State(state): State<AppState>, request: Request) -> R
 async fn read_upload(state: &AppState, request: Request) -> Result<(Bytes, bool), Response> {
     let limit = state.config.jobs.max_upload_bytes;
     let read_failed = |status: StatusCode| match status {
-        StatusCode::PAYLOAD_TOO_LARGE => detail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Import body is larger than {limit} bytes (jobs.max_upload_bytes)"),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::ImportTooLarge(format!("Import body is larger than {limit} bytes (jobs.max_upload_bytes)"))
+                .into_response()
+        }
         _ => ApiError::BadRequest("There was an error parsing the body".into()).into_response(),
     };
     let headers: &HeaderMap = request.headers();
@@ -134,10 +127,10 @@ async fn create(state: AppState, request: Request) -> Result<Response, Response>
 }
 
 fn too_many(count: usize, max: usize) -> Response {
-    detail(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("Import cannot contain more than {max} portfolios (jobs.import_max_portfolios); it has {count}"),
-    )
+    ApiError::ImportTooLarge(format!(
+        "Import cannot contain more than {max} portfolios (jobs.import_max_portfolios); it has {count}"
+    ))
+    .into_response()
 }
 
 fn validate_list(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Response> {
@@ -268,7 +261,7 @@ pub async fn get_job(State(state): State<AppState>, Path(raw): Path<String>) -> 
     };
     match jobs.get(id).await {
         Ok(Some(job)) => Json(JobDto::from(job)).into_response(),
-        Ok(None) => detail(StatusCode::NOT_FOUND, "Job not found"),
+        Ok(None) => ApiError::JobNotFound.into_response(),
         Err(err) => ApiError::from_store(err, IMPORT_FAILURE).into_response(),
     }
 }

@@ -180,8 +180,17 @@ pub async fn bulk_create(
         Some(stored) => portfolios = stored,
         None => {
             state.portfolios().insert_many(&portfolios).await.map_err(bulk_err)?;
-            pfs_observability::store::bulk_stored(&portfolios);
+            bulk_stored(&portfolios);
         }
     }
     Ok((StatusCode::CREATED, Json(portfolios.iter().map(PortfolioDto::from).collect())))
+}
+
+/// A bulk create was stored: its size, and a line per portfolio (kept at `log_sample_rate`:
+/// one line per item is far too many at volume).
+pub(crate) fn bulk_stored(portfolios: &[Portfolio]) {
+    metrics::histogram!("portfolio_bulk_size").record(portfolios.len() as f64);
+    for portfolio in portfolios {
+        tracing::debug!(sampled = true, portfolio_id = %portfolio.id, "portfolio stored");
+    }
 }

@@ -3,7 +3,7 @@
 //! the process's memory, so it runs alone, in `tests/events_scale.rs`.)
 
 use crate::helpers::expect_json;
-use crate::sse::{EVENTS, Stream};
+use pfs_test_support::sse::{EVENTS, Stream};
 use pfs_test_support::{TestApp, json};
 use serde_json::Value;
 use std::time::Duration;

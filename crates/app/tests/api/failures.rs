@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
 use pfs_test_support::{TestApp, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,9 @@ impl PortfolioStore for FailingStore {
     async fn get(&self, _: PortfolioId) -> StoreResult<Option<Portfolio>> {
         self.fail()
     }
+    async fn get_many(&self, _: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        self.fail()
+    }
     async fn insert_many(&self, _: &[Portfolio]) -> StoreResult<()> {
         self.fail()
     }
@@ -61,6 +64,9 @@ impl PortfolioStore for FailingStore {
         self.fail()
     }
     async fn close(&self) {}
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
 }
 
 const ID: &str = "6740f1c2a1b2c3d4e5f60718";

@@ -4,9 +4,7 @@
 //! again instead of being repeated.
 
 use crate::helpers::{expect_json, status_json};
-use async_trait::async_trait;
-use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{Layered, Op, StoreError, StoreHook, StoreResult};
 use pfs_test_support::{TestApp, json, reqwest};
 use serde_json::Value;
 use std::sync::Arc;
@@ -146,61 +144,24 @@ async fn with_idempotency_disabled_the_header_is_ignored() {
 
 /// The real store, except that the first insert commits and then reports a failure, as when
 /// the process dies or the connection drops between the commit and the response.
-struct LosesFirstResponse {
-    inner: Arc<dyn PortfolioStore>,
-    lost: AtomicBool,
-}
+struct LosesFirstResponse(AtomicBool);
 
-#[async_trait]
-impl PortfolioStore for LosesFirstResponse {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.inner.list_all().await
-    }
-    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        self.inner.get(id).await
-    }
-    async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
-        self.inner.get_many(ids).await
-    }
-    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
-        self.inner.insert_many(portfolios).await?;
-        if self.lost.swap(true, Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("connection lost after commit".into()))
+impl StoreHook for LosesFirstResponse {
+    async fn around<'a, T, F>(&'a self, op: Op, mut call: impl FnMut() -> F + Send + 'a) -> StoreResult<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = StoreResult<T>> + Send + 'a,
+    {
+        let answer = call().await?;
+        if op == Op::InsertMany && !self.0.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("connection lost after commit".into()));
         }
-    }
-    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
-        self.inner.insert_missing(portfolios).await
-    }
-    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
-        self.inner.update(id, expected, changes).await
-    }
-    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
-        self.inner.delete(id, expected).await
-    }
-    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
-        self.inner.search(filter, page).await
-    }
-    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
-        self.inner.search_after(filter, after, limit).await
-    }
-    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
-        self.inner.ping(timeout).await
-    }
-    async fn info(&self) -> StoreResult<BackendInfo> {
-        self.inner.info().await
-    }
-    async fn close(&self) {
-        self.inner.close().await
+        Ok(answer)
     }
 }
 
 async fn spawn_losing_first_response() -> TestApp {
-    TestApp::builder()
-        .wrapping(|inner| Arc::new(LosesFirstResponse { inner, lost: AtomicBool::new(false) }))
-        .spawn()
-        .await
+    TestApp::builder().wrapping(|inner| Layered::wrap(LosesFirstResponse(AtomicBool::new(false)), inner)).spawn().await
 }
 
 #[tokio::test]

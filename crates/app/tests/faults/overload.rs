@@ -6,10 +6,8 @@
 //! send back to back. Counts are asserted, not timings; the timings are printed for the docs.
 
 use crate::{HANG, percentile, send, summary};
-use async_trait::async_trait;
-use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use pfs_platform::{Config, ConfigSources};
-use pfs_storage::{BackendInfo, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage::{Layered, Op, StoreHook, StoreResult};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,43 +18,19 @@ const LIMIT: usize = 8;
 const CLIENTS: usize = 80;
 const QUERY: Duration = Duration::from_millis(25);
 
-struct SlowSearches(SqliteStore);
+/// Searches take `QUERY` longer than the database does.
+struct SlowSearches;
 
-#[async_trait]
-impl PortfolioStore for SlowSearches {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.0.list_all().await
-    }
-    async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        self.0.get(id).await
-    }
-    async fn insert_many(&self, portfolios: &[Portfolio]) -> StoreResult<()> {
-        self.0.insert_many(portfolios).await
-    }
-    async fn insert_missing(&self, portfolios: &[Portfolio]) -> StoreResult<u64> {
-        self.0.insert_missing(portfolios).await
-    }
-    async fn update(&self, id: PortfolioId, expected: Version, changes: &PortfolioChanges) -> StoreResult<Portfolio> {
-        self.0.update(id, expected, changes).await
-    }
-    async fn delete(&self, id: PortfolioId, expected: Version) -> StoreResult<()> {
-        self.0.delete(id, expected).await
-    }
-    async fn search(&self, filter: &NameFilter, page: PageRequest) -> StoreResult<SearchPage> {
-        tokio::time::sleep(QUERY).await;
-        self.0.search(filter, page).await
-    }
-    async fn search_after(&self, filter: &NameFilter, after: Option<Keyset>, limit: u32) -> StoreResult<SearchPage> {
-        self.0.search_after(filter, after, limit).await
-    }
-    async fn ping(&self, timeout: Duration) -> StoreResult<()> {
-        self.0.ping(timeout).await
-    }
-    async fn info(&self) -> StoreResult<BackendInfo> {
-        self.0.info().await
-    }
-    async fn close(&self) {
-        self.0.close().await;
+impl StoreHook for SlowSearches {
+    async fn around<'a, T, F>(&'a self, op: Op, mut call: impl FnMut() -> F + Send + 'a) -> StoreResult<T>
+    where
+        T: Send + 'a,
+        F: Future<Output = StoreResult<T>> + Send + 'a,
+    {
+        if op == Op::Search {
+            tokio::time::sleep(QUERY).await;
+        }
+        call().await
     }
 }
 
@@ -79,7 +53,7 @@ async fn ten_times_the_sustainable_load_is_shed_quickly_and_admitted_requests_st
     let sources =
         ConfigSources { env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(), ..ConfigSources::default() };
     let config = Config::load(&sources).unwrap();
-    let app = pfs_app::App::from_store(&config, Arc::new(SlowSearches(store))).unwrap();
+    let app = pfs_app::App::from_store(&config, Layered::wrap(SlowSearches, Arc::new(store))).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();

@@ -1,4 +1,6 @@
-//! `portfolio-service import FILE`: load a `mongoexport` of the original's collection.
+//! `portfolio-service import FILE`: load a `mongoexport` of the original's collection,
+//! through the same store chain as the server (breaker, change events, and the invalidation of
+//! running replicas' caches).
 
 use anyhow::bail;
 use pfs_import::{ImportOptions, import_file};
@@ -19,15 +21,16 @@ pub struct Opts {
 }
 
 pub async fn run(opts: Opts, config: Config) -> anyhow::Result<()> {
-    let backend = pfs_app::storage::open(&config.database).await?;
-    if config.database.migrate_on_start {
-        backend.migrate_up().await?;
-    }
-    let store = backend.into_store();
+    let stack = pfs_app::OneShot::open(&config).await?;
     let options =
         ImportOptions { batch_size: opts.batch_size, skip_invalid: opts.skip_invalid, ..ImportOptions::default() };
-    let report = import_file(&opts.file, store.as_ref(), &options).await;
-    store.close().await;
+    let report = import_file(&opts.file, stack.store().as_ref(), &options).await;
+    if let Err(err) = stack.close().await {
+        // Running replicas cache search pages; they could not be told the data changed.
+        eprintln!(
+            "warning: could not notify running replicas through Redis ({err}); their caches expire within cache.ttl"
+        );
+    }
     let report = report?;
 
     for rejection in &report.rejections {
@@ -47,18 +50,6 @@ pub async fn run(opts: Opts, config: Config) -> anyhow::Result<()> {
     );
     if report.aborted {
         bail!("nothing was imported: fix the rejected documents or pass --skip-invalid");
-    }
-    if report.inserted > 0 && !config.redis.url.is_empty() {
-        // Running replicas cache search pages; tell them the data changed underneath.
-        let announced = async {
-            let client = redis::Client::open(config.redis.url.as_str())?;
-            pfs_redis::announce(&client, &config.redis.channel, pfs_cache::Invalidation::Searches).await
-        };
-        if let Err(err) = announced.await {
-            eprintln!(
-                "warning: could not notify running replicas through Redis ({err}); their caches expire within cache.ttl"
-            );
-        }
     }
     Ok(())
 }

@@ -72,7 +72,7 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
     refuse_existing(&state, &portfolios).await?;
     let store_err = |e| ApiError::from_store(e, FAST_BULK_FAILURE).into_response();
     state.portfolios().insert_many(&portfolios).await.map_err(store_err)?;
-    pfs_observability::store::bulk_stored(&portfolios);
+    crate::routes::v2::bulk_stored(&portfolios);
     let took = elapsed_ms(start);
     let body = json!({
         "portfolios": portfolios.iter().map(PortfolioDto::from).collect::<Vec<_>>(),

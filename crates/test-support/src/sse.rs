@@ -1,8 +1,6 @@
 //! A Server-Sent Events client for tests: opens the change stream and reads it event by event.
-//! Shared with `tests/events_scale.rs`, which uses only part of it.
-#![allow(dead_code)]
 
-use pfs_test_support::{TestApp, reqwest};
+use crate::{TestApp, reqwest};
 use serde_json::Value;
 use std::time::Duration;
 

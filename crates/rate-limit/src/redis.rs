@@ -4,6 +4,7 @@
 //! `TAT - burst * interval <= now`; then `TAT += interval`. The script reads the time from
 //! Redis (`TIME`), so replicas with drifting clocks still share one timeline.
 
+use crate::Decision;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::LazyLock;
@@ -40,14 +41,6 @@ pub struct RedisRateLimiter {
     timeout: Duration,
 }
 
-/// One check's result: allowed, requests left in the burst, and the wait when refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SharedDecision {
-    pub allowed: bool,
-    pub remaining: u32,
-    pub retry_after: Duration,
-}
-
 impl RedisRateLimiter {
     pub fn new(client: redis::Client, per_second: u32, burst: u32, prefix: impl Into<String>) -> Self {
         Self {
@@ -62,7 +55,7 @@ impl RedisRateLimiter {
         }
     }
 
-    pub async fn check(&self, key: &str) -> redis::RedisResult<SharedDecision> {
+    pub async fn check(&self, key: &str) -> redis::RedisResult<Decision> {
         let mut connection = self.connection().await?;
         let mut invocation = GCRA.key(format!("{}{key}", self.prefix));
         invocation.arg(self.interval_us).arg(self.burst);
@@ -70,7 +63,7 @@ impl RedisRateLimiter {
         let (allowed, remaining, wait_us) = tokio::time::timeout(self.timeout, run)
             .await
             .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "rate limit check timed out")))??;
-        Ok(SharedDecision {
+        Ok(Decision {
             allowed: allowed == 1,
             remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
             retry_after: Duration::from_micros(u64::try_from(wait_us.max(0)).unwrap_or(0)),
