@@ -146,7 +146,7 @@ impl App {
     /// events, read cache, breaker and retries, tracing), as configured. The conformance suite
     /// runs through it.
     pub fn store(&self) -> Arc<dyn PortfolioStore> {
-        self.state.store.clone()
+        self.state.store.usual().clone()
     }
 
     /// The runtime flags this app reads, for SIGHUP reloads.
