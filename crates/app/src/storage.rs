@@ -58,7 +58,7 @@ pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Backend> {
     }
     if url.starts_with("mongodb://") {
         let settings = MongoSettings {
-            database: config.mongo_database.clone(),
+            database: config.effective_mongo_database(),
             max_pool_size: config.max_connections,
             min_pool_size: config.min_connections,
             server_selection_timeout: config.acquire_timeout,

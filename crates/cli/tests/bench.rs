@@ -11,7 +11,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("runs.jsonl");
-    for scenario in ["get-by-id", "search-page", "search-name", "bulk10", "mixed"] {
+    for scenario in ["get-by-id", "search-page", "page-random", "search-name", "bulk10", "mixed"] {
         let url = app.url("");
         let results = results.clone();
         let status = tokio::task::spawn_blocking(move || {
@@ -40,7 +40,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     }
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 10, "two concurrency levels per scenario");
+    assert_eq!(lines.len(), 12, "two concurrency levels per scenario");
     for line in &lines {
         assert_eq!(line["requests"], 60, "{line}");
         assert_eq!(line["errors"], 0, "{line}");
@@ -53,7 +53,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     let status = Command::new(BIN).args(["bench", "report", "--out"]).arg(&out).arg(&results).status().unwrap();
     assert!(status.success());
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert_eq!(report.matches("| test, ").count(), 10, "{report}");
+    assert_eq!(report.matches("| test, ").count(), 12, "{report}");
     for plot in ["latency-percentiles.svg", "throughput.svg"] {
         assert!(std::fs::read_to_string(out.join(plot)).unwrap().contains("<svg"), "{plot}");
     }

@@ -4,6 +4,7 @@
 
 pub mod idempotency;
 pub mod jobs;
+pub mod paging;
 pub mod pool;
 
 pub use idempotency::{Begin, BeginRequest, IdempotencyStore, KeyRef, Reservation, StoredResponse};

@@ -17,6 +17,7 @@ mod idempotency;
 mod jobs;
 mod lifecycle;
 mod middleware;
+mod mongo_database;
 mod rate_limit;
 mod sse;
 mod tls;

@@ -9,6 +9,7 @@ mod auth;
 mod events;
 mod idempotency;
 mod jobs;
+mod mongo_database;
 mod observability;
 mod profile;
 mod redact;
@@ -84,7 +85,8 @@ pub struct DatabaseConfig {
     /// May carry a password: printed only through [`redact_url`].
     pub read_url: String,
     pub data_dir: PathBuf,
-    /// MongoDB only: the database holding the `portfolio` collection.
+    /// MongoDB only: the database holding the `portfolio` collection, when the URL names none.
+    /// [`Config::load`] replaces it with [`DatabaseConfig::effective_mongo_database`].
     pub mongo_database: String,
     pub migrate_on_start: bool,
     pub max_connections: u32,
@@ -186,8 +188,10 @@ impl Config {
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
         let profile = sources.profile()?;
         let config: Config = sources.builder(profile)?.build()?.try_deserialize()?;
-        let config = Config { environment: profile, ..config };
+        let mut config = Config { environment: profile, ..config };
         config.validate()?;
+        // Resolved once, so `config print` and every role see the database actually used.
+        config.database.mongo_database = config.database.effective_mongo_database();
         Ok(config)
     }
 
