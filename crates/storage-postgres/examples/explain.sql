@@ -8,6 +8,10 @@
 -- queries as unnamed statements, which always get a custom plan, so this script forces
 -- custom plans too. Output is in docs/POSTGRES-EXPLAIN.md.
 
+-- The migration's `CREATE EXTENSION IF NOT EXISTS pg_trgm` would otherwise create the extension
+-- in the first schema of the search path, explain_demo, and the DROP below would take it away
+-- from every other schema of the database.
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
 DROP SCHEMA IF EXISTS explain_demo CASCADE;
 CREATE SCHEMA explain_demo;
 SET search_path = explain_demo, public;
