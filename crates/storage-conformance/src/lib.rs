@@ -252,7 +252,8 @@ pub async fn every_offset_page_holds_the_rows_of_the_ordered_listing(store: Stor
     insert(&store, &batch).await;
     let mut listing = batch.clone();
     listing.sort_by_key(|p| std::cmp::Reverse((p.date_created, p.id)));
-    let filters: [(NameFilter, fn(&str) -> bool); 3] = [
+    type Matches = fn(&str) -> bool;
+    let filters: [(NameFilter, Matches); 3] = [
         (NameFilter::All, |_| true),
         (NameFilter::Exact(term("deep")), |name| name.eq_ignore_ascii_case("deep")),
         (NameFilter::Contains(term("ALLO")), |name| name.to_ascii_lowercase().contains("allo")),
@@ -262,9 +263,12 @@ pub async fn every_offset_page_holds_the_rows_of_the_ordered_listing(store: Stor
         let total = matches.len() as u64;
         for limit in [7_u32, 50] {
             let last = total.saturating_sub(u64::from(limit));
-            for offset in [0, total / 2 - 1, total / 2, last.saturating_sub(1), last, last + 3, total - 1, total, total + 5] {
+            for offset in
+                [0, total / 2 - 1, total / 2, last.saturating_sub(1), last, last + 3, total - 1, total, total + 5]
+            {
                 let page = store.search(&filter, PageRequest { limit, offset }).await.unwrap();
-                let expected: Vec<&Portfolio> = matches.iter().copied().skip(offset as usize).take(limit as usize).collect();
+                let expected: Vec<&Portfolio> =
+                    matches.iter().copied().skip(offset as usize).take(limit as usize).collect();
                 let got: Vec<&Portfolio> = page.items.iter().collect();
                 assert_eq!(got, expected, "{filter:?}, limit {limit}, offset {offset}");
                 assert_eq!(page.total, total, "{filter:?}, limit {limit}, offset {offset}");

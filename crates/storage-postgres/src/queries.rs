@@ -122,13 +122,11 @@ fn search_query(filter: &NameFilter, after: Option<Keyset>, limit: u32, offset: 
         .push_bind(offset)
         .push(") UNION ALL (SELECT id FROM portfolio");
     let joiner = push_conditions(&mut query, filter, None);
-    query
-        .push(joiner)
-        .push(
-            "NOT (SELECT forward FROM w) ORDER BY date_created, id \
+    query.push(joiner).push(
+        "NOT (SELECT forward FROM w) ORDER BY date_created, id \
              LIMIT (SELECT back_limit FROM w) OFFSET (SELECT back_offset FROM w)))) \
              ORDER BY p.date_created DESC, p.id DESC",
-        );
+    );
     query
 }
 

@@ -67,11 +67,14 @@ fn push_conditions(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter, after:
 /// the oldest end. The outer ORDER BY sorts at most `limit` rows into the search order, which
 /// a join does not promise to keep.
 fn page_query(filter: &NameFilter, after: Option<Keyset>, window: Window) -> QueryBuilder<Sqlite> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT p.id, p.name, p.date_created, p.version FROM (SELECT id FROM portfolio",
-    );
+    let mut query =
+        QueryBuilder::<Sqlite>::new("SELECT p.id, p.name, p.date_created, p.version FROM (SELECT id FROM portfolio");
     push_conditions(&mut query, filter, after);
-    let order = if window.backwards { " ORDER BY date_created, id LIMIT " } else { " ORDER BY date_created DESC, id DESC LIMIT " };
+    let order = if window.backwards {
+        " ORDER BY date_created, id LIMIT "
+    } else {
+        " ORDER BY date_created DESC, id DESC LIMIT "
+    };
     query
         .push(order)
         .push_bind(i64::try_from(window.limit).unwrap_or(i64::MAX))

@@ -38,8 +38,7 @@ mod tests {
 
     /// The rows a window selects from `total` rows numbered by search position.
     fn rows(window: Window, total: u64) -> Vec<u64> {
-        let positions: Vec<u64> =
-            if window.backwards { (0..total).rev().collect() } else { (0..total).collect() };
+        let positions: Vec<u64> = if window.backwards { (0..total).rev().collect() } else { (0..total).collect() };
         let mut picked: Vec<u64> =
             positions.into_iter().skip(window.offset as usize).take(window.limit as usize).collect();
         picked.sort_unstable();
