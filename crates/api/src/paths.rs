@@ -21,6 +21,10 @@ pub const DOCS_ASSET: &str = "/docs/{file}";
 pub const REDOC: &str = "/redoc";
 pub const METRICS: &str = "/metrics";
 pub const ADMIN_FLAGS: &str = "/admin/flags";
+pub const FAST_BULK: &str = "/api/fast/portfolios/bulk";
+pub const FAST_SEARCH: &str = "/api/fast/portfolios/search";
+pub const FAST_HEALTH: &str = "/api/fast/health/fast";
+pub const FAST_STATS: &str = "/api/fast/performance/stats";
 
 /// Every registered path template.
 pub const ALL: &[&str] = &[
@@ -44,6 +48,10 @@ pub const ALL: &[&str] = &[
     REDOC,
     METRICS,
     ADMIN_FLAGS,
+    FAST_BULK,
+    FAST_SEARCH,
+    FAST_HEALTH,
+    FAST_STATS,
 ];
 
 /// Whether `path` matches a template (`{param}` matches one non-empty segment).

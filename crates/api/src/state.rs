@@ -36,6 +36,8 @@ pub struct Resources {
     pub config: Arc<Config>,
     /// Process lifecycle, for the health probes.
     pub lifecycle: Arc<Lifecycle>,
+    /// The dependencies this process still waits for since it started (none once ready).
+    pub startup: Arc<crate::startup::Startup>,
     /// The read cache behind `store`, if enabled (for its statistics).
     pub cache: Option<Arc<ReadCache>>,
     /// How this replica hears about other replicas' writes.
@@ -62,6 +64,7 @@ impl AppState {
             telemetry,
             config: Arc::new(config),
             lifecycle: Arc::new(Lifecycle::default()),
+            startup: Arc::default(),
             cache: None,
             bus: Arc::new(LocalOnly),
             idempotency: None,
@@ -81,6 +84,11 @@ impl AppState {
     /// Records the way to `store` that sampled requests take.
     pub fn with_traced_store(self, traced: Option<Arc<dyn PortfolioStore>>) -> Self {
         self.with(|s| s.traced_store = traced)
+    }
+
+    /// Records the start-up progress the probes report (see [`crate::startup`]).
+    pub fn with_startup(self, startup: Arc<crate::startup::Startup>) -> Self {
+        self.with(|s| s.startup = startup)
     }
 
     /// Records the job queue that imports are sent to.

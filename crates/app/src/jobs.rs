@@ -46,7 +46,7 @@ impl App {
         let Some(pool) = self.workers.clone() else {
             anyhow::bail!("background jobs need SQLite or PostgreSQL storage; MongoDB has no job queue");
         };
-        pool.spawn(&self.tasks, shutdown.clone());
+        crate::start_workers_when_ready(pool, &self.state, &self.tasks, &shutdown);
         shutdown.cancelled().await;
         tracing::info!("stopping job workers");
         self.stop_tasks.cancel();

@@ -1,22 +1,30 @@
 //! Composition root: the only crate that knows the concrete storage backends.
 //!
-//! [`App::build`] opens (and migrates) the configured store and assembles the router;
-//! [`App::serve`] runs it on a listener until the shutdown token fires, then drains. `main`
-//! and the integration tests both start the service through these two calls.
+//! [`App::build`] opens the configured store and assembles the router; it does not need the
+//! database to be up (see [`bootstrap`]). [`App::serve`] runs it on a listener until the
+//! shutdown token fires, then drains. `main` and the integration tests both start the service
+//! through these two calls.
 
+mod bootstrap;
 mod events;
 mod jobs;
 mod push_metrics;
 mod resilient_store;
 mod shared;
 mod slow_clients;
+mod startup_gate;
 pub mod storage;
 mod tls;
 
 use anyhow::Context;
+use bootstrap::Dependency;
+pub use bootstrap::one_line;
 use pfs_api::AppState;
+use pfs_api::startup::Startup;
 use pfs_platform::Config;
+use pfs_platform::config::redact_url;
 use pfs_storage::{IdempotencyStore, PortfolioStore};
+use startup_gate::StartupGate;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -48,21 +56,48 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the store (migrating it when `database.migrate_on_start`), puts the read cache in
-    /// front of it (with the Redis bus when configured) and builds the router.
+    /// Opens the store, puts the read cache in front of it (with the Redis bus when
+    /// configured) and builds the router. The database (and Redis) get one attempt here; when
+    /// one is down, the app is built anyway and connects in the background (see
+    /// [`bootstrap`]): readiness is 503 until then, and migrations (when
+    /// `database.migrate_on_start`) run once the database answers.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let started = Instant::now();
         for warning in config.warnings() {
             tracing::warn!("{warning}");
         }
-        let backend = storage::open(&config.database).await?;
-        if config.database.migrate_on_start {
-            backend.migrate_up().await.context("applying migrations")?;
+        let backend = storage::open_lazily(&config.database).await?;
+        let mut dependencies = vec![Dependency::Database {
+            backend: backend.clone(),
+            migrate: config.database.migrate_on_start,
+            timeout: config.database.acquire_timeout,
+        }];
+        if !config.redis.url.is_empty() {
+            let url = config.redis.url.as_str();
+            let client = redis::Client::open(url).with_context(|| format!("invalid redis.url {}", redact_url(url)))?;
+            dependencies.push(Dependency::Redis { client, timeout: config.database.acquire_timeout });
         }
-        let companions = Companions { queue: jobs::queue(&backend), idempotency: Some(backend.idempotency_store()) };
-        let app = Self::from_parts(config, backend.into_store(), companions)?;
+        let names: Vec<&'static str> = dependencies.iter().map(Dependency::name).collect();
+        let startup = Arc::new(Startup::waiting_for(&names));
+        let store: Arc<dyn PortfolioStore> = Arc::new(StartupGate::new(backend.clone().into_store(), startup.clone()));
+        let idempotency: Arc<dyn IdempotencyStore> =
+            Arc::new(StartupGate::new(backend.idempotency_store(), startup.clone()));
+        let companions = Companions { queue: jobs::queue(&backend), idempotency: Some(idempotency) };
+        let app = Self::assemble(config, store, companions, startup.clone())?;
+        bootstrap::connect(dependencies, &startup, &config.reliability, &app.tasks, &app.stop_tasks).await;
         if config.cache.enabled && config.cache.warm_pages > 0 {
-            app.warm_cache(config.cache.warm_pages).await;
+            let (state, pages) = (app.state.clone(), config.cache.warm_pages);
+            if startup.is_complete() {
+                warm_cache(&state, pages).await;
+            } else {
+                let stop = app.stop_tasks.clone();
+                app.tasks.spawn(async move {
+                    tokio::select! {
+                        () = state.startup.wait() => warm_cache(&state, pages).await,
+                        () = stop.cancelled() => {}
+                    }
+                });
+            }
         }
         tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "application built");
         Ok(app)
@@ -76,12 +111,22 @@ impl App {
 
     /// As [`App::from_store`], with what the same database holds besides portfolios.
     pub fn from_parts(config: &Config, store: Arc<dyn PortfolioStore>, companions: Companions) -> anyhow::Result<Self> {
+        Self::assemble(config, store, companions, Arc::default())
+    }
+
+    fn assemble(
+        config: &Config,
+        store: Arc<dyn PortfolioStore>,
+        companions: Companions,
+        startup: Arc<Startup>,
+    ) -> anyhow::Result<Self> {
         let Companions { queue, idempotency } = companions;
         let (tasks, stop_tasks) = (TaskTracker::new(), CancellationToken::new());
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
         let shared = shared::start(config, store, &tasks, &stop_tasks, &telemetry.flags)?;
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, shared.store.clone())).unzip();
         let state = AppState::new(shared.store.clone(), config.clone(), telemetry)
+            .with_startup(startup)
             .with_cache(shared.cache.clone(), shared.bus.clone())
             .with_traced_store(shared.traced_store)
             .with_breakers(shared.breakers)
@@ -93,54 +138,21 @@ impl App {
         Ok(Self { state, router, tasks, stop_tasks, workers })
     }
 
-    /// Reads the newest `pages` search pages through the cache, and each portfolio on them.
-    /// Best effort: a failure only means a colder start, so it is logged, not returned.
-    async fn warm_cache(&self, pages: u32) {
-        // With Redis, the cache only serves (and so only fills) once the bus has heard its own
-        // heartbeat, within about a second; warming before that would do nothing.
-        let connected = async {
-            while !self.state.bus.is_connected() {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        };
-        if tokio::time::timeout(std::time::Duration::from_secs(3), connected).await.is_err() {
-            tracing::warn!("cache not warmed: the invalidation bus did not connect within 3 s");
-            return;
-        }
-        let store = &self.state.store;
-        let mut warmed = 0;
-        for page in 0..u64::from(pages) {
-            let request = pfs_domain::PageRequest { limit: 50, offset: page * 50 };
-            match store.search(&pfs_domain::NameFilter::All, request).await {
-                Ok(found) if !found.items.is_empty() => {
-                    let ids: Vec<_> = found.items.iter().map(|p| p.id).collect();
-                    warmed += store.get_many(&ids).await.map_or(0, |p| p.len());
-                }
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cache warming stopped");
-                    break;
-                }
-            }
-        }
-        tracing::info!(portfolios = warmed, "cache warmed");
+    /// The runtime flags this app reads, for SIGHUP reloads.
+    pub fn flags(&self) -> Arc<pfs_observability::RuntimeFlags> {
+        self.state.telemetry.flags.clone()
     }
 
     /// Serves until `shutdown` is cancelled, then: readiness turns 503 and the listener stays
     /// open for `shutdown_drain_delay` (so load balancers stop sending traffic), then the
     /// listener closes and in-flight requests get at most `shutdown_timeout` to finish, then
     /// the pool closes.
-    /// The runtime flags this app reads, for SIGHUP reloads.
-    pub fn flags(&self) -> Arc<pfs_observability::RuntimeFlags> {
-        self.state.telemetry.flags.clone()
-    }
-
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { state, router, tasks, stop_tasks, workers } = self;
         // Workers stop claiming as soon as shutdown begins; a running job is handed back at
         // its next checkpoint, and `tasks.wait()` below waits for that.
         if let Some(pool) = workers.filter(|_| state.config.jobs.workers_enabled) {
-            pool.spawn(&tasks, shutdown.clone());
+            start_workers_when_ready(pool, &state, &tasks, &shutdown);
         }
         let server_config = &state.config.server;
         let (drain_delay, grace) = (server_config.shutdown_drain_delay, server_config.shutdown_timeout);
@@ -195,4 +207,53 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Reads the newest `pages` search pages through the cache, and each portfolio on them.
+/// Best effort: a failure only means a colder start, so it is logged, not returned.
+async fn warm_cache(state: &AppState, pages: u32) {
+    // With Redis, the cache only serves (and so only fills) once the bus has heard its own
+    // heartbeat, within about a second; warming before that would do nothing.
+    let connected = async {
+        while !state.bus.is_connected() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(3), connected).await.is_err() {
+        tracing::warn!("cache not warmed: the invalidation bus did not connect within 3 s");
+        return;
+    }
+    let store = &state.store;
+    let mut warmed = 0;
+    for page in 0..u64::from(pages) {
+        let request = pfs_domain::PageRequest { limit: 50, offset: page * 50 };
+        match store.search(&pfs_domain::NameFilter::All, request).await {
+            Ok(found) if !found.items.is_empty() => {
+                let ids: Vec<_> = found.items.iter().map(|p| p.id).collect();
+                warmed += store.get_many(&ids).await.map_or(0, |p| p.len());
+            }
+            Ok(_) => break,
+            Err(err) => {
+                tracing::warn!(error = %err, "cache warming stopped");
+                break;
+            }
+        }
+    }
+    tracing::info!(portfolios = warmed, "cache warmed");
+}
+
+/// Workers claim nothing before the database is reached and migrated.
+fn start_workers_when_ready(
+    pool: Arc<pfs_jobs::WorkerPool>,
+    state: &AppState,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let (startup, tracker, shutdown) = (state.startup.clone(), tasks.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        tokio::select! {
+            () = startup.wait_for(startup_gate::DATABASE) => pool.spawn(&tracker, shutdown),
+            () = shutdown.cancelled() => {}
+        }
+    });
 }

@@ -8,15 +8,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Refreshes them every `otlp.metrics_interval` until `shutdown`, when metrics are pushed over
-/// OTLP (the same condition under which `init_process` builds the exporter).
-pub(crate) fn spawn(config: &Config, state: AppState, tasks: &TaskTracker, shutdown: CancellationToken) {
-    let observability = &config.observability;
-    let otlp = &observability.otlp;
-    if !(observability.metrics_enabled && otlp.metrics && !otlp.endpoint.trim().is_empty()) {
-        return;
-    }
-    let interval = otlp.metrics_interval.max(Duration::from_secs(1));
+/// Refreshes them on the push interval until `shutdown`, when this process pushes metrics
+/// (`init_process` built a metric exporter).
+pub(crate) fn spawn(_config: &Config, state: AppState, tasks: &TaskTracker, shutdown: CancellationToken) {
+    let Some(interval) = pfs_observability::pipeline::metrics_push_interval() else { return };
+    let interval = interval.max(Duration::from_secs(1));
     tasks.spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         loop {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 /// The configured backend, before it is erased to `dyn PortfolioStore`, for the operations
 /// that differ per backend (migrations).
+#[derive(Clone)]
 pub enum Backend {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
@@ -24,52 +25,93 @@ pub struct MigrationStatus {
     pub applied: bool,
 }
 
-/// Connects to the backend the URL's scheme names. Does not migrate.
+/// Connects to the backend the URL's scheme names, failing at once when it cannot be reached
+/// (one-shot commands: `migrate`, `import`). Does not migrate.
 pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Backend> {
     let url = config.effective_url();
-    if url.starts_with("sqlite:") {
-        let settings = SqliteSettings {
-            max_read_connections: config.max_connections,
-            acquire_timeout: config.acquire_timeout,
-            ..SqliteSettings::default()
-        };
-        if config.url.trim().is_empty() {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let unreachable = || format!("connecting to {}", redact_url(&url));
+    let backend = match scheme(&url)? {
+        Scheme::Sqlite => return open_sqlite(config, &url).await,
+        Scheme::Postgres => {
+            Backend::Postgres(PostgresStore::connect(&url, &postgres_settings(config)).await.with_context(unreachable)?)
         }
-        let store =
-            SqliteStore::connect(&url, &settings).await.with_context(|| format!("opening {}", redact_url(&url)))?;
-        return Ok(Backend::Sqlite(store));
+        Scheme::Mongo => {
+            Backend::Mongo(MongoStore::connect(&url, &mongo_settings(config)).await.with_context(unreachable)?)
+        }
+    };
+    Ok(backend)
+}
+
+/// As [`open`], but a network database is not contacted yet: its pool connects on first use,
+/// so `serve` can start while the database is down (see [`Backend::establish`]). Only a
+/// malformed URL fails here. SQLite is a local file and opens at once.
+pub async fn open_lazily(config: &DatabaseConfig) -> anyhow::Result<Backend> {
+    let url = config.effective_url();
+    let invalid = || format!("invalid database URL {}", redact_url(&url));
+    let backend = match scheme(&url)? {
+        Scheme::Sqlite => return open_sqlite(config, &url).await,
+        Scheme::Postgres => {
+            Backend::Postgres(PostgresStore::connect_lazy(&url, &postgres_settings(config)).with_context(invalid)?)
+        }
+        Scheme::Mongo => {
+            Backend::Mongo(MongoStore::connect_lazy(&url, &mongo_settings(config)).await.with_context(invalid)?)
+        }
+    };
+    Ok(backend)
+}
+
+enum Scheme {
+    Sqlite,
+    Postgres,
+    Mongo,
+}
+
+fn scheme(url: &str) -> anyhow::Result<Scheme> {
+    if url.starts_with("sqlite:") {
+        Ok(Scheme::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Scheme::Postgres)
+    } else if url.starts_with("mongodb://") {
+        Ok(Scheme::Mongo)
+    } else {
+        bail!("unsupported database URL {}", redact_url(url))
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let settings = PostgresSettings {
-            max_connections: config.max_connections,
-            min_connections: config.min_connections,
-            acquire_timeout: config.acquire_timeout,
-            idle_timeout: config.idle_timeout,
-            max_lifetime: config.max_lifetime,
-            statement_timeout: config.statement_timeout,
-            read_url: Some(config.read_url.trim().to_owned()).filter(|u| !u.is_empty()),
-        };
-        let store = PostgresStore::connect(&url, &settings)
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
-        return Ok(Backend::Postgres(store));
+}
+
+async fn open_sqlite(config: &DatabaseConfig, url: &str) -> anyhow::Result<Backend> {
+    let settings = SqliteSettings {
+        max_read_connections: config.max_connections,
+        acquire_timeout: config.acquire_timeout,
+        ..SqliteSettings::default()
+    };
+    if config.url.trim().is_empty() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
-    if url.starts_with("mongodb://") {
-        let settings = MongoSettings {
-            database: config.effective_mongo_database(),
-            max_pool_size: config.max_connections,
-            min_pool_size: config.min_connections,
-            server_selection_timeout: config.acquire_timeout,
-            ..MongoSettings::default()
-        };
-        let store = MongoStore::connect(&url, &settings)
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
-        return Ok(Backend::Mongo(store));
+    let store = SqliteStore::connect(url, &settings).await.with_context(|| format!("opening {}", redact_url(url)))?;
+    Ok(Backend::Sqlite(store))
+}
+
+fn postgres_settings(config: &DatabaseConfig) -> PostgresSettings {
+    PostgresSettings {
+        max_connections: config.max_connections,
+        min_connections: config.min_connections,
+        acquire_timeout: config.acquire_timeout,
+        idle_timeout: config.idle_timeout,
+        max_lifetime: config.max_lifetime,
+        statement_timeout: config.statement_timeout,
+        read_url: Some(config.read_url.trim().to_owned()).filter(|u| !u.is_empty()),
     }
-    bail!("unsupported database URL {}", redact_url(&url))
+}
+
+fn mongo_settings(config: &DatabaseConfig) -> MongoSettings {
+    MongoSettings {
+        database: config.effective_mongo_database(),
+        max_pool_size: config.max_connections,
+        min_pool_size: config.min_connections,
+        server_selection_timeout: config.acquire_timeout,
+        ..MongoSettings::default()
+    }
 }
 
 impl Backend {
@@ -88,6 +130,23 @@ impl Backend {
             Self::Postgres(store) => Arc::new(store.clone()),
             Self::Mongo(store) => Arc::new(store.clone()),
         }
+    }
+
+    /// One round trip, bounded by `timeout`: the database answers (MongoDB: and says whether
+    /// it takes transactions).
+    pub async fn establish(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        let answered = match self {
+            Self::Sqlite(_) => return Ok(()),
+            Self::Postgres(store) => match store.reachable(timeout).await {
+                Ok(()) => store.ping(timeout).await,
+                Err(err) => Err(err),
+            },
+            Self::Mongo(store) => match tokio::time::timeout(timeout, store.handshake()).await {
+                Ok(result) => result,
+                Err(_) => Err(pfs_storage::StoreError::Unavailable(format!("no answer within {timeout:?}").into())),
+            },
+        };
+        answered.map_err(Into::into)
     }
 
     pub async fn migrate_up(&self) -> anyhow::Result<()> {

@@ -64,8 +64,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
+            // One line, each cause once: driver errors can be pages long.
+            let line = pfs_app::one_line(&err);
+            tracing::error!("{line}");
+            eprintln!("error: {line}");
             ExitCode::FAILURE
         }
     }

@@ -2,33 +2,22 @@
 //! receiver (gRPC and HTTP/protobuf, decoded), its JSON logs captured from stderr, a dead
 //! collector, and runtime flags reloaded on SIGHUP or a file change.
 
+mod common;
+
+use common::{Service, free_port};
 use pfs_observability::testing::{ReceivedSpan, Receiver};
 use serde_json::Value;
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-struct Service {
-    child: Child,
-    base: String,
-    _data: tempfile::TempDir,
-}
 
 impl Service {
     fn start(env: &[(&str, &str)], capture_logs: bool) -> Self {
         let port = free_port();
         let data = tempfile::tempdir().unwrap();
-        let mut command = Command::new(BIN);
+        let mut command = common::serve(port, data.path());
         command
-            .arg("serve")
-            .env_clear()
-            .env("PORTFOLIO_HOST", "127.0.0.1")
-            .env("PORTFOLIO_PORT", port.to_string())
-            .env("PORTFOLIO_DATA_DIR", data.path())
             .env("PORTFOLIO_OBSERVABILITY__OTLP__METRICS_INTERVAL", "1s")
             .stdout(Stdio::null())
             .stderr(if capture_logs { Stdio::piped() } else { Stdio::null() });
@@ -36,11 +25,7 @@ impl Service {
             command.env(key, value);
         }
         let child = command.spawn().expect("start portfolio-service");
-        Self { child, base: format!("http://127.0.0.1:{port}"), _data: data }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        Self { child, base: format!("http://127.0.0.1:{port}"), data: Some(data) }
     }
 
     async fn ready(&self, client: &reqwest::Client) {
@@ -51,10 +36,6 @@ impl Service {
         }
     }
 
-    fn signal(&self, name: &str) {
-        Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill");
-    }
-
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -62,26 +43,9 @@ impl Service {
     }
 
     /// Stops the process and returns what it wrote to stderr.
-    fn stop(mut self) -> String {
-        self.signal("TERM");
-        let _ = self.child.wait();
-        let mut logs = String::new();
-        if let Some(mut stderr) = self.child.stderr.take() {
-            stderr.read_to_string(&mut logs).unwrap();
-        }
-        logs
+    fn stop(self) -> String {
+        self.output().1
     }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Creates a portfolio and reads it back with a caller's `traceparent`; returns its id.
@@ -271,6 +235,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let service = Service::start(
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_SERVICE_NAME", "otlp-test-service"),
             ("PORTFOLIO_OBSERVABILITY__OTLP__BREAKER_OPEN_FOR", "1s"),
             ("PORTFOLIO_OBSERVABILITY__OTLP__MAX_QUEUE_SIZE", "256"),
@@ -321,7 +286,7 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
     let opened = |metrics: &str| {
         metrics.lines().any(|l| {
             l.starts_with("circuit_breaker_transitions_total{")
-                && l.contains("dependency=\"otlp\"")
+                && l.contains("dependency=\"otlp_traces\"")
                 && l.contains("to=\"open\"")
         })
     };

@@ -25,6 +25,13 @@ impl SearchTerm {
         Ok(Self(raw.to_owned()))
     }
 
+    /// Any non-empty text, without the format rule: the original's `/api/fast` routes search
+    /// for whatever they are given. Every backend matches the term literally (escaping regex
+    /// and `LIKE` metacharacters), so this is safe; `None` for an empty string.
+    pub fn literal(raw: &str) -> Option<Self> {
+        (!raw.is_empty()).then(|| Self(raw.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -3,9 +3,8 @@
 
 use crate::pipeline::tracing_active;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{TraceContextExt, TraceId};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use pfs_domain::hex::Hex;
 use std::cell::Cell;
@@ -14,8 +13,6 @@ use std::task::{Context, Poll};
 use tracing::field::Empty;
 use tracing::instrument::Instrumented;
 use tracing::{Instrument, Span};
-
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The span target of sampled requests: only these (and spans opened while they are polled)
 /// reach the OpenTelemetry bridge.
@@ -62,7 +59,7 @@ impl RequestTrace {
         if !tracing_active() {
             return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), sampled: false };
         }
-        if headers.contains_key(&TRACEPARENT) {
+        if crate::propagation::carries_context(headers) {
             return Self::continued(method, path, headers, request_id);
         }
         // The SDK's own generator (a thread-local small RNG, as for sampled spans): ids must be
@@ -75,14 +72,14 @@ impl RequestTrace {
         Self::unsampled(trace_id, method, path, request_id)
     }
 
-    /// A request whose caller sent `traceparent`: the caller's trace, and its sampling decision
+    /// A request whose caller sent a trace context (`traceparent`, or B3 when configured): the caller's trace, and its sampling decision
     /// where the sampler follows it. Kept out of line, like [`Self::sampled`]: the common
     /// request runs through less code, which on this path costs more in instruction-cache
     /// misses than in instructions.
     #[cold]
     fn continued(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> Self {
-        // The W3C propagator directly, not the global one behind its lock.
-        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        // The configured propagators directly, not the global one behind its lock.
+        let parent = crate::propagation::extract(headers);
         let remote = parent.span().span_context().clone();
         let trace_id = if remote.is_valid() { remote.trace_id() } else { RandomIdGenerator::default().new_trace_id() };
         if crate::sampler::sample_request(&parent, trace_id) {
@@ -131,7 +128,7 @@ impl RequestTrace {
                 self.span.record("otel.status_code", "ERROR");
             }
             let context = self.span.in_scope(opentelemetry::Context::current);
-            TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+            crate::propagation::inject(&context, headers);
         }
     }
 }
@@ -197,7 +194,7 @@ pub fn record_route(method: &Method, route: &str) {
     }
 }
 
-struct HeaderExtractor<'a>(&'a HeaderMap);
+pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -208,7 +205,7 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-struct HeaderInjector<'a>(&'a mut HeaderMap);
+pub(crate) struct HeaderInjector<'a>(pub(crate) &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {

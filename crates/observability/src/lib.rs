@@ -3,8 +3,10 @@
 //! - [`recorder`]: the one `metrics` facade recorder: Prometheus text for `/metrics`, and a
 //!   bridge to OpenTelemetry instruments for OTLP push (each value is recorded once per
 //!   exporter; nothing is instrumented twice).
-//! - [`pipeline`]: the OpenTelemetry tracer and meter providers, the OTLP exporters (gRPC or
-//!   HTTP/protobuf) behind a circuit breaker and a bounded queue, and the tracing bridge.
+//! - [`pipeline`]: the OpenTelemetry tracer, meter and logger providers resolved from the
+//!   OpenTelemetry environment variables, the OTLP exporters (gRPC or HTTP/protobuf) behind a
+//!   circuit breaker and a bounded queue per signal, and the tracing bridges.
+//! - [`propagation`]: the trace-context headers read and written (`OTEL_PROPAGATORS`).
 //! - [`flags`]: the runtime flags (`arc-swap`), reloaded on SIGHUP or through the admin API.
 //! - [`http`]: the request span, W3C `traceparent` propagation and the RED metrics the API
 //!   middleware records.
@@ -17,6 +19,7 @@ pub mod http;
 pub mod pipeline;
 pub mod pools;
 pub mod process;
+pub mod propagation;
 pub mod recorder;
 pub mod red;
 mod sampler;

@@ -1,6 +1,8 @@
 //! Process and runtime gauges, read from `/proc` (Linux) and the tokio runtime. Refreshed on
 //! every `/metrics` scrape, and periodically when metrics are pushed.
 
+mod cgroup;
+
 use std::time::Duration;
 
 /// Clock ticks per second of `/proc/self/stat` CPU times; 100 on every Linux platform Rust
@@ -16,6 +18,14 @@ pub fn collect() {
     if let Some(cpu) = cpu_seconds() {
         // A counter in Prometheus terms; `absolute` keeps it monotonic.
         metrics::counter!("process_cpu_seconds").absolute(cpu as u64);
+    }
+    // The container's limits, so alerts can compare usage with what the pod may have; absent
+    // when unlimited.
+    if let Some(limit) = cgroup::memory_limit_bytes() {
+        metrics::gauge!("process_memory_limit_bytes").set(limit as f64);
+    }
+    if let Some(cores) = cgroup::cpu_limit_cores() {
+        metrics::gauge!("process_cpu_limit_cores").set(cores);
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         metrics::gauge!("process_open_fds").set(fds.count() as f64);

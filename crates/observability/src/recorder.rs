@@ -81,6 +81,11 @@ fn describe() {
     describe_counter!("http_server_errors", "HTTP responses with a 4xx or 5xx status.");
     describe_gauge!("process_resident_memory_bytes", "Resident set size.");
     describe_counter!("process_cpu_seconds", "User and system CPU time consumed.");
+    describe_gauge!("process_memory_limit_bytes", "Memory limit of the container (cgroup); absent when unlimited.");
+    describe_gauge!(
+        "process_cpu_limit_cores",
+        "CPU limit of the container in cores (cgroup quota); absent when unlimited."
+    );
     describe_gauge!("process_open_fds", "Open file descriptors.");
     describe_gauge!("tokio_alive_tasks", "Tasks alive in the tokio runtime.");
     describe_gauge!("db_client_connections_usage", "Database connections in use or idle, by pool.");
@@ -90,6 +95,8 @@ fn describe() {
         "Time spent waiting to acquire a database connection from the pool."
     );
     describe_counter!("cache_requests", "Read cache lookups, by cache and result.");
+    describe_counter!("http_server_rate_limited", "Requests refused by the rate limit (429).");
+    describe_counter!("http_server_auth_failures", "Requests refused by authentication or authorization, by reason.");
     describe_histogram!("portfolio_bulk_size", "Portfolios per bulk create request.");
     describe_counter!("otlp_exporter_dropped", "Spans or metric batches dropped instead of exported.");
 }

@@ -27,7 +27,7 @@ impl MongoStore {
         if docs.is_empty() {
             return Ok(());
         }
-        if self.transactions {
+        if self.uses_transactions() {
             let mut session = self.begin().await.map_err(classify)?;
             let inserted = self.collection.insert_many(&docs).session(&mut session).await;
             finish(&mut session, inserted.map(drop)).await.map_err(classify)
@@ -42,7 +42,7 @@ impl MongoStore {
         let docs: Vec<Document> = portfolios.iter().map(to_document).collect();
         let mut attempt = 1;
         loop {
-            let result = if self.transactions {
+            let result = if self.uses_transactions() {
                 self.insert_new_in_transaction(&docs).await.map_err(classify)
             } else {
                 match self.stored_ids(&docs, None).await {

@@ -35,8 +35,45 @@ const TRANSIENT_CODES: [i32; 18] = [
 /// Unreachable servers, broken connections and the codes above are transient (`Unavailable`):
 /// the same call may succeed a moment later or on the next primary. Duplicate keys, bad
 /// documents, unsupported commands and everything else are not (`Backend`).
+/// A server-selection failure is condensed to one line (see [`condensed_selection`]).
 pub(crate) fn classify(err: Error) -> StoreError {
+    if let ErrorKind::ServerSelection { message, .. } = err.kind.as_ref() {
+        return StoreError::Unavailable(condensed_selection(message).into());
+    }
     if is_transient(&err) { StoreError::Unavailable(Box::new(err)) } else { StoreError::Backend(Box::new(err)) }
+}
+
+/// The driver's server-selection error embeds the whole topology (each server's type, last
+/// error, labels, round-trip times): several lines per log line, twice over in an error
+/// chain. What an operator needs is which servers failed and why.
+fn condensed_selection(message: &str) -> String {
+    let mut servers: Vec<String> = Vec::new();
+    for block in message.split("{ Address: ").skip(1) {
+        let address = block.split([',', ' ']).next().unwrap_or_default();
+        let error = block.split_once("Error: ").map(|(_, rest)| {
+            let end = rest.find(", labels:").or_else(|| rest.find(" }")).unwrap_or(rest.len());
+            rest[..end].trim_start_matches("Kind: ").trim()
+        });
+        let server = match error {
+            Some(error) => format!("{address}: {error}"),
+            None => address.to_owned(),
+        };
+        if !servers.contains(&server) {
+            servers.push(server);
+        }
+    }
+    let summary = if servers.is_empty() {
+        message.split(" Topology:").next().unwrap_or(message).trim().to_owned()
+    } else {
+        format!("no MongoDB server reachable ({})", servers.join("; "))
+    };
+    let mut line: String = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > 400 {
+        let cut = (0..=400).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
 }
 
 pub(crate) fn is_transient(err: &Error) -> bool {
@@ -102,6 +139,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_topology_dump_is_condensed_to_the_servers_and_their_errors() {
+        let dump = "Server selection timeout: No available servers. Topology: { Type: Unknown, Servers: [ \
+            { Address: 127.0.0.1:1, Type: Unknown, Error: Kind: I/O error: Connection refused (os error 111), \
+            labels: {} }, { Address: db:27017, Type: Unknown, Error: Kind: I/O error: timed out, labels: {} } ] }";
+        assert_eq!(
+            condensed_selection(dump),
+            "no MongoDB server reachable (127.0.0.1:1: I/O error: Connection refused (os error 111); \
+             db:27017: I/O error: timed out)"
+        );
+        assert_eq!(condensed_selection("Server selection timeout: nothing"), "Server selection timeout: nothing");
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_is_a_transient_server_selection_failure() {
         use mongodb::options::ClientOptions;
@@ -111,6 +161,9 @@ mod tests {
         let client = mongodb::Client::with_options(options).unwrap();
         let err = client.database("x").run_command(doc! { "ping": 1 }).await.unwrap_err();
         assert!(matches!(err.kind.as_ref(), ErrorKind::ServerSelection { .. }), "{err:?}");
-        assert!(transient(err));
+        let classified = classify(err);
+        assert!(classified.is_transient());
+        let line = classified.to_string();
+        assert!(line.contains("127.0.0.1:9") && !line.contains('\n') && !line.contains("Topology"), "{line}");
     }
 }

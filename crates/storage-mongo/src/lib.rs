@@ -34,15 +34,16 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{Acknowledgment, ClientOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use pfs_storage::StoreResult;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A MongoDB collection behind the driver's connection pool.
 #[derive(Clone, Debug)]
 pub struct MongoStore {
     client: Client,
     collection: Collection<Document>,
-    /// Whether multi-document inserts run in a transaction (decided once, at connect).
-    transactions: bool,
+    /// Whether multi-document inserts run in a transaction (decided by the first handshake;
+    /// shared by clones).
+    transactions: Arc<Transactions>,
     pools: Arc<pool::PoolMonitor>,
 }
 
@@ -58,16 +59,37 @@ impl MongoStore {
     /// also asked for `journal: false` and wire compression; neither is set here (see
     /// docs/MONGODB.md). Does not create indexes: call [`MongoStore::migrate`].
     pub async fn connect(url: &str, settings: &MongoSettings) -> StoreResult<Self> {
+        let store = Self::connect_lazy(url, settings).await?;
+        store.handshake().await?;
+        Ok(store)
+    }
+
+    /// As [`MongoStore::connect`], but without asking the server anything: the driver
+    /// connects in the background, so the store exists while the server is down (`serve`
+    /// starts this way and waits for the database with [`MongoStore::handshake`]). Only a
+    /// malformed URL (or an SRV record that cannot be resolved) fails here.
+    pub async fn connect_lazy(url: &str, settings: &MongoSettings) -> StoreResult<Self> {
         let mut options = ClientOptions::parse(url).await.map_err(classify)?;
         apply(&mut options, settings);
         // `apply` always sets a size; 10 is what the driver would use otherwise.
         let pools = pool::PoolMonitor::new(options.max_pool_size.unwrap_or(10));
         options.cmap_event_handler = Some(pools.handler());
         let client = Client::with_options(options).map_err(classify)?;
-        let hello = client.database("admin").run_command(doc! { "hello": 1 }).await.map_err(classify)?;
-        let transactions = settings.transactions == TransactionMode::Auto && supports_transactions(&hello);
         let collection = client.database(&settings.database).collection(&settings.collection);
+        let transactions = Arc::new(Transactions { mode: settings.transactions, supported: OnceLock::new() });
         Ok(Self { client, collection, transactions, pools })
+    }
+
+    /// Asks the server what it is (`hello`), once it answers: this decides whether
+    /// multi-document inserts use transactions. Fails (`Unavailable`) while no server can be
+    /// selected, within `server_selection_timeout`.
+    pub async fn handshake(&self) -> StoreResult<()> {
+        let hello = self.client.database("admin").run_command(doc! { "hello": 1 }).await.map_err(classify)?;
+        let supported = self.transactions.mode == TransactionMode::Auto && supports_transactions(&hello);
+        // A second handshake (a reconnect) keeps the first answer: the deployment's kind does
+        // not change under a running store.
+        let _ = self.transactions.supported.set(supported);
+        Ok(())
     }
 
     /// Creates the original's indexes when missing, plus the one serving our search order;
@@ -92,7 +114,7 @@ impl MongoStore {
 
     /// Whether multi-document inserts use transactions on this server (else compensation).
     pub fn uses_transactions(&self) -> bool {
-        self.transactions
+        self.transactions.supported.get().copied().unwrap_or(false)
     }
 
     /// The portfolio collection, for tests that read or write raw documents.
@@ -104,6 +126,13 @@ impl MongoStore {
     pub fn database(&self) -> Database {
         self.client.database(self.collection.namespace().db.as_str())
     }
+}
+
+/// What the configuration allows, and what the server turned out to support.
+#[derive(Debug)]
+struct Transactions {
+    mode: TransactionMode,
+    supported: OnceLock<bool>,
 }
 
 fn apply(options: &mut ClientOptions, settings: &MongoSettings) {

@@ -21,10 +21,12 @@ pub mod testing;
 
 pub use settings::PostgresSettings;
 
-use pfs_storage::StoreResult;
+use pfs_storage::{StoreError, StoreResult};
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The schema history, embedded so the binary migrates itself.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -46,8 +48,39 @@ impl PostgresStore {
     /// stop the service from starting. Does not migrate: call [`PostgresStore::migrate`] or
     /// use `portfolio-service migrate`.
     pub async fn connect(url: &str, settings: &PostgresSettings) -> StoreResult<Self> {
+        let store = Self::connect_lazy(url, settings)?;
+        store.reachable(settings.acquire_timeout).await?;
         let primary = PgConnectOptions::from_str(url).map_err(errors::classify)?;
         let writer = pool_options(settings).connect_with(primary).await.map_err(errors::classify)?;
+        Self::with_writer(writer, settings)
+    }
+
+    /// One connection attempt outside the pool, bounded by `timeout`. A pool's acquire retries
+    /// a refused connection until its own timeout and then reports only that it timed out;
+    /// this fails at once, with the network's or the server's own error.
+    pub async fn reachable(&self, timeout: Duration) -> StoreResult<()> {
+        let options = self.writer.connect_options();
+        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                // Closing politely is a courtesy; the check already succeeded.
+                let _ = connection.close().await;
+                Ok(())
+            }
+            Ok(Err(err)) => Err(errors::classify(err)),
+            Err(_) => Err(StoreError::Unavailable(format!("no answer within {timeout:?}").into())),
+        }
+    }
+
+    /// As [`PostgresStore::connect`], but without connecting: the pools open connections on
+    /// first use, so the store exists while the server is down and its calls fail as
+    /// `Unavailable` until it is up (`serve` starts this way and waits for the database in the
+    /// background). Only a malformed URL fails here.
+    pub fn connect_lazy(url: &str, settings: &PostgresSettings) -> StoreResult<Self> {
+        let primary = PgConnectOptions::from_str(url).map_err(errors::classify)?;
+        Self::with_writer(pool_options(settings).connect_lazy_with(primary), settings)
+    }
+
+    fn with_writer(writer: PgPool, settings: &PostgresSettings) -> StoreResult<Self> {
         let reader = match &settings.read_url {
             Some(read_url) => {
                 let replica = PgConnectOptions::from_str(read_url).map_err(errors::classify)?;

@@ -25,6 +25,8 @@ impl Principal {
 pub struct Authenticator {
     keys: Vec<ApiKeyEntry>,
     jwt: Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)>,
+    /// `exp - iat` may not exceed this, in seconds.
+    jwt_max_lifetime: i64,
 }
 
 /// The credential was present but did not verify.
@@ -37,14 +39,17 @@ struct Claims {
     sub: String,
     #[serde(default)]
     scope: String,
+    exp: i64,
+    iat: i64,
 }
 
 impl Authenticator {
     pub fn from_config(config: &AuthConfig) -> Self {
         let jwt = (!config.jwt_hs256_secret.is_empty()).then(|| {
             let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-            let mut required = vec!["exp"];
-            validation.leeway = 30;
+            let mut required = vec!["exp", "iat"];
+            validation.leeway = LEEWAY_SECONDS.unsigned_abs();
+            validation.validate_nbf = true;
             if !config.jwt_issuer.is_empty() {
                 validation.set_issuer(&[&config.jwt_issuer]);
                 required.push("iss");
@@ -58,7 +63,8 @@ impl Authenticator {
             validation.set_required_spec_claims(&required);
             (jsonwebtoken::DecodingKey::from_secret(config.jwt_hs256_secret.as_bytes()), validation)
         });
-        Self { keys: config.parsed_api_keys(), jwt }
+        let jwt_max_lifetime = i64::try_from(config.jwt_max_lifetime.as_secs()).unwrap_or(i64::MAX);
+        Self { keys: config.parsed_api_keys(), jwt, jwt_max_lifetime }
     }
 
     /// `Ok(None)` when the request carries no credential.
@@ -82,7 +88,14 @@ impl Authenticator {
 
     fn verify_jwt(&self, token: &str) -> Result<Principal, InvalidCredential> {
         let (key, validation) = self.jwt.as_ref().ok_or(InvalidCredential)?;
+        if has_critical_header(token) {
+            return Err(InvalidCredential);
+        }
         let claims = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|_| InvalidCredential)?.claims;
+        let issued_in_future = claims.iat > chrono::Utc::now().timestamp() + LEEWAY_SECONDS;
+        if issued_in_future || claims.exp.saturating_sub(claims.iat) > self.jwt_max_lifetime {
+            return Err(InvalidCredential);
+        }
         let scopes: Vec<&str> = claims.scope.split_ascii_whitespace().collect();
         let role = if scopes.contains(&"portfolio:admin") {
             Some(Role::Admin)
@@ -93,6 +106,20 @@ impl Authenticator {
         };
         Ok(Principal { name: claims.sub, role })
     }
+}
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECONDS: i64 = 30;
+
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` header names an extension
+/// it does not understand; this service understands none. jsonwebtoken's `Header` drops
+/// unknown fields, so the header is read here; an unreadable one is left for `decode` to
+/// refuse.
+fn has_critical_header(token: &str) -> bool {
+    use base64::Engine;
+    let Some(header) = token.split('.').next() else { return false };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else { return false };
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok_and(|h| h.contains_key("crit"))
 }
 
 /// The token from `X-API-Key` or `Authorization: Bearer`; a malformed header is an invalid
@@ -127,7 +154,12 @@ mod tests {
             jwt_hs256_secret: SECRET.into(),
             jwt_issuer: "issuer".into(),
             jwt_audience: String::new(),
+            jwt_max_lifetime: std::time::Duration::from_secs(2 * 3600),
         })
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
     }
 
     fn headers(name: &'static str, value: &str) -> HeaderMap {
@@ -142,7 +174,7 @@ mod tests {
     }
 
     fn in_an_hour() -> i64 {
-        chrono::Utc::now().timestamp() + 3600
+        now() + 3600
     }
 
     #[test]
@@ -162,20 +194,65 @@ mod tests {
     fn jwts_verify_signature_expiry_issuer_and_scope() {
         let auth = authenticator();
         let bearer = |token: String| headers("authorization", &format!("Bearer {token}"));
-        let good = serde_json::json!({"sub": "ci", "scope": "portfolio:write", "exp": in_an_hour(), "iss": "issuer"});
+        let good = serde_json::json!({"sub": "ci", "scope": "portfolio:write", "exp": in_an_hour(), "iat": now(), "iss": "issuer"});
         let principal = auth.authenticate(&bearer(jwt(good.clone(), SECRET))).unwrap().unwrap();
         assert_eq!(principal, Principal { name: "ci".into(), role: Some(Role::Write) });
 
         let forged = jwt(good, "another-secret-another-secret-xx");
         assert_eq!(auth.authenticate(&bearer(forged)), Err(InvalidCredential));
-        let expired = serde_json::json!({"scope": "portfolio:admin", "exp": 1_000_000, "iss": "issuer"});
+        let expired =
+            serde_json::json!({"scope": "portfolio:admin", "exp": 1_000_000, "iat": 999_000, "iss": "issuer"});
         assert_eq!(auth.authenticate(&bearer(jwt(expired, SECRET))), Err(InvalidCredential));
-        let wrong_issuer = serde_json::json!({"scope": "portfolio:admin", "exp": in_an_hour(), "iss": "other"});
+        let wrong_issuer =
+            serde_json::json!({"scope": "portfolio:admin", "exp": in_an_hour(), "iat": now(), "iss": "other"});
         assert_eq!(auth.authenticate(&bearer(jwt(wrong_issuer, SECRET))), Err(InvalidCredential));
-        let no_exp = serde_json::json!({"scope": "portfolio:admin", "iss": "issuer"});
+        let no_exp = serde_json::json!({"scope": "portfolio:admin", "iat": now(), "iss": "issuer"});
         assert_eq!(auth.authenticate(&bearer(jwt(no_exp, SECRET))), Err(InvalidCredential));
-        let no_scope = serde_json::json!({"exp": in_an_hour(), "iss": "issuer"});
+        let no_scope = serde_json::json!({"exp": in_an_hour(), "iat": now(), "iss": "issuer"});
         assert_eq!(auth.authenticate(&bearer(jwt(no_scope, SECRET))).unwrap().unwrap().role, None);
+    }
+
+    #[test]
+    fn jwts_honour_nbf_a_maximum_lifetime_and_refuse_unknown_critical_headers() {
+        let auth = authenticator();
+        let bearer = |token: String| headers("authorization", &format!("Bearer {token}"));
+        let claims = |extra: serde_json::Value| {
+            let mut claims =
+                serde_json::json!({"scope": "portfolio:admin", "exp": in_an_hour(), "iat": now(), "iss": "issuer"});
+            claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            claims
+        };
+        assert!(auth.authenticate(&bearer(jwt(claims(serde_json::json!({})), SECRET))).is_ok());
+        let not_yet = claims(serde_json::json!({"nbf": now() + 600}));
+        assert_eq!(auth.authenticate(&bearer(jwt(not_yet, SECRET))), Err(InvalidCredential), "nbf in the future");
+        let forever = claims(serde_json::json!({"exp": now() + 365 * 24 * 3600}));
+        assert_eq!(auth.authenticate(&bearer(jwt(forever, SECRET))), Err(InvalidCredential), "lifetime over 2 h");
+        let no_iat = serde_json::json!({"scope": "portfolio:admin", "exp": in_an_hour(), "iss": "issuer"});
+        assert_eq!(auth.authenticate(&bearer(jwt(no_iat, SECRET))), Err(InvalidCredential), "iat required");
+        let future_iat = claims(serde_json::json!({"iat": now() + 600}));
+        assert_eq!(auth.authenticate(&bearer(jwt(future_iat, SECRET))), Err(InvalidCredential), "issued in the future");
+
+        // The same valid claims under a header that marks an extension critical.
+        let valid = jwt(claims(serde_json::json!({})), SECRET);
+        let crit = critical_header_token(&claims(serde_json::json!({})));
+        assert_ne!(crit, valid);
+        assert_eq!(auth.authenticate(&bearer(crit)), Err(InvalidCredential), "unknown crit");
+    }
+
+    /// A correctly signed token whose header carries `"crit": ["exp-ext"]`.
+    fn critical_header_token(claims: &serde_json::Value) -> String {
+        use base64::Engine;
+        let encode =
+            |json: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string());
+        let signing_input = format!(
+            "{}.{}",
+            encode(&serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": ["exp-ext"], "exp-ext": 1})),
+            encode(claims)
+        );
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, jsonwebtoken::Algorithm::HS256).unwrap();
+        format!("{signing_input}.{signature}")
     }
 
     #[test]

@@ -3,11 +3,12 @@
 use super::credentials::{Authenticator, Principal};
 use crate::error::ApiError;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use pfs_platform::config::{AuthConfig, Role};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// What the auth layer found, for routes that decide later ([`admin_only`]). Absent when
@@ -46,7 +47,7 @@ pub async fn layer(State(auth): State<Arc<AuthLayer>>, mut req: Request, next: N
         && is_api_write(&req)
         && let Err(refusal) = require(Some(&authentication), Role::Write)
     {
-        tracing::info!(principal = ?authentication.principal, "write refused: {refusal}");
+        audit_refusal(&req, &refusal);
         return refusal.into_response();
     }
     req.extensions_mut().insert(authentication);
@@ -61,9 +62,32 @@ pub fn admin_only<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router
                 tracing::info!(principal = name, method = %req.method(), path = req.uri().path(), "admin request");
                 next.run(req).await
             }
-            Err(refusal) => refusal.into_response(),
+            Err(refusal) => {
+                audit_refusal(&req, &refusal);
+                refusal.into_response()
+            }
         }
     }))
+}
+
+/// Every refused request leaves a WARN line (client address, method, route; never the
+/// credential) and a count by reason, so guessing and misconfigured clients show up in the
+/// logs and in `http_server_auth_failures_total`.
+fn audit_refusal(req: &Request, refusal: &ApiError) {
+    let reason = match refusal {
+        ApiError::Unauthenticated { invalid: true } => "invalid_credentials",
+        ApiError::Unauthenticated { invalid: false } => "missing_credentials",
+        _ => "forbidden",
+    };
+    metrics::counter!("http_server_auth_failures", "reason" => reason).increment(1);
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+    tracing::warn!(
+        client = ?client,
+        method = %req.method(),
+        route = req.uri().path(),
+        reason,
+        "request refused: {refusal}"
+    );
 }
 
 /// The principal's name if it holds `role`, otherwise the refusal to send.

@@ -13,18 +13,24 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Cors, CorsLayer};
 
-/// `["*"]` mirrors the caller's origin with credentials allowed (what Starlette did with
-/// `allow_origins=["*"], allow_credentials=True`); otherwise only the listed origins.
+/// `["*"]` answers `Access-Control-Allow-Origin: *` without credentials: any page may read
+/// the API, and no browser attaches cookies or client certificates to such a request. (The
+/// original mirrored every origin, `null` included, with credentials allowed: any page a
+/// user visited could act with the user's ambient credentials.) A list of origins allows
+/// exactly those, with credentials; `null` is never in it (validation takes http(s) origins).
+/// Headers are mirrored in both cases, so scripts can still send `Authorization` or
+/// `X-API-Key` explicitly.
 pub fn layer(origins: &[String]) -> PreflightOnlyLayer {
-    let allow_origin = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::mirror_request()
+    let any = origins.iter().any(|o| o == "*");
+    let allow_origin = if any {
+        AllowOrigin::any()
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
     PreflightOnlyLayer(
         CorsLayer::new()
             .allow_origin(allow_origin)
-            .allow_credentials(true)
+            .allow_credentials(!any)
             .allow_methods(AllowMethods::mirror_request())
             .allow_headers(AllowHeaders::mirror_request())
             .expose_headers([header::HeaderName::from_static("x-request-id")]),

@@ -94,6 +94,7 @@ pub async fn layer(State(limit): State<RateLimit>, req: Request, next: Next) -> 
     let mut response = if decision.allowed {
         next.run(req).await
     } else {
+        metrics::counter!("http_server_rate_limited").increment(1);
         let seconds = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
         let mut denied = ApiError::RateLimited { retry_after_seconds: seconds }.into_response();
         denied.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

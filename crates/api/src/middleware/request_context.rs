@@ -20,11 +20,16 @@ const MAX_LEN: usize = 128;
 pub struct RequestId(pub HeaderValue);
 
 fn incoming(headers: &HeaderMap) -> Option<HeaderValue> {
-    INCOMING.iter().filter_map(|name| headers.get(*name)).find_map(|value| {
-        let ok = !value.is_empty() && value.len() <= MAX_LEN && value.as_bytes().iter().all(|b| b.is_ascii_graphic());
-        ok.then(|| value.clone())
-    })
+    INCOMING.iter().filter_map(|name| headers.get(*name)).find(|value| acceptable(value)).cloned()
 }
+
+fn acceptable(value: &HeaderValue) -> bool {
+    !value.is_empty() && value.len() <= MAX_LEN && value.as_bytes().iter().all(|b| b.is_ascii_graphic())
+}
+
+/// The original echoes an incoming `X-Correlation-ID` as `x-correlation-id` (besides using it
+/// as the request id when no `X-Request-ID` came), and so do we, under the same rule as ids.
+const CORRELATION_ID: &str = "x-correlation-id";
 
 fn fresh() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
@@ -34,6 +39,7 @@ fn fresh() -> HeaderValue {
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let id = incoming(req.headers()).unwrap_or_else(fresh);
+    let correlation = req.headers().get(CORRELATION_ID).filter(|v| acceptable(v)).cloned();
     let trace = RequestTrace::start(req.method(), req.uri().path(), req.headers(), id.to_str().unwrap_or_default());
     req.extensions_mut().insert(RequestId(id.clone()));
     let start = Instant::now();
@@ -51,5 +57,8 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     }
     trace.finish(response.status(), response.headers_mut());
     response.headers_mut().insert("x-request-id", id);
+    if let Some(correlation) = correlation {
+        response.headers_mut().insert(CORRELATION_ID, correlation);
+    }
     response
 }

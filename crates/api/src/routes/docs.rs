@@ -5,7 +5,7 @@
 //! itself would need a CDN.
 
 use crate::error::ApiError;
-use crate::routes::{events, health, jobs, v1, v2};
+use crate::routes::{events, fast, health, jobs, v1, v2};
 use crate::wire::dto;
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
@@ -19,12 +19,14 @@ use utoipa::OpenApi;
         description = "Portfolio management API: v1 CRUD with optimistic locking, v2 search and bulk create."),
     paths(v1::list, v1::get, v1::create, v1::update, v1::delete, v2::search, v2::bulk_create, events::stream,
         jobs::create_import, jobs::get_job,
-        health::root, health::plain, health::live, health::ready, health::startup, health::detailed, health::metrics),
+        health::root, health::plain, health::live, health::ready, health::startup, health::detailed, health::metrics,
+        fast::bulk::create, fast::search::search, fast::health, fast::stats),
     components(schemas(dto::PortfolioDto, dto::SearchResponse, dto::PaginationDto, dto::PortfolioPostSchema, dto::PortfolioPutSchema,
         jobs::ImportAccepted, jobs::JobDto, jobs::JobProgressDto, jobs::JobCountsDto, jobs::JobErrorDto)),
     tags((name = "v1", description = "Single portfolios"), (name = "v2", description = "Search, bulk create and the change stream"),
         (name = "jobs", description = "Background imports and their status"),
-        (name = "health", description = "Probes"), (name = "service", description = "Service information"))
+        (name = "health", description = "Probes"), (name = "service", description = "Service information"),
+        (name = "fast", description = "The original's undocumented fast-path routes, kept for its scripts (legacy, deprecated)"))
 )]
 pub struct ApiDoc;
 

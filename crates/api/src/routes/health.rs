@@ -44,21 +44,26 @@ fn healthy_ratio(healthy: usize, total: usize) -> f64 {
     if total == 0 { 1.0 } else { healthy as f64 / total as f64 }
 }
 
-/// The service banner.
+/// The service banner. The original's clients may read the `features` keys, so they stay, but
+/// each value states what this process does: `prometheus_removed` is false while `/metrics`
+/// is served, and `validation_caching` is false because every request is validated afresh
+/// (the original advertised both as `true`).
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, description = "Banner")))]
 pub async fn root(State(state): State<AppState>) -> Json<Value> {
+    let observability = &state.config.observability;
     Json(json!({
         "message": "GlobeCo Portfolio Service",
         "version": VERSION,
         "environment": state.config.environment.as_str(),
         "status": "operational",
         "features": {
-            "unified_monitoring": true,
-            "prometheus_removed": true,
+            // One recorder feeds both `/metrics` and OTLP.
+            "unified_monitoring": observability.metrics_enabled,
+            "prometheus_removed": state.telemetry.prometheus.is_none(),
             "optimized_performance": true,
             "environment_profiles": true,
-            "circuit_breakers": true,
-            "validation_caching": true
+            "circuit_breakers": !state.breakers.is_empty(),
+            "validation_caching": false
         }
     }))
 }
@@ -79,26 +84,38 @@ pub async fn live() -> Json<Value> {
     }))
 }
 
-/// Readiness: the database answers through the pool and the process is not draining. The
+/// Readiness: every dependency answered once since start (else 503 naming what is missing and
+/// its last error), the database answers through the pool, and the process is not draining. The
 /// round trip goes through the database breaker: while it is open this is 503 at once, and
 /// once it lets a probe through, this check may be that probe.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let start = Instant::now();
+    let breakers = breakers(&state);
+    let breaker_check = json!({
+        "status": if breakers["open_breakers"] == 0 { "ready" } else { "degraded" },
+        "healthy_ratio": breakers["overall_health"]
+    });
+    if let Some((mut checks, waiting_for)) = starting(&state, "ready", "unhealthy") {
+        checks.insert("circuit_breakers".into(), breaker_check);
+        checks.insert("lifecycle".into(), json!({"status": "starting"}));
+        let body = json!({
+            "status": "not_ready", "timestamp": now(), "service": SERVICE, "probe_type": "readiness",
+            "checks": checks, "waiting_for": waiting_for,
+            "response_time_ms": millis_since(start), "cached": false
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
     let database = database_check(&state, "ready", "unhealthy").await;
     let draining = state.lifecycle.is_draining();
     let ready = database.0 && !draining;
-    let breakers = breakers(&state);
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "timestamp": now(), "service": SERVICE, "probe_type": "readiness",
         "checks": {
             "database": database.1,
-            "circuit_breakers": {
-                "status": if breakers["open_breakers"] == 0 { "ready" } else { "degraded" },
-                "healthy_ratio": breakers["overall_health"]
-            },
+            "circuit_breakers": breaker_check,
             "lifecycle": {"status": if draining { "draining" } else { "serving" }}
         },
         "response_time_ms": millis_since(start), "cached": false
@@ -106,18 +123,55 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     (status(ready), Json(body))
 }
 
-/// Startup: migrations ran (the server only listens after they did) and the database answers.
+/// While the process still waits for a dependency it could not reach at start: each one's
+/// check (the last error and the attempts so far for those still missing), and their names.
+fn starting(state: &AppState, ok_word: &str, fail_word: &str) -> Option<(serde_json::Map<String, Value>, Vec<Value>)> {
+    if state.startup.is_complete() {
+        return None;
+    }
+    let progress = state.startup.progress();
+    let checks = progress
+        .iter()
+        .map(|p| {
+            let check = if p.connected {
+                json!({"status": ok_word})
+            } else {
+                json!({
+                    "status": fail_word,
+                    "error": p.last_error.as_deref().unwrap_or("not connected yet"),
+                    "attempts": p.attempts
+                })
+            };
+            (p.dependency.to_owned(), check)
+        })
+        .collect();
+    let waiting_for = progress.iter().filter(|p| !p.connected).map(|p| json!(p.dependency)).collect();
+    Some((checks, waiting_for))
+}
+
+/// Startup: every dependency answered once since the process started (migrations ran) and
+/// the database answers now. While one is still missing: 503 naming it and its last error.
 #[utoipa::path(get, path = "/health/startup", tag = "health",
     responses((status = 200, description = "Started"), (status = 503, description = "Starting")))]
 pub async fn startup(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let start = Instant::now();
+    let monitoring = json!({"status": "initialized", "healthy": true, "fallback_mode": false});
+    if let Some((mut checks, waiting_for)) = starting(&state, "connected", "error") {
+        checks.insert("monitoring".into(), monitoring);
+        let body = json!({
+            "status": "starting", "timestamp": now(), "service": SERVICE, "probe_type": "startup",
+            "checks": checks, "waiting_for": waiting_for,
+            "response_time_ms": millis_since(start), "cached": false
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
     let (ok, database) = database_check(&state, "connected", "error").await;
     let body = json!({
         "status": if ok { "started" } else { "starting" },
         "timestamp": now(), "service": SERVICE, "probe_type": "startup",
         "checks": {
             "database": database,
-            "monitoring": {"status": "initialized", "healthy": true, "fallback_mode": false}
+            "monitoring": monitoring
         },
         "response_time_ms": millis_since(start), "cached": false
     });
@@ -162,6 +216,10 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
         "environment": state.config.environment.as_str(),
         "uptime_seconds": state.lifecycle.uptime_seconds(),
         "draining": state.lifecycle.is_draining(),
+        "startup": {
+            "complete": state.startup.is_complete(),
+            "waiting_for": state.startup.waiting().iter().map(|p| p.dependency).collect::<Vec<_>>()
+        },
         "checks": {
             "database": database,
             "cache": cache,
@@ -170,6 +228,8 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
             "monitoring": {"status": "healthy", "fallback_mode": false}
         },
         "runtime_flags": *state.telemetry.flags.load().clone(),
+        // Per signal: its exporters and whether they deliver, or why it has none.
+        "telemetry": pfs_observability::pipeline::report(),
         "response_time_ms": millis_since(start)
     });
     (status(ok), Json(body))

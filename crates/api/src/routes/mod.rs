@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod docs;
 pub mod events;
+pub mod fast;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
@@ -46,6 +47,7 @@ pub fn routes(state: AppState) -> Router {
         .route(REDOC, get(docs::index).layer(revalidate()))
         .route(DOCS_OAUTH2_REDIRECT, get(docs::oauth2_redirect).layer(revalidate()))
         .route(DOCS_ASSET, get(docs::file))
+        .merge(fast::routes(&state))
         .merge(metrics::route(&state))
         .merge(admin::routes())
         .fallback(fallback::not_found)

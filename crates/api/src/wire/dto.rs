@@ -162,7 +162,8 @@ pub fn parse_update_body(body: Body) -> Parsed<Update> {
     }
 }
 
-fn parse_new(value: &Value) -> Parsed<NewPortfolio> {
+/// One create object (a v1 body or a bulk item), with issue locations relative to it.
+pub fn parse_new(value: &Value) -> Parsed<NewPortfolio> {
     let mut fields = Fields::of(value).map_err(|issue| vec![issue])?;
     let name = fields.required("name", name);
     let date_created = fields.optional("dateCreated", lax::datetime);

@@ -43,6 +43,19 @@ async fn a_wrong_key_is_reported_as_invalid() {
 }
 
 #[tokio::test]
+async fn refused_requests_are_counted_by_reason_for_the_auth_failure_alert() {
+    let app = protected_app().await;
+    let invalid = r#"http_server_auth_failures_total{reason="invalid_credentials"}"#;
+    let missing = r#"http_server_auth_failures_total{reason="missing_credentials"}"#;
+    let (invalid_before, missing_before) = (metric_value(&app, invalid).await, metric_value(&app, missing).await);
+    let guess = app.client.post(app.url("/api/v1/portfolios")).header("x-api-key", "guess").json(&portfolio());
+    assert_eq!(guess.send().await.unwrap().status(), 401);
+    assert_eq!(app.post_json("/api/v1/portfolios", &portfolio()).await.status(), 401);
+    assert!(metric_value(&app, invalid).await >= invalid_before + 1.0);
+    assert!(metric_value(&app, missing).await >= missing_before + 1.0);
+}
+
+#[tokio::test]
 async fn write_and_admin_keys_may_write_by_either_header() {
     let app = protected_app().await;
     let created = app

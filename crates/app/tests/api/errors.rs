@@ -78,9 +78,8 @@ async fn head_on_get_routes_is_405() {
 }
 
 #[tokio::test]
-async fn a_trailing_slash_on_a_known_path_redirects_307_to_the_absolute_slashless_url() {
+async fn a_trailing_slash_on_a_known_path_redirects_307_to_the_relative_slashless_url() {
     let app = TestApp::spawn().await;
-    let host = app.address.to_string();
     let id = app.create_portfolio("x").await["portfolioId"].as_str().unwrap().to_owned();
     let cases = [
         ("GET", "/api/v2/portfolios/?limit=5".to_owned(), "/api/v2/portfolios?limit=5".to_owned()),
@@ -98,9 +97,29 @@ async fn a_trailing_slash_on_a_known_path_redirects_307_to_the_absolute_slashles
         let response = request(&app, method, &from).await;
         assert_eq!(response.status(), 307, "{method} {from}");
         let location = response.headers()["location"].to_str().unwrap().to_owned();
-        assert_eq!(location, format!("http://{host}{to}"), "{method} {from}");
+        assert_eq!(location, to, "{method} {from}");
     }
     assert_eq!(stored_count(&app).await, 1, "the redirected POST must not create anything");
+    // A client's Host header never chooses where the redirect goes.
+    let spoofed = app.client.get(app.url("/api/v1/portfolios/")).header("host", "evil.example").send().await.unwrap();
+    assert_eq!(spoofed.headers()["location"], "/api/v1/portfolios");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_redirects_name_the_forwarded_scheme_and_host() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_SERVER__TRUST_FORWARDED_HEADERS", "true")]).await;
+    let behind_tls = app
+        .client
+        .get(app.url("/api/v2/portfolios/?limit=5"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "api.example, internal:8000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(behind_tls.status(), 307);
+    assert_eq!(behind_tls.headers()["location"], "https://api.example/api/v2/portfolios?limit=5");
+    let plain = app.get("/health/live/").await;
+    assert_eq!(plain.headers()["location"], format!("http://{}/health/live", app.address));
 }
 
 #[tokio::test]

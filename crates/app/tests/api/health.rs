@@ -16,17 +16,28 @@ fn assert_probe_common(body: &Value, status: &str, probe_type: &str) {
 async fn root_serves_the_service_banner_for_the_development_profile() {
     let app = TestApp::spawn().await;
     let body = expect_json(app.get("/").await, 200).await;
+    // The original's keys, each value true of this process: `/metrics` is served (so
+    // Prometheus is not removed) and validation is never cached.
     let expected = json!({
         "message": "GlobeCo Portfolio Service",
         "version": "2.0.0",
         "environment": "development",
         "status": "operational",
         "features": {
-            "unified_monitoring": true, "prometheus_removed": true, "optimized_performance": true,
-            "environment_profiles": true, "circuit_breakers": true, "validation_caching": true
+            "unified_monitoring": true, "prometheus_removed": false, "optimized_performance": true,
+            "environment_profiles": true, "circuit_breakers": true, "validation_caching": false
         }
     });
     assert_eq!(body, expected);
+    assert_eq!(app.get("/metrics").await.status(), 200, "prometheus_removed: false is true");
+}
+
+#[tokio::test]
+async fn root_says_prometheus_is_removed_only_when_metrics_is_not_served() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_OBSERVABILITY__PROMETHEUS_ENDPOINT", "false")]).await;
+    let body = expect_json(app.get("/").await, 200).await;
+    assert_eq!(body["features"]["prometheus_removed"], true, "{body}");
+    assert_eq!(app.get("/metrics").await.status(), 404);
 }
 
 #[tokio::test]

@@ -151,3 +151,16 @@ fn timestamp_helpers_accept_only_the_canonical_form() {
 pub fn enc(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
+
+/// A response header as text, if present.
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
+}
+
+/// The value of one sample on `/metrics` (0 when absent): `name` plus its exact label text,
+/// e.g. `counter_value(&app, r#"x_total{reason="a"}"#)`. The recorder is process-wide, so
+/// tests compare before and after rather than expect absolute values.
+pub async fn metric_value(app: &TestApp, sample: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+}

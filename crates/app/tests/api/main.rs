@@ -9,6 +9,7 @@ mod content_type;
 mod errors;
 mod events;
 mod failures;
+mod fast_path;
 mod health;
 mod helpers;
 mod hostile;

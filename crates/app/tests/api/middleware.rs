@@ -3,10 +3,6 @@
 use crate::helpers::*;
 use pfs_test_support::{TestApp, json, reqwest};
 
-fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned())
-}
-
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
@@ -143,7 +139,7 @@ async fn production_adds_strict_transport_security() {
 }
 
 #[tokio::test]
-async fn a_cors_preflight_is_answered_200_for_any_origin() {
+async fn a_cors_preflight_is_answered_200_for_any_origin_without_credentials() {
     let app = TestApp::spawn().await;
     for path in ["/api/v1/portfolios", "/api/v2/portfolios", "/api/v1/portfolio/ffffffffffffffffffffffff"] {
         let response = app
@@ -156,12 +152,8 @@ async fn a_cors_preflight_is_answered_200_for_any_origin() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        assert_eq!(
-            header(&response, "access-control-allow-origin").as_deref(),
-            Some("https://client.example"),
-            "{path}"
-        );
-        assert_eq!(header(&response, "access-control-allow-credentials").as_deref(), Some("true"), "{path}");
+        assert_eq!(header(&response, "access-control-allow-origin").as_deref(), Some("*"), "{path}");
+        assert_eq!(header(&response, "access-control-allow-credentials"), None, "{path}");
         let methods = header(&response, "access-control-allow-methods").unwrap_or_default();
         assert!(methods.contains("PUT"), "allow-methods {methods:?}");
         let headers = header(&response, "access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
@@ -169,6 +161,32 @@ async fn a_cors_preflight_is_answered_200_for_any_origin() {
         assert_eq!(header(&response, "x-content-type-options").as_deref(), Some("nosniff"), "{path}");
     }
     assert_eq!(stored_count(&app).await, 0);
+}
+
+/// A listed origin gets itself back with credentials; any other origin, `null` included (a
+/// sandboxed frame or a `file:` page), gets no CORS headers at all.
+#[tokio::test]
+async fn listed_origins_alone_are_allowed_with_credentials_and_null_never_is() {
+    let app = TestApp::spawn_with_env(&[("PORTFOLIO_SERVER__CORS_ALLOWED_ORIGINS", "https://portal.example")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/portfolios"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+    };
+    let listed = preflight("https://portal.example").await.unwrap();
+    assert_eq!(header(&listed, "access-control-allow-origin").as_deref(), Some("https://portal.example"));
+    assert_eq!(header(&listed, "access-control-allow-credentials").as_deref(), Some("true"));
+    for origin in ["null", "https://evil.example"] {
+        let refused = preflight(origin).await.unwrap();
+        // Without an allow-origin naming it, a browser gives the page nothing, whatever else
+        // the preflight says.
+        assert_eq!(header(&refused, "access-control-allow-origin"), None, "{origin}");
+    }
+    let open = TestApp::spawn().await;
+    let null_origin = open.client.get(open.url("/api/v1/portfolios")).header("Origin", "null").send().await.unwrap();
+    assert_eq!(header(&null_origin, "access-control-allow-origin").as_deref(), Some("*"), "never reflected");
 }
 
 #[tokio::test]

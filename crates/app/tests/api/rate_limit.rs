@@ -33,8 +33,11 @@ async fn a_client_past_its_burst_gets_429_with_retry_after_while_others_and_prob
         assert_eq!(response.headers()["x-ratelimit-limit"], "3");
         assert_eq!(response.headers()["x-ratelimit-remaining"], expected_remaining);
     }
+    let rejections_before = crate::helpers::metric_value(&app, "http_server_rate_limited_total").await;
     let refused = get_as(&app, Some("alice")).await;
     assert_eq!(refused.status(), 429);
+    let rejections = crate::helpers::metric_value(&app, "http_server_rate_limited_total").await;
+    assert!(rejections >= rejections_before + 1.0, "429s are counted for the rate-limit alert");
     let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&wait), "{wait}");
     assert!(refused.headers().contains_key("x-request-id"));

@@ -6,7 +6,8 @@ use std::io::BufRead;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Opts {
-    /// The effective configuration after every layer, secrets redacted (fails if invalid).
+    /// The effective configuration after every layer, secrets redacted (fails if invalid),
+    /// then what each telemetry signal resolved to from the OTEL_* variables.
     Print,
     /// The embedded defaults, with a comment on every key.
     PrintDefault,
@@ -29,7 +30,11 @@ pub struct HashKey {
 
 pub fn run(opts: Opts, sources: &ConfigSources) -> anyhow::Result<()> {
     match opts {
-        Opts::Print => print!("{}", Config::load(sources)?.to_redacted_toml()),
+        Opts::Print => {
+            let config = Config::load(sources)?;
+            let plan = pfs_observability::pipeline::plan(&config);
+            print!("{}{}", config.to_redacted_toml(), pfs_observability::pipeline::plan_toml(&plan));
+        }
         Opts::PrintDefault => print!("{DEFAULT_TOML}"),
         Opts::HashKey(opts) => {
             let key = if opts.generate {

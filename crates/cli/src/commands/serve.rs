@@ -43,12 +43,15 @@ pub async fn run(opts: Opts, mut sources: ConfigSources) -> anyhow::Result<()> {
     let config = pfs_platform::Config::load(&sources)?;
     let telemetry = pfs_observability::init_process(&config)?;
     super::super::log_panics();
-    let app = App::build(&config).await?;
-    #[cfg(unix)]
-    pfs_observability::flags::reload_on_change(app.flags(), sources, config.observability.config_reload_interval)?;
+    // Bound before the app is built: the build waits for a first attempt at the database
+    // (up to `database.acquire_timeout` when it is down), and meanwhile probes queue in the
+    // listen backlog instead of being refused.
     let address = (config.server.host.as_str(), config.server.port);
     let listener =
         tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {}:{}", address.0, address.1))?;
+    let app = App::build(&config).await?;
+    #[cfg(unix)]
+    pfs_observability::flags::reload_on_change(app.flags(), sources, config.observability.config_reload_interval)?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Checks credentials at all. Admin routes answer 403 while this is off.
@@ -19,6 +19,24 @@ pub struct AuthConfig {
     pub jwt_issuer: String,
     /// Required `aud` claim of JWTs, when set.
     pub jwt_audience: String,
+    /// The longest a JWT may live (`exp - iat`); tokens must carry `iat`. A stolen token with
+    /// a far-away expiry is then useless after this long.
+    #[serde(with = "humantime_serde")]
+    pub jwt_max_lifetime: std::time::Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            protect_writes: false,
+            api_keys: Vec::new(),
+            jwt_hs256_secret: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_max_lifetime: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// What a credential allows. Admin includes write.

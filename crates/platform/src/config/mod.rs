@@ -6,6 +6,7 @@
 //! never mutate the process environment.
 
 mod auth;
+mod diagnose;
 mod events;
 mod idempotency;
 mod jobs;
@@ -28,6 +29,7 @@ pub use reliability::ReliabilityConfig;
 pub use sources::ConfigSources;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,6 +59,10 @@ pub struct Config {
     pub events: EventsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// The `OTEL_*` (and Downward API `MY_*`) variables, which the observability crate
+    /// resolves per signal over `observability.otlp` ([`ConfigSources::telemetry_env`]).
+    #[serde(skip)]
+    pub telemetry_env: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,6 +81,10 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     pub tls_cert_path: PathBuf,
     pub tls_key_path: PathBuf,
+    /// Believe `X-Forwarded-Proto` and `X-Forwarded-Host` (a proxy in front sets them) when
+    /// writing absolute URLs; otherwise redirects carry a relative `Location`.
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -175,7 +185,7 @@ pub struct HealthConfig {
 /// Why configuration could not be loaded; every message names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error(transparent)]
     Load(#[from] ::config::ConfigError),
     #[error("invalid profile {value:?} in {source_var}: expected development, staging or production")]
     Profile { source_var: &'static str, value: String },
@@ -187,8 +197,15 @@ impl Config {
     /// Loads and validates the configuration from `sources`.
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
         let profile = sources.profile()?;
-        let config: Config = sources.builder(profile)?.build()?.try_deserialize()?;
-        let mut config = Config { environment: profile, ..config };
+        let merged = sources.builder(profile)?.build()?;
+        let config: Config = match merged.clone().try_deserialize() {
+            Ok(config) => config,
+            Err(first) => {
+                let base = || sources.base_builder(profile);
+                return Err(ConfigError::Invalid(diagnose::problems(&merged, base, first)));
+            }
+        };
+        let mut config = Config { environment: profile, telemetry_env: sources.telemetry_env(), ..config };
         config.validate()?;
         // Resolved once, so `config print` and every role see the database actually used.
         config.database.mongo_database = config.database.effective_mongo_database();
@@ -204,6 +221,14 @@ impl Config {
         if !shown.auth.jwt_hs256_secret.is_empty() {
             shown.auth.jwt_hs256_secret = "[REDACTED]".into();
         }
+        // Export headers carry credentials: names only.
+        let headers = &mut shown.observability.otlp.headers;
+        *headers = headers
+            .split(',')
+            .filter(|pair| !pair.trim().is_empty())
+            .map(|pair| format!("{}=[REDACTED]", pair.split('=').next().unwrap_or_default().trim()))
+            .collect::<Vec<_>>()
+            .join(",");
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }

@@ -18,6 +18,8 @@ pub struct ObservabilityConfig {
     pub trace_sampler: String,
     /// `service.name` of every span and metric. Env: OTEL_SERVICE_NAME.
     pub service_name: String,
+    /// `service.namespace` (omitted when empty). Env: OTEL_SERVICE_NAMESPACE.
+    pub service_namespace: String,
     /// Extra resource attributes, `key=value,key=value`. Env: OTEL_RESOURCE_ATTRIBUTES.
     pub resource_attributes: String,
     /// Log field names whose values are replaced by `[REDACTED]` (case-insensitive).
@@ -47,8 +49,12 @@ pub struct RuntimeFlags {
     pub log_sample_rate: f64,
 }
 
+/// How a signal's exporter talks to its collector. `Auto`: chosen from the endpoint (see the
+/// protocol rule in docs/OBSERVABILITY.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OtlpProtocol {
+    #[serde(rename = "auto")]
+    Auto,
     #[serde(rename = "grpc")]
     Grpc,
     #[serde(rename = "http/protobuf")]
@@ -59,19 +65,31 @@ pub enum OtlpProtocol {
 #[serde(deny_unknown_fields)]
 pub struct OtlpConfig {
     /// Collector base URL, e.g. http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP).
-    /// Empty: nothing is pushed. Env: OTEL_EXPORTER_OTLP_ENDPOINT.
+    /// Empty: nothing is pushed. The `OTEL_EXPORTER_OTLP_*` variables beat every key here.
     pub endpoint: String,
-    /// Env: OTEL_EXPORTER_OTLP_PROTOCOL (`grpc` or `http/protobuf`).
+    /// `auto`, `grpc` or `http/protobuf`.
     pub protocol: OtlpProtocol,
+    /// `key=value,key=value` sent with every export (values are secrets: never printed).
+    pub headers: String,
+    /// A schemeless gRPC endpoint (`host:port`) is plaintext when true, TLS otherwise.
+    pub insecure: bool,
+    /// PEM file of the CA that signs the collector's certificate (empty: the system's roots).
+    pub certificate: String,
     pub traces: bool,
     pub metrics: bool,
+    pub logs: bool,
     #[serde(with = "humantime_serde")]
     pub metrics_interval: Duration,
     #[serde(with = "humantime_serde")]
+    pub metrics_timeout: Duration,
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// Spans waiting for export; beyond this they are dropped and counted.
+    /// Spans (and log records) waiting for export; beyond this they are dropped and counted.
     pub max_queue_size: usize,
     pub max_batch_size: usize,
+    /// How long a partial batch waits for more before it is sent.
+    #[serde(with = "humantime_serde")]
+    pub batch_delay: Duration,
     /// Consecutive failed exports that open the breaker, and how long it stays open.
     pub breaker_failures: u32,
     #[serde(with = "humantime_serde")]

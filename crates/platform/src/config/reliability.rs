@@ -30,6 +30,14 @@ pub struct ReliabilityConfig {
     /// How long an open breaker fails calls fast before it lets one probe through.
     #[serde(with = "humantime_serde")]
     pub breaker_open_for: Duration,
+    /// While `serve` waits for a dependency that was down at start (the database, Redis), the
+    /// first retry comes after the min delay, doubling up to the max, each with jitter: a
+    /// restarting database is found within the max delay, without a fleet of replicas
+    /// reconnecting in step.
+    #[serde(with = "humantime_serde")]
+    pub connect_retry_min_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_retry_max_delay: Duration,
 }
 
 impl Default for ReliabilityConfig {
@@ -44,6 +52,8 @@ impl Default for ReliabilityConfig {
             storage_retry_max_delay: Duration::from_millis(200),
             breaker_failure_threshold: 5,
             breaker_open_for: Duration::from_secs(2),
+            connect_retry_min_delay: Duration::from_millis(500),
+            connect_retry_max_delay: Duration::from_secs(15),
         }
     }
 }
@@ -60,6 +70,12 @@ impl ReliabilityConfig {
         }
         if self.storage_retry_min_delay > self.storage_retry_max_delay {
             problems.push("reliability.storage_retry_min_delay: must not exceed storage_retry_max_delay".into());
+        }
+        if self.connect_retry_min_delay.is_zero() || self.connect_retry_min_delay > self.connect_retry_max_delay {
+            problems.push(
+                "reliability.connect_retry_min_delay: must be more than 0s and not exceed connect_retry_max_delay"
+                    .into(),
+            );
         }
         if self.breaker_failure_threshold == 0 {
             problems.push("reliability.breaker_failure_threshold: must be at least 1".into());
@@ -103,10 +119,13 @@ mod tests {
             ("PORTFOLIO_RELIABILITY__HEADER_READ_TIMEOUT", "10ms"),
             ("PORTFOLIO_RELIABILITY__BREAKER_FAILURE_THRESHOLD", "0"),
             ("PORTFOLIO_RELIABILITY__STORAGE_RETRY_MIN_DELAY", "1s"),
+            ("PORTFOLIO_RELIABILITY__CONNECT_RETRY_MIN_DELAY", "1m"),
         ])
         .unwrap_err()
         .to_string();
-        for key in ["header_read_timeout", "breaker_failure_threshold", "storage_retry_min_delay"] {
+        for key in
+            ["header_read_timeout", "breaker_failure_threshold", "storage_retry_min_delay", "connect_retry_min_delay"]
+        {
             assert!(err.contains(&format!("reliability.{key}")), "{key} missing from: {err}");
         }
     }

@@ -71,11 +71,72 @@ fn the_originals_log_level_names_are_understood_but_ours_win() {
 }
 
 #[test]
+fn the_originals_pool_sizes_size_the_pool_but_ours_win() {
+    let chart = load(&[("MAX_POOL_SIZE", "50"), ("MIN_POOL_SIZE", "10")]).unwrap();
+    assert_eq!((chart.database.max_connections, chart.database.min_connections), (50, 10));
+    let ours = load(&[
+        ("MAX_POOL_SIZE", "50"),
+        ("MIN_POOL_SIZE", "10"),
+        ("PORTFOLIO_DATABASE__MAX_CONNECTIONS", "20"),
+        ("PORTFOLIO_DATABASE__MIN_CONNECTIONS", "4"),
+    ])
+    .unwrap();
+    assert_eq!((ours.database.max_connections, ours.database.min_connections), (20, 4));
+    let err = load(&[("MAX_POOL_SIZE", "fifty")]).unwrap_err().to_string();
+    assert!(err.contains("max_connections"), "{err}");
+}
+
+/// The suite's Helm chart environment (kasbench/globeco-helm), non-OpenTelemetry part: loads,
+/// sizes the pool, picks MongoDB and the level; the variables without a meaning here are
+/// accepted silently.
+#[test]
+fn the_charts_environment_loads() {
+    let config = load(&[
+        ("NODE_IP", "10.0.0.5"),
+        ("MONGODB_URI", "mongodb://globeco-portfolio-service-mongodb:27017"),
+        ("OTEL_METRICS_LOGGING_ENABLED", "true"),
+        ("METRICS_DEBUG_LOGGING", "false"),
+        ("ENABLE_THREAD_METRICS", "true"),
+        ("THREAD_METRICS_UPDATE_INTERVAL", "1.0"),
+        ("THREAD_METRICS_DEBUG_LOGGING", "false"),
+        ("SERVICE_NAMESPACE", "globeco"),
+        ("MY_POD_NAME", "globeco-portfolio-service-7d9f-abcde"),
+        ("MY_POD_IP", "10.1.2.3"),
+        ("MY_NODE_NAME", "node-1"),
+        ("LOG_LEVEL", "INFO"),
+        ("MAX_POOL_SIZE", "50"),
+        ("MIN_POOL_SIZE", "10"),
+    ])
+    .unwrap();
+    assert_eq!(config.database.effective_url(), "mongodb://globeco-portfolio-service-mongodb:27017");
+    assert_eq!((config.database.max_connections, config.database.min_connections), (50, 10));
+    assert_eq!(config.logging.level, "info");
+    assert_eq!(config.environment, Profile::Development);
+}
+
+#[test]
 fn typos_in_nested_keys_and_bad_values_are_reported() {
     let err = load(&[("PORTFOLIO_SERVER__PROT", "1")]).unwrap_err().to_string();
     assert!(err.contains("prot"), "{err}");
     let err = load(&[("PORTFOLIO_PORT", "eighty")]).unwrap_err().to_string();
     assert!(err.contains("port"), "{err}");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_all_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nport = \"abc\"\nbogus = 1\n[nosuch]\nx = 1\n").unwrap();
+    let sources = ConfigSources {
+        env: [("PORTFOLIO_CACHE__TTL".to_owned(), "soon".to_owned())].into(),
+        file: Some(file),
+        ..ConfigSources::default()
+    };
+    let err = Config::load(&sources).unwrap_err().to_string();
+    for problem in ["server.port: ", "server.bogus: unknown key", "nosuch.x: unknown key", "cache.ttl: "] {
+        assert_eq!(err.matches(problem).count(), 1, "{problem:?} once in: {err}");
+    }
+    assert_eq!(err.matches("abc").count(), 1, "{err}");
 }
 
 #[test]
@@ -107,6 +168,11 @@ fn printed_configuration_hides_database_passwords() {
     let printed = with_secret.to_redacted_toml();
     assert!(printed.contains("postgres://app:***@db:5432/portfolio"), "{printed}");
     assert!(!printed.contains("hunter2"));
+    for url in ["postgres://db/portfolio?user=app&password=hunter2", "postgres://db/x?sslpassword=hunter2"] {
+        let config = load(&[("PORTFOLIO_DATABASE_URL", url), ("PORTFOLIO_REDIS_URL", "redis://:hunter2@r:6379")]);
+        let printed = config.unwrap().to_redacted_toml();
+        assert!(!printed.contains("hunter2") && printed.contains("password=***"), "{printed}");
+    }
 }
 
 #[test]
@@ -196,4 +262,75 @@ fn an_impossible_mongodb_database_name_is_refused() {
     let err = load(&[("MONGODB_URI", "mongodb://h:27017"), ("MONGODB_DB", "a.b")]).unwrap_err().to_string();
     assert!(err.contains("\"a.b\" is not a MongoDB database name"), "{err}");
     assert!(load(&[("MONGODB_DB", "a.b")]).is_ok(), "only checked when MongoDB is the backend");
+}
+
+#[test]
+fn the_originals_telemetry_variables_map_to_keys_and_ours_win() {
+    let config = load(&[
+        ("ENABLE_METRICS", "false"),
+        ("ENABLE_METRICS_MIDDLEWARE", "false"),
+        ("ENABLE_DATABASE_TRACING", "yes"),
+        ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "5"),
+        ("OTEL_METRICS_EXPORT_TIMEOUT_SECONDS", "2.5"),
+    ])
+    .unwrap();
+    let observability = &config.observability;
+    assert!(!observability.metrics_enabled);
+    assert!(!observability.flags.metrics_middleware);
+    assert!(observability.flags.database_tracing);
+    assert_eq!(observability.otlp.metrics_interval, Duration::from_secs(5));
+    assert_eq!(observability.otlp.metrics_timeout, Duration::from_millis(2500));
+
+    let config = load(&[
+        ("ENABLE_DATABASE_TRACING", "false"),
+        ("PORTFOLIO_OBSERVABILITY__FLAGS__DATABASE_TRACING", "true"),
+        ("OTEL_METRICS_EXPORT_INTERVAL_SECONDS", "5"),
+        ("PORTFOLIO_OBSERVABILITY__OTLP__METRICS_INTERVAL", "7s"),
+    ])
+    .unwrap();
+    assert!(config.observability.flags.database_tracing);
+    assert_eq!(config.observability.otlp.metrics_interval, Duration::from_secs(7));
+}
+
+#[test]
+fn the_standard_service_variables_beat_our_keys() {
+    let config = load(&[
+        ("PORTFOLIO_OBSERVABILITY__SERVICE_NAME", "ours"),
+        ("OTEL_SERVICE_NAME", "standard"),
+        ("OTEL_SERVICE_NAMESPACE", "globeco"),
+    ])
+    .unwrap();
+    assert_eq!(config.observability.service_name, "standard");
+    assert_eq!(config.observability.service_namespace, "globeco");
+}
+
+#[test]
+fn the_charts_other_variables_are_accepted_and_the_telemetry_ones_kept_for_the_pipeline() {
+    let config = load(&[
+        ("OTEL_METRICS_LOGGING_ENABLED", "true"),
+        ("METRICS_DEBUG_LOGGING", "false"),
+        ("ENABLE_THREAD_METRICS", "true"),
+        ("THREAD_METRICS_UPDATE_INTERVAL", "1.0"),
+        ("THREAD_METRICS_DEBUG_LOGGING", "false"),
+        ("NODE_IP", "10.0.0.5"),
+        ("SERVICE_NAMESPACE", "original"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "10.0.0.5:4317"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", ""),
+        ("MY_POD_NAME", "portfolio-1"),
+        ("PATH", "/usr/bin"),
+    ])
+    .expect("accepted");
+    let kept: Vec<&str> = config.telemetry_env.keys().map(String::as_str).collect();
+    assert_eq!(kept, ["MY_POD_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_LOGGING_ENABLED"]);
+    assert_eq!(config.observability.otlp.endpoint, "", "the exporter variables are not keys");
+    assert_eq!(config.observability.service_namespace, "", "SERVICE_NAMESPACE: no effect, as in the original");
+}
+
+#[test]
+fn printed_configuration_hides_export_header_values() {
+    let config =
+        load(&[("PORTFOLIO_OBSERVABILITY__OTLP__HEADERS", "authorization=Bearer s3cret,x-tenant=t1")]).unwrap();
+    let printed = config.to_redacted_toml();
+    assert!(printed.contains(r#"headers = "authorization=[REDACTED],x-tenant=[REDACTED]""#), "{printed}");
+    assert!(!printed.contains("s3cret"));
 }
