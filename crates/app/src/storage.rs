@@ -106,7 +106,7 @@ fn postgres_settings(config: &DatabaseConfig) -> PostgresSettings {
 
 fn mongo_settings(config: &DatabaseConfig) -> MongoSettings {
     MongoSettings {
-        database: config.mongo_database.clone(),
+        database: config.effective_mongo_database(),
         max_pool_size: config.max_connections,
         min_pool_size: config.min_connections,
         server_selection_timeout: config.acquire_timeout,

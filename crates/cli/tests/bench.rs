@@ -28,7 +28,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("runs.jsonl");
     let record = dir.path().join("mixed-requests.csv");
-    for scenario in ["get-by-id", "search-page", "search-name", "bulk10", "mixed"] {
+    for scenario in ["get-by-id", "search-page", "page-random", "search-name", "bulk10", "mixed"] {
         let mut command = ServiceCommand::new(BIN)
             .args(["bench", "run", "--url", &app.url(""), "--scenario", scenario, "--requests", "60"])
             .args(["--concurrency", "1,4", "--warmup", "2", "--pool", "20", "--label", "test", "--out"])
@@ -41,7 +41,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     }
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 10, "two concurrency levels per scenario");
+    assert_eq!(lines.len(), 12, "two concurrency levels per scenario");
     for line in &lines {
         assert_eq!(line["requests"], 60, "{line}");
         assert_eq!(line["errors"], 0, "{line}");
@@ -55,7 +55,7 @@ async fn bench_runs_every_scenario_and_reports_them() {
     let report = ServiceCommand::new(BIN).args(["bench", "report", "--out"]).arg(&out).arg(&results).run().await;
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert_eq!(report.matches("| test, ").count(), 10, "{report}");
+    assert_eq!(report.matches("| test, ").count(), 12, "{report}");
     for plot in ["latency-percentiles.svg", "throughput.svg"] {
         assert!(std::fs::read_to_string(out.join(plot)).unwrap().contains("<svg"), "{plot}");
     }

@@ -53,7 +53,8 @@ macro_rules! conformance_suite {
             delete_checks_the_version, concurrent_updates_with_one_version_have_one_winner,
             an_update_racing_a_delete_never_resurrects, search_orders_newest_first_with_id_tie_break,
             exact_search_ignores_case_but_not_whitespace, substring_search_ignores_case_and_treats_underscore_literally,
-            pages_slice_the_ordered_matches_and_count_them_all, keyset_pages_continue_after_the_cursor_despite_inserts,
+            pages_slice_the_ordered_matches_and_count_them_all,
+            every_offset_page_holds_the_rows_of_the_ordered_listing, keyset_pages_continue_after_the_cursor_despite_inserts,
             get_many_returns_the_stored_ones_among_the_ids, ping_answers_through_the_pool);
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -256,6 +257,49 @@ pub async fn pages_slice_the_ordered_matches_and_count_them_all(store: Store) {
     let filtered =
         store.search(&NameFilter::Contains(term("item 6")), PageRequest { limit: 1, offset: 0 }).await.unwrap();
     assert_eq!((names(&filtered.items), filtered.total), (vec!["item 6"], 1));
+}
+
+/// Deep pages may be read from the other end of the order (see `pfs_storage::paging`): every
+/// page, the deepest ones included, must hold exactly the rows of the ordered listing at its
+/// offset, ties on `date_created` broken by id in both directions, with or without a filter.
+pub async fn every_offset_page_holds_the_rows_of_the_ordered_listing(store: Store) {
+    // Three portfolios per millisecond; every third one is named "Deep" in either case.
+    let batch: Vec<_> = (0..120)
+        .map(|i| {
+            let name = match i % 6 {
+                0 => "Deep".to_owned(),
+                3 => "DEEP".to_owned(),
+                _ => format!("shallow {i}"),
+            };
+            portfolio(&name, 1_000 + i / 3)
+        })
+        .collect();
+    insert(&store, &batch).await;
+    let mut listing = batch.clone();
+    listing.sort_by_key(|p| std::cmp::Reverse((p.date_created, p.id)));
+    type Matches = fn(&str) -> bool;
+    let filters: [(NameFilter, Matches); 3] = [
+        (NameFilter::All, |_| true),
+        (NameFilter::Exact(term("deep")), |name| name.eq_ignore_ascii_case("deep")),
+        (NameFilter::Contains(term("ALLO")), |name| name.to_ascii_lowercase().contains("allo")),
+    ];
+    for (filter, matching) in filters {
+        let matches: Vec<&Portfolio> = listing.iter().filter(|p| matching(&p.name)).collect();
+        let total = matches.len() as u64;
+        for limit in [7_u32, 50] {
+            let last = total.saturating_sub(u64::from(limit));
+            for offset in
+                [0, total / 2 - 1, total / 2, last.saturating_sub(1), last, last + 3, total - 1, total, total + 5]
+            {
+                let page = store.search(&filter, PageRequest { limit, offset }).await.unwrap();
+                let expected: Vec<&Portfolio> =
+                    matches.iter().copied().skip(offset as usize).take(limit as usize).collect();
+                let got: Vec<&Portfolio> = page.items.iter().collect();
+                assert_eq!(got, expected, "{filter:?}, limit {limit}, offset {offset}");
+                assert_eq!(page.total, total, "{filter:?}, limit {limit}, offset {offset}");
+            }
+        }
+    }
 }
 
 pub async fn keyset_pages_continue_after_the_cursor_despite_inserts(store: Store) {

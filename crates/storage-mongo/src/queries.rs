@@ -5,9 +5,10 @@ use crate::document::{DATE_CREATED, ID, NAME, VERSION, date, from_document, name
 use crate::errors::classify;
 use async_trait::async_trait;
 use mongodb::Cursor;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_storage::paging::Window;
 use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
 use std::time::Duration;
 
@@ -23,10 +24,15 @@ impl MongoStore {
     /// One page in search order, after the keyset position and/or past `offset` matches, with
     /// the count of all matches (the keyset narrows the page, not the count).
     ///
-    /// The page and the count are two commands, run concurrently. MongoDB offers no
-    /// consistent snapshot across them short of a snapshot-read transaction, so a write
-    /// landing in between can make `total` disagree with the page by that write (the SQL
-    /// backends read both in one statement). The original has the same gap.
+    /// The sort walks the `{dateCreated: -1, _id: -1}` index, and the server skips on index
+    /// keys before fetching (IXSCAN, SKIP, FETCH: only the page's documents are read), so a
+    /// skipped match costs one key. A deep offset page asks for the total first and walks the
+    /// index from the nearer end ([`Window`]), so the last page costs what the first does; the
+    /// first page and keyset pages need no total to choose, and run both commands at once.
+    ///
+    /// MongoDB offers no consistent snapshot across the two commands short of a snapshot-read
+    /// transaction, so a write landing in between can make `total` disagree with the page by
+    /// that write (the SQL backends read both in one snapshot). The original has the same gap.
     async fn page(
         &self,
         filter: &NameFilter,
@@ -40,20 +46,54 @@ impl MongoStore {
             let (at, id) = (date(after.date_created), object_id(after.id));
             paged.insert("$or", [doc! { DATE_CREATED: { "$lt": at } }, doc! { DATE_CREATED: at, ID: { "$lt": id } }]);
         }
-        let items = async {
-            let cursor = self
-                .collection
-                .find(paged)
-                .sort(doc! { DATE_CREATED: -1, ID: -1 })
-                .skip(offset)
-                .limit(i64::from(limit))
-                .await
-                .map_err(classify)?;
-            collect(cursor).await
-        };
-        let total = async { self.collection.count_documents(matching.clone()).await.map_err(classify) };
-        let (items, total) = tokio::try_join!(items, total)?;
+        let forward = Window { backwards: false, offset, limit: u64::from(limit) };
+        if offset == 0 || after.is_some() {
+            let (items, total) = tokio::try_join!(self.window(paged, forward), self.count(matching))?;
+            return Ok(SearchPage { items, total });
+        }
+        let total = self.count(matching).await?;
+        let items = self.window(paged, Window::of(offset, u64::from(limit), total)).await?;
         Ok(SearchPage { items, total })
+    }
+
+    /// The documents of `window` among those matching `filter`, in search order.
+    async fn window(&self, filter: Document, window: Window) -> StoreResult<Vec<Portfolio>> {
+        let direction = if window.backwards { 1 } else { -1 };
+        let cursor = self
+            .collection
+            .find(filter)
+            .sort(doc! { DATE_CREATED: direction, ID: direction })
+            .skip(window.offset)
+            .limit(i64::try_from(window.limit).unwrap_or(i64::MAX))
+            .projection(doc! { ID: 1, NAME: 1, DATE_CREATED: 1, VERSION: 1 })
+            .await
+            .map_err(classify)?;
+        let mut items = collect(cursor).await?;
+        if window.backwards {
+            items.reverse();
+        }
+        Ok(items)
+    }
+
+    /// The number of documents matching `filter`, by the `count` command rather than
+    /// `countDocuments` (an aggregation that fetches every matching document): unfiltered,
+    /// the server answers from the collection's metadata (RECORD_STORE_FAST_COUNT); with a
+    /// name regex it counts on the keys of the `{name: 1, dateCreated: -1}` index (COUNT over
+    /// IXSCAN, no document read). The metadata count is exact on a standalone server and a
+    /// replica set; it can be off after an unclean shutdown until the collection is validated,
+    /// and on a sharded cluster while orphaned documents exist (docs/MONGODB.md).
+    async fn count(&self, filter: Document) -> StoreResult<u64> {
+        if filter.is_empty() {
+            return self.collection.estimated_document_count().await.map_err(classify);
+        }
+        let command = doc! { "count": self.collection.name(), "query": filter };
+        let reply = self.database().run_command(command).await.map_err(classify)?;
+        match reply.get("n") {
+            Some(Bson::Int32(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+            Some(Bson::Int64(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+            Some(Bson::Double(n)) if *n >= 0.0 => Ok(*n as u64),
+            other => Err(StoreError::Backend(format!("count answered without a count: {other:?}").into())),
+        }
     }
 
     /// Tells `NotFound` from `Conflict` after a version-checked write matched nothing. Like

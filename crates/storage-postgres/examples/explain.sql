@@ -8,6 +8,10 @@
 -- queries as unnamed statements, which always get a custom plan, so this script forces
 -- custom plans too. Output is in docs/POSTGRES-EXPLAIN.md.
 
+-- The migration's `CREATE EXTENSION IF NOT EXISTS pg_trgm` would otherwise create the extension
+-- in the first schema of the search path, explain_demo, and the DROP below would take it away
+-- from every other schema of the database.
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
 DROP SCHEMA IF EXISTS explain_demo CASCADE;
 CREATE SCHEMA explain_demo;
 SET search_path = explain_demo, public;
@@ -60,25 +64,45 @@ SELECT id, name, (extract(epoch FROM date_created) * 1000)::int8 AS millis, vers
 PREPARE list_all AS
 SELECT id, name, (extract(epoch FROM date_created) * 1000)::int8 AS millis, version FROM portfolio ORDER BY id;
 
-PREPARE search_all(int8, int8) AS
-SELECT c.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version
-FROM (SELECT count(*) AS total FROM portfolio) c
-LEFT JOIN (SELECT id, name, date_created, version FROM portfolio
-           ORDER BY date_created DESC, id DESC LIMIT $1 OFFSET $2) p ON true
+-- Search binds, in order: the count's filter, the page start and end (offset, offset + limit),
+-- the forward branch's filter, limit and offset, the backward branch's filter.
+PREPARE search_all(int8, int8, int8, int8) AS
+WITH c AS MATERIALIZED (SELECT count(*) AS total FROM portfolio),
+w AS MATERIALIZED (SELECT total, (page_start >= total OR total - least(page_end, total) >= page_start) AS forward,
+                   greatest(total - page_end, 0) AS back_offset, greatest(least(page_end, total) - page_start, 0) AS back_limit
+                   FROM c, (SELECT $1::int8 AS page_start, $2::int8 AS page_end) page)
+SELECT w.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version
+FROM w LEFT JOIN portfolio p ON p.id = ANY(ARRAY(
+  (SELECT id FROM portfolio WHERE (SELECT forward FROM w) ORDER BY date_created DESC, id DESC LIMIT $3 OFFSET $4)
+  UNION ALL
+  (SELECT id FROM portfolio WHERE NOT (SELECT forward FROM w) ORDER BY date_created, id
+   LIMIT (SELECT back_limit FROM w) OFFSET (SELECT back_offset FROM w))))
 ORDER BY p.date_created DESC, p.id DESC;
 
-PREPARE search_exact(text, text, text, text, int8, int8) AS
-SELECT c.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version
-FROM (SELECT count(*) AS total FROM portfolio WHERE left(lower(name), 200) = $1 AND lower(name) = $2) c
-LEFT JOIN (SELECT id, name, date_created, version FROM portfolio WHERE left(lower(name), 200) = $3 AND lower(name) = $4
-           ORDER BY date_created DESC, id DESC LIMIT $5 OFFSET $6) p ON true
+PREPARE search_exact(text, text, int8, int8, text, text, int8, int8, text, text) AS
+WITH c AS MATERIALIZED (SELECT count(*) AS total FROM portfolio WHERE left(lower(name), 200) = $1 AND lower(name) = $2),
+w AS MATERIALIZED (SELECT total, (page_start >= total OR total - least(page_end, total) >= page_start) AS forward,
+                   greatest(total - page_end, 0) AS back_offset, greatest(least(page_end, total) - page_start, 0) AS back_limit
+                   FROM c, (SELECT $3::int8 AS page_start, $4::int8 AS page_end) page)
+SELECT w.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version
+FROM w LEFT JOIN portfolio p ON p.id = ANY(ARRAY(
+  (SELECT id FROM portfolio WHERE left(lower(name), 200) = $5 AND lower(name) = $6 AND (SELECT forward FROM w) ORDER BY date_created DESC, id DESC LIMIT $7 OFFSET $8)
+  UNION ALL
+  (SELECT id FROM portfolio WHERE left(lower(name), 200) = $9 AND lower(name) = $10 AND NOT (SELECT forward FROM w) ORDER BY date_created, id
+   LIMIT (SELECT back_limit FROM w) OFFSET (SELECT back_offset FROM w))))
 ORDER BY p.date_created DESC, p.id DESC;
 
-PREPARE search_like(text, text, int8, int8) AS
-SELECT c.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version
-FROM (SELECT count(*) AS total FROM portfolio WHERE lower(name) LIKE lower($1) ESCAPE '\') c
-LEFT JOIN (SELECT id, name, date_created, version FROM portfolio WHERE lower(name) LIKE lower($2) ESCAPE '\'
-           ORDER BY date_created DESC, id DESC LIMIT $3 OFFSET $4) p ON true
+PREPARE search_like(text, int8, int8, text, int8, int8, text) AS
+WITH c AS MATERIALIZED (SELECT count(*) AS total FROM portfolio WHERE lower(name) LIKE lower($1) ESCAPE '\'),
+w AS MATERIALIZED (SELECT total, (page_start >= total OR total - least(page_end, total) >= page_start) AS forward,
+                   greatest(total - page_end, 0) AS back_offset, greatest(least(page_end, total) - page_start, 0) AS back_limit
+                   FROM c, (SELECT $2::int8 AS page_start, $3::int8 AS page_end) page)
+SELECT w.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version
+FROM w LEFT JOIN portfolio p ON p.id = ANY(ARRAY(
+  (SELECT id FROM portfolio WHERE lower(name) LIKE lower($4) ESCAPE '\' AND (SELECT forward FROM w) ORDER BY date_created DESC, id DESC LIMIT $5 OFFSET $6)
+  UNION ALL
+  (SELECT id FROM portfolio WHERE lower(name) LIKE lower($7) ESCAPE '\' AND NOT (SELECT forward FROM w) ORDER BY date_created, id
+   LIMIT (SELECT back_limit FROM w) OFFSET (SELECT back_offset FROM w))))
 ORDER BY p.date_created DESC, p.id DESC;
 
 PREPARE update_versioned(text, text, int8, text, int8) AS
@@ -94,17 +118,21 @@ EXPLAIN (ANALYZE, BUFFERS) EXECUTE get_by_id(:'some_id');
 \echo '== list_all (100,000 rows)'
 EXPLAIN (ANALYZE, BUFFERS) EXECUTE list_all;
 \echo '== search All, limit 50 offset 0'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_all(50, 0);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_all(0, 50, 50, 0);
 \echo '== search All, limit 50 offset 5000'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_all(50, 5000);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_all(5000, 5050, 50, 5000);
+\echo '== search All, limit 50 offset 49950 (the middle: the deepest a page ever walks)'
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_all(49950, 50000, 50, 49950);
+\echo '== search All, limit 50 offset 99950 (the last page)'
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_all(99950, 100000, 50, 99950);
 \echo '== search exact name=tech growth fund'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_exact('tech growth fund', 'tech growth fund', 'tech growth fund', 'tech growth fund', 50, 0);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_exact('tech growth fund', 'tech growth fund', 0, 50, 'tech growth fund', 'tech growth fund', 50, 0, 'tech growth fund', 'tech growth fund');
 \echo '== search name_like=aurora (selective)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_like('%aurora%', '%aurora%', 50, 0);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_like('%aurora%', 0, 50, '%aurora%', 50, 0, '%aurora%');
 \echo '== search name_like=fund (common)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_like('%fund%', '%fund%', 50, 0);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_like('%fund%', 0, 50, '%fund%', 50, 0, '%fund%');
 \echo '== search name_like=e (matches most rows, too short for trigrams)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_like('%e%', '%e%', 50, 0);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE search_like('%e%', 0, 50, '%e%', 50, 0, '%e%');
 \echo '== update and delete (rolled back)'
 BEGIN;
 EXPLAIN (ANALYZE, BUFFERS) EXECUTE update_versioned('renamed', NULL, :some_version + 1, :'some_id', :some_version);

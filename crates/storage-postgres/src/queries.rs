@@ -39,8 +39,8 @@ fn to_portfolio(row: &PgRow) -> StoreResult<Portfolio> {
 /// Exact matches compare the 200-character prefix the `portfolio_by_lower_name` btree holds,
 /// then the whole name; substring matches compare `lower(name)`, which the
 /// `portfolio_by_name_trigram` GIN index holds. The keyset row comparison walks
-/// `portfolio_by_created` from the cursor on.
-fn push_conditions(query: &mut QueryBuilder<Postgres>, filter: &NameFilter, after: Option<Keyset>) {
+/// `portfolio_by_created` from the cursor on. Returns the word that joins a further condition.
+fn push_conditions(query: &mut QueryBuilder<Postgres>, filter: &NameFilter, after: Option<Keyset>) -> &'static str {
     let mut separator = " WHERE ";
     match filter {
         NameFilter::All => {}
@@ -71,27 +71,62 @@ fn push_conditions(query: &mut QueryBuilder<Postgres>, filter: &NameFilter, afte
             .push("::timestamptz, ")
             .push_bind(after.id.to_hex())
             .push(")");
+        separator = " AND ";
     }
+    separator
 }
 
 /// Count and page in one statement: a statement reads one snapshot, so the total describes
 /// exactly the rows paged, in one round trip instead of the four of BEGIN, count, page,
 /// COMMIT. The single count row is left-joined to the page, so an empty page (an offset past
 /// the end) still yields the total, on a row whose page columns are NULL.
+///
+/// The page's ids come from an index-only scan of the search order, and only those rows are
+/// read (`id = ANY(ARRAY(...))`, one primary-key probe each): a skipped entry costs an index
+/// step instead of a heap fetch. With the total in hand the scan starts from the nearer end
+/// (`pfs_storage::paging::Window`, computed here in SQL as `w`): of the two branches, a
+/// one-time filter runs only the one `w.forward` picks, so the last page costs what the first
+/// does. The outer ORDER BY sorts at most `limit` rows.
 fn search_query(filter: &NameFilter, after: Option<Keyset>, limit: u32, offset: u64) -> QueryBuilder<Postgres> {
-    let mut query = QueryBuilder::new(
-        "SELECT c.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version \
-         FROM (SELECT count(*) AS total FROM portfolio",
-    );
+    // Past any real count, and far enough from i64::MAX that `offset + limit` cannot overflow.
+    let offset = i64::try_from(offset.min(1 << 62)).unwrap_or(i64::MAX);
+    let limit = i64::from(limit);
+    let mut query = QueryBuilder::new("WITH c AS MATERIALIZED (SELECT count(*) AS total FROM portfolio");
     push_conditions(&mut query, filter, None);
-    query.push(") c LEFT JOIN (SELECT id, name, date_created, version FROM portfolio");
-    push_conditions(&mut query, filter, after);
+    if after.is_some() {
+        // The keyset narrows the page but not the count: only an offset page can be counted
+        // from the other end.
+        query.push("), w AS MATERIALIZED (SELECT total, true AS forward, 0::int8 AS back_offset, 0::int8 AS back_limit FROM c)");
+    } else {
+        query
+            .push(
+                "), w AS MATERIALIZED (SELECT total, (page_start >= total OR total - least(page_end, total) >= page_start) AS forward, \
+                 greatest(total - page_end, 0) AS back_offset, greatest(least(page_end, total) - page_start, 0) AS back_limit \
+                 FROM c, (SELECT ",
+            )
+            .push_bind(offset)
+            .push("::int8 AS page_start, ")
+            .push_bind(offset + limit)
+            .push("::int8 AS page_end) page)");
+    }
+    query.push(
+        " SELECT w.total, p.id, p.name, (extract(epoch FROM p.date_created) * 1000)::int8 AS millis, p.version \
+         FROM w LEFT JOIN portfolio p ON p.id = ANY(ARRAY((SELECT id FROM portfolio",
+    );
+    let joiner = push_conditions(&mut query, filter, after);
     query
-        .push(" ORDER BY date_created DESC, id DESC LIMIT ")
-        .push_bind(i64::from(limit))
+        .push(joiner)
+        .push("(SELECT forward FROM w) ORDER BY date_created DESC, id DESC LIMIT ")
+        .push_bind(limit)
         .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .push(") p ON true ORDER BY p.date_created DESC, p.id DESC");
+        .push_bind(offset)
+        .push(") UNION ALL (SELECT id FROM portfolio");
+    let joiner = push_conditions(&mut query, filter, None);
+    query.push(joiner).push(
+        "NOT (SELECT forward FROM w) ORDER BY date_created, id \
+             LIMIT (SELECT back_limit FROM w) OFFSET (SELECT back_offset FROM w)))) \
+             ORDER BY p.date_created DESC, p.id DESC",
+    );
     query
 }
 
@@ -287,7 +322,7 @@ mod tests {
         let term = pfs_domain::SearchTerm::parse("tech").unwrap();
         let sql = search_query(&NameFilter::Exact(term), None, 10, 0).into_sql();
         let sql = sql.as_str();
-        assert_eq!(sql.matches("left(lower(name), 200) = $").count(), 2, "{sql}");
-        assert!(sql.contains("LIMIT $5 OFFSET $6"), "{sql}");
+        assert_eq!(sql.matches("left(lower(name), 200) = $").count(), 3, "{sql}");
+        assert!(sql.contains("LIMIT $7 OFFSET $8"), "{sql}");
     }
 }

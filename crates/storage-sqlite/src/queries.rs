@@ -3,6 +3,7 @@
 use crate::{SqliteStore, errors::classify};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_storage::paging::Window;
 use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
@@ -56,6 +57,31 @@ fn push_conditions(query: &mut QueryBuilder<Sqlite>, filter: &NameFilter, after:
             .push_bind(after.id.to_hex())
             .push(")");
     }
+}
+
+/// The page's ids are found on an index alone, then only those rows are read: a skipped entry
+/// costs an index step instead of a table lookup. Both orderings index `(date_created, id)`
+/// and, the table being WITHOUT ROWID, every index entry carries the `id`, so the subquery is
+/// answered from `portfolio_by_created` (unfiltered, keyset) or `portfolio_by_name_nocase`
+/// (exact name) without touching the table. A backwards [`Window`] walks the same index from
+/// the oldest end. The outer ORDER BY sorts at most `limit` rows into the search order, which
+/// a join does not promise to keep.
+fn page_query(filter: &NameFilter, after: Option<Keyset>, window: Window) -> QueryBuilder<Sqlite> {
+    let mut query =
+        QueryBuilder::<Sqlite>::new("SELECT p.id, p.name, p.date_created, p.version FROM (SELECT id FROM portfolio");
+    push_conditions(&mut query, filter, after);
+    let order = if window.backwards {
+        " ORDER BY date_created, id LIMIT "
+    } else {
+        " ORDER BY date_created DESC, id DESC LIMIT "
+    };
+    query
+        .push(order)
+        .push_bind(i64::try_from(window.limit).unwrap_or(i64::MAX))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(window.offset).unwrap_or(i64::MAX))
+        .push(") page JOIN portfolio p ON p.id = page.id ORDER BY p.date_created DESC, p.id DESC");
+    query
 }
 
 impl SqliteStore {
@@ -115,16 +141,16 @@ impl SqliteStore {
             count.build_query_scalar().fetch_one(&mut *tx).await.map_err(classify)?
         };
 
-        let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio"));
-        push_conditions(&mut select, filter, after);
-        select
-            .push(" ORDER BY date_created DESC, id DESC LIMIT ")
-            .push_bind(i64::from(limit))
-            .push(" OFFSET ")
-            .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        let rows = select.build().fetch_all(&mut *tx).await.map_err(classify)?;
+        let total = total.max(0) as u64;
+        // The keyset narrows the page but not the count, so only an offset page can be
+        // counted from the other end.
+        let window = match after {
+            None => Window::of(offset, u64::from(limit), total),
+            Some(_) => Window { backwards: false, offset, limit: u64::from(limit) },
+        };
+        let rows = page_query(filter, after, window).build().fetch_all(&mut *tx).await.map_err(classify)?;
         tx.commit().await.map_err(classify)?;
-        Ok(SearchPage { items: to_portfolios(&rows)?, total: total.max(0) as u64 })
+        Ok(SearchPage { items: to_portfolios(&rows)?, total })
     }
 
     /// Tells `NotFound` from `Conflict` after a version-checked write matched no row, on the

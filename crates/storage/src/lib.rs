@@ -5,6 +5,7 @@
 pub mod idempotency;
 pub mod jobs;
 pub mod layer;
+pub mod paging;
 pub mod pool;
 
 pub use idempotency::{Begin, BeginRequest, IdempotencyStore, KeyRef, Reservation, StoredResponse};

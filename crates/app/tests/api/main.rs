@@ -18,6 +18,7 @@ mod idempotency;
 mod jobs;
 mod lifecycle;
 mod middleware;
+mod mongo_database;
 mod one_shot;
 mod rate_limit;
 mod tls;

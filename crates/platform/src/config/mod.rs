@@ -10,6 +10,7 @@ mod diagnose;
 mod events;
 mod idempotency;
 mod jobs;
+mod mongo_database;
 mod observability;
 mod profile;
 mod redact;
@@ -94,7 +95,8 @@ pub struct DatabaseConfig {
     /// May carry a password: printed only through [`redact_url`].
     pub read_url: String,
     pub data_dir: PathBuf,
-    /// MongoDB only: the database holding the `portfolio` collection.
+    /// MongoDB only: the database holding the `portfolio` collection, when the URL names none.
+    /// [`Config::load`] replaces it with [`DatabaseConfig::effective_mongo_database`].
     pub mongo_database: String,
     pub migrate_on_start: bool,
     pub max_connections: u32,
@@ -203,8 +205,10 @@ impl Config {
                 return Err(ConfigError::Invalid(diagnose::problems(&merged, base, first)));
             }
         };
-        let config = Config { environment: profile, telemetry_env: sources.telemetry_env(), ..config };
+        let mut config = Config { environment: profile, telemetry_env: sources.telemetry_env(), ..config };
         config.validate()?;
+        // Resolved once, so `config print` and every role see the database actually used.
+        config.database.mongo_database = config.database.effective_mongo_database();
         Ok(config)
     }
 

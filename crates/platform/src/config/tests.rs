@@ -233,6 +233,38 @@ fn the_jwt_secret_is_redacted_in_print() {
 }
 
 #[test]
+fn the_mongodb_url_path_names_the_database_and_config_print_shows_it() {
+    let config = load(&[("PORTFOLIO_DATABASE_URL", "mongodb://127.0.0.1:27017/portfolio_rust")]).unwrap();
+    assert_eq!(config.database.mongo_database, "portfolio_rust");
+    assert!(config.to_redacted_toml().contains("mongo_database = \"portfolio_rust\""), "{}", config.to_redacted_toml());
+}
+
+#[test]
+fn mongodb_db_names_the_database_when_the_url_has_none() {
+    let env = [("MONGODB_URI", "mongodb://127.0.0.1:27017/?w=1"), ("MONGODB_DB", "globeco")];
+    assert_eq!(load(&env).unwrap().database.mongo_database, "globeco");
+    let config = load(&[("MONGODB_URI", "mongodb://127.0.0.1:27017")]).unwrap();
+    assert_eq!(config.database.mongo_database, "portfolio", "the original's default");
+    assert!(config.to_redacted_toml().contains("mongo_database = \"portfolio\""));
+    let same = [("MONGODB_URI", "mongodb://h/globeco"), ("MONGODB_DB", "globeco")];
+    assert_eq!(load(&same).unwrap().database.mongo_database, "globeco", "naming one database twice is fine");
+}
+
+#[test]
+fn a_url_and_mongodb_db_naming_different_databases_is_refused_naming_both() {
+    let env = [("PORTFOLIO_DATABASE_URL", "mongodb://127.0.0.1:27017/portfolio_rust"), ("MONGODB_DB", "portfolio")];
+    let err = load(&env).unwrap_err().to_string();
+    assert!(err.contains("\"portfolio_rust\"") && err.contains("\"portfolio\"") && err.contains("MONGODB_DB"), "{err}");
+}
+
+#[test]
+fn an_impossible_mongodb_database_name_is_refused() {
+    let err = load(&[("MONGODB_URI", "mongodb://h:27017"), ("MONGODB_DB", "a.b")]).unwrap_err().to_string();
+    assert!(err.contains("\"a.b\" is not a MongoDB database name"), "{err}");
+    assert!(load(&[("MONGODB_DB", "a.b")]).is_ok(), "only checked when MongoDB is the backend");
+}
+
+#[test]
 fn the_originals_telemetry_variables_map_to_keys_and_ours_win() {
     let config = load(&[
         ("ENABLE_METRICS", "false"),

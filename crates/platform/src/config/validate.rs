@@ -70,7 +70,6 @@ impl Config {
             !(replica && self.cache.enabled),
             "database.read_url: set cache.enabled = false to read from a replica (a lagging replica would be cached as fresh)".into(),
         );
-        check(!db.mongo_database.is_empty(), "database.mongo_database: must not be empty".into());
         check(db.max_connections >= 1, "database.max_connections: must be at least 1".into());
         check(
             db.min_connections <= db.max_connections,
@@ -98,6 +97,7 @@ impl Config {
             format!("logging.level: {:?} is not a log level or tracing filter", self.logging.level),
         );
         check(self.health.probe_timeout >= Duration::from_millis(1), "health.probe_timeout: must be positive".into());
+        problems.extend(self.database.mongo_database_problems());
         problems.extend(self.idempotency.problems(self.server.request_timeout));
         problems.extend(self.reliability.problems());
         problems.extend(self.observability.problems());

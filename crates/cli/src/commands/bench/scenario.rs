@@ -11,6 +11,9 @@ pub enum Scenario {
     GetById,
     /// GET /api/v2/portfolios?limit=50&offset=..., cycling through the first 20 pages.
     SearchPage,
+    /// GET /api/v2/portfolios?limit=50&offset=..., offsets spread evenly at random over every
+    /// page of the whole collection (0 to total - 50): deep pages as often as the first.
+    PageRandom,
     /// GET /api/v2/portfolios?name=..., exact names from the pool.
     SearchName,
     /// POST /api/v2/portfolios with 10 uniquely named portfolios.
@@ -61,6 +64,8 @@ pub struct Target {
     names: Vec<String>,
     run_tag: String,
     sequence: AtomicU64,
+    /// The highest offset `PageRandom` asks for: the last full page of the collection.
+    deepest_offset: u64,
 }
 
 impl Target {
@@ -72,10 +77,20 @@ impl Target {
     ) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         let run_tag = format!("bench-{}-{}", std::process::id(), unix_seconds());
-        let mut target =
-            Self { scenario, base, ids: Vec::new(), names: Vec::new(), run_tag, sequence: AtomicU64::new(0) };
+        let mut target = Self {
+            scenario,
+            base,
+            ids: Vec::new(),
+            names: Vec::new(),
+            run_tag,
+            sequence: AtomicU64::new(0),
+            deepest_offset: 0,
+        };
         if scenario != Scenario::Baseline {
             target.fill_pool(client, pool.max(1)).await?;
+        }
+        if scenario == Scenario::PageRandom {
+            target.deepest_offset = target.total(client).await?.saturating_sub(PAGE_SIZE);
         }
         Ok(target)
     }
@@ -114,6 +129,13 @@ impl Target {
         Ok(())
     }
 
+    /// How many portfolios the service holds (`totalElements` of an unfiltered search).
+    async fn total(&self, client: &reqwest::Client) -> anyhow::Result<u64> {
+        let url = format!("{}/api/v2/portfolios?limit=1", self.base);
+        let page: Value = client.get(&url).send().await.context("counting the portfolios")?.json().await?;
+        page["pagination"]["totalElements"].as_u64().context("no pagination.totalElements in the search answer")
+    }
+
     /// Sends request number `n` of this scenario; `Ok` when an answer arrived.
     pub async fn send(&self, client: &reqwest::Client) -> Result<Answer, reqwest::Error> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
@@ -124,6 +146,10 @@ impl Target {
             Scenario::GetById => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
             Scenario::SearchPage => {
                 client.get(format!("{}/api/v2/portfolios?limit=50&offset={}", self.base, (n % 20) * 50))
+            }
+            Scenario::PageRandom => {
+                let offset = spread(n) % (self.deepest_offset + 1);
+                client.get(format!("{}/api/v2/portfolios?limit={PAGE_SIZE}&offset={offset}", self.base))
             }
             Scenario::SearchName if !self.names.is_empty() => {
                 client.get(format!("{}/api/v2/portfolios?name={}", self.base, pick(&self.names)))
@@ -168,6 +194,33 @@ impl Target {
     }
 }
 
+/// The page size of the paging scenarios (the original's default).
+const PAGE_SIZE: u64 = 50;
+
+/// Request numbers scattered over all of `u64` (splitmix64's finaliser): offsets drawn from it
+/// are uniform and differ between neighbouring requests, yet every run asks the same ones.
+fn spread(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn unix_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn random_offsets_reach_both_ends_of_the_collection_and_no_further() {
+        let deepest = 9_950;
+        let offsets: Vec<u64> = (0..20_000).map(|n| spread(n) % (deepest + 1)).collect();
+        assert!(offsets.iter().all(|&o| o <= deepest));
+        assert!(offsets.iter().any(|&o| o < 100) && offsets.iter().any(|&o| o > deepest - 100));
+        let deep_half = offsets.iter().filter(|&&o| o > deepest / 2).count();
+        assert!((9_000..11_000).contains(&deep_half), "about half are deep pages: {deep_half}");
+    }
 }
