@@ -11,8 +11,13 @@ async fn portfolios_land_in_the_database_the_mongodb_url_names() {
     let named = TestDatabase::create().await;
     let url = format!("{}/{}", named.url().trim_end_matches('/'), named.name());
     // An empty MONGODB_DB: only the URL names a database (the mongo suite names one itself).
-    let app =
-        TestApp::spawn_with_env(&[("PORTFOLIO_DATABASE_URL", &url), ("PORTFOLIO_DATABASE__MONGO_DATABASE", "")]).await;
+    let app = TestApp::builder()
+        .with_config(move |c| {
+            c.database.url = url;
+            c.database.mongo_database = String::new();
+        })
+        .spawn()
+        .await;
     let created = app.create_portfolio("In the named database").await;
     let id = PortfolioId::parse(created["portfolioId"].as_str().unwrap()).unwrap();
 
