@@ -28,6 +28,26 @@ pub fn files_in(dir: &str) -> Vec<String> {
     names
 }
 
+/// The files below `dir`, at any depth, as paths relative to it (`containers/harness.py`);
+/// Python's byte-code caches are not files of the repository.
+pub fn files_under(dir: &str) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|err| panic!("listing {}: {err}", dir.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() && !path.ends_with("__pycache__") {
+                walk(base, &path, out);
+            } else if path.is_file() {
+                out.push(path.strip_prefix(base).expect("below base").to_string_lossy().into_owned());
+            }
+        }
+    }
+    let base = root().join(dir);
+    let mut names = Vec::new();
+    walk(&base, &base, &mut names);
+    names.sort();
+    names
+}
+
 /// The section of a Markdown document under the heading `heading` (e.g. `## Crates`), up to
 /// the next heading of the same or a higher level (lines in code blocks are no headings).
 pub fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {

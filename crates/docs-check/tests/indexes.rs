@@ -1,8 +1,8 @@
 //! The indexes are complete: `docs/README.md` links every document in `docs/`,
-//! `scripts/README.md` describes every script, and each names nothing that is gone. The one
+//! `scripts/README.md` describes every script (in its folders too), and each names nothing that is gone. The one
 //! configuration table is what the README and the runbook point to.
 
-use pfs_docs_check::{files_in, read, root};
+use pfs_docs_check::{files_in, files_under, read, root};
 
 /// The targets of the Markdown links `[text](target)` in `text`, without `#fragments`.
 fn links(text: &str) -> Vec<&str> {
@@ -33,14 +33,14 @@ fn the_docs_index_links_every_document() {
 #[test]
 fn the_scripts_index_describes_every_script() {
     let index = read("scripts/README.md");
-    let scripts: Vec<String> = files_in("scripts").into_iter().filter(|name| name != "README.md").collect();
+    let scripts: Vec<String> = files_under("scripts").into_iter().filter(|name| name != "README.md").collect();
     let missing: Vec<&String> = scripts.iter().filter(|name| !index.contains(&format!("`{name}`"))).collect();
     assert!(missing.is_empty(), "scripts scripts/README.md does not describe: {missing:?}");
     let named: Vec<&str> = index
         .split('`')
         .skip(1)
         .step_by(2)
-        .filter(|span| !span.contains(' ') && (span.ends_with(".sh") || span.ends_with(".py")))
+        .filter(|span| !span.contains(' ') && [".sh", ".py", ".lua"].iter().any(|ext| span.ends_with(ext)))
         .map(|span| span.trim_start_matches("scripts/"))
         .collect();
     let gone: Vec<&&str> = named.iter().filter(|name| !scripts.iter().any(|s| s == *name)).collect();
