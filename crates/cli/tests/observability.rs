@@ -224,6 +224,7 @@ async fn json_logs_carry_the_request_id_and_the_trace_id() {
         .unwrap_or_else(|| panic!("a line of the request:\n{logs}"));
     assert_eq!(line["trace_id"], CALLER_TRACE, "{line}");
     assert_eq!(line["http.route"], "/api/v1/portfolio/{portfolioId}", "{line}");
+    assert_eq!(line["http.request.method"], "GET", "the request line names the method: {line}");
     assert!(lines.iter().filter(|l| l["message"] == "request").all(|l| l["trace_id"].is_string()), "{logs}");
 }
 

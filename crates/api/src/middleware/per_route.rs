@@ -112,6 +112,7 @@ impl Record {
         }
         if self.log {
             tracing::info!(
+                http.request.method = %self.method,
                 http.route = self.route.route(),
                 http.response.status_code = response.status().as_u16(),
                 latency_ms = elapsed.as_secs_f64() * 1000.0,
