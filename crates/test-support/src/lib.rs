@@ -7,15 +7,19 @@
 //!   a process shows (signals, exit codes, logs, several replicas, crashes).
 //! - [`eventually`] and [`free_port`]: waiting for a condition, and a port to hand a process.
 //! - [`sse`]: a reader of the app's change stream.
+//! - [`Footprint`] and [`disk_usage`]: a process's memory and sockets, and a directory's bytes,
+//!   as the kernel counts them.
 
 mod app;
 mod builder;
+mod footprint;
 mod process;
 pub mod sse;
 mod wait;
 
 pub use app::TestApp;
 pub use builder::TestAppBuilder;
+pub use footprint::{Footprint, disk_usage};
 pub use process::{ServiceCommand, ServiceProcess, Signal};
 pub use wait::{eventually, free_port};
 

@@ -123,7 +123,7 @@ impl ServiceCommand {
             logs,
             reader: Some(reader),
             client: reqwest::Client::builder().timeout(PROBE_WITHIN).build().expect("HTTP client"),
-            _data_dir: self.data_dir,
+            data_dir: self.data_dir,
         }
     }
 
@@ -143,7 +143,7 @@ pub struct ServiceProcess {
     logs: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
     client: reqwest::Client,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
 }
 
 impl ServiceProcess {
@@ -154,6 +154,16 @@ impl ServiceProcess {
 
     pub fn id(&self) -> u32 {
         self.child.id().expect("the process has not been reaped")
+    }
+
+    /// The process's `PORTFOLIO_DATA_DIR` (its SQLite database, unless the test set another).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Its memory and sockets now, as `/proc` counts them.
+    pub fn footprint(&self) -> crate::Footprint {
+        crate::Footprint::of(self.id())
     }
 
     /// Waits until `/health/ready` answers 200; panics with the logs if the process exits or
