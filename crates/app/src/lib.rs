@@ -11,6 +11,7 @@ mod events;
 mod jobs;
 mod one_shot;
 mod push_metrics;
+mod shared_flags;
 mod slow_clients;
 mod startup_gate;
 pub mod storage;
@@ -128,6 +129,15 @@ impl App {
         let telemetry = pfs_observability::AppTelemetry::for_app(config);
         let dependencies = dependencies::Dependencies::new(config)?;
         let stack = store_stack::build(config, store, &dependencies, &telemetry.flags, None, (&tasks, &stop_tasks));
+        if let Some(redis) = &dependencies.redis {
+            shared_flags::start(
+                redis.client.clone(),
+                &config.redis.channel,
+                telemetry.flags.clone(),
+                &tasks,
+                stop_tasks.clone(),
+            );
+        }
         let (service, workers) = queue.map(|q| jobs::start(&config.jobs, q, stack.entry.usual().clone())).unzip();
         let state = AppState::new(stack.entry, config.clone(), telemetry)
             .with_startup(startup)

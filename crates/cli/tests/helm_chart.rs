@@ -144,8 +144,10 @@ async fn the_charts_environment_serves_from_mongodb_and_sends_every_signal_where
     let metrics = http
         .wait_for(Duration::from_secs(20), |r| {
             let named = r.metric_names.iter().any(|n| n.starts_with("http.server"));
+            // CPU time as the semantic conventions name it (a float, so its fraction survives).
+            let cpu = r.metric_names.iter().any(|n| n == "process.cpu.time");
             let resource = r.resources.iter().any(|(signal, res)| *signal == "metrics" && has_chart_resource(res));
-            (named && resource).then_some(())
+            (named && cpu && resource).then_some(())
         })
         .await;
     assert!(metrics.is_some(), "metrics at /v1/metrics: {:?}", http.snapshot(|r| r.metric_names.clone()));

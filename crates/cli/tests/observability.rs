@@ -301,6 +301,13 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
         assert!(Instant::now() < deadline, "the breaker did not open:\n{metrics}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The health report lists the exporter's breaker and says telemetry is in fallback mode.
+    let detailed: Value = client.get(service.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+    let checks = &detailed["checks"];
+    assert_ne!(checks["circuit_breakers"]["breakers"]["otlp_traces"], "closed", "{checks}");
+    assert_eq!(checks["circuit_breakers"]["status"], "degraded", "{checks}");
+    assert_eq!(checks["monitoring"]["fallback_mode"], true, "{checks}");
+    assert_eq!(checks["monitoring"]["status"], "degraded", "{checks}");
 
     let receiver = Receiver::grpc(address).await.expect("the collector comes back on the same port");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -310,6 +317,16 @@ async fn a_dead_collector_costs_neither_latency_nor_memory_and_export_resumes() 
             break;
         }
         assert!(Instant::now() < deadline, "export did not resume after the collector came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let monitoring = async || {
+        let detailed: Value = client.get(service.url("/health/detailed")).send().await.unwrap().json().await.unwrap();
+        detailed["checks"]["monitoring"].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while monitoring().await["fallback_mode"] != false {
+        client.get(service.url(&path)).send().await.unwrap();
+        assert!(Instant::now() < deadline, "still in fallback mode after export resumed: {}", monitoring().await);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     service.stop();

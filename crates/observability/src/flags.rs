@@ -1,13 +1,20 @@
 //! Runtime flags: read with one wait-free load on the hot path, replaced whole on change.
 //! Every change is logged (at WARN, so production logs keep it) and applied to the logging
-//! filter and the trace sampler of the process.
+//! filter and the trace sampler of the process. Which value wins when the configuration and
+//! the admin API disagree is [`layers`]' rule.
+
+mod layers;
+
+pub use layers::Source;
 
 use arc_swap::{ArcSwap, Guard};
+use layers::Layers;
 use pfs_platform::Config;
 use pfs_platform::config::RuntimeFlags as ConfiguredFlags;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// The flags in force.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,41 +32,47 @@ impl Flags {
 }
 
 /// A partial update (`PATCH /admin/flags`); absent fields keep their value.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlagsPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_sample_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database_tracing: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_middleware: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_logging: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_sample_rate: Option<f64>,
 }
 
-impl FlagsPatch {
-    pub fn applied_to(&self, current: &Flags) -> Flags {
-        let mut next = current.clone();
-        let runtime = &mut next.runtime;
-        if let Some(level) = &self.log_level {
-            next.log_level.clone_from(level);
-        }
-        runtime.trace_sample_ratio = self.trace_sample_ratio.unwrap_or(runtime.trace_sample_ratio);
-        runtime.database_tracing = self.database_tracing.unwrap_or(runtime.database_tracing);
-        runtime.metrics_middleware = self.metrics_middleware.unwrap_or(runtime.metrics_middleware);
-        runtime.request_logging = self.request_logging.unwrap_or(runtime.request_logging);
-        runtime.log_sample_rate = self.log_sample_rate.unwrap_or(runtime.log_sample_rate);
-        next
-    }
+/// Where this replica's admin changes go so that every replica applies them (Redis, when
+/// configured). Called after the change is in force here; must not block.
+pub trait ShareFlags: Send + Sync {
+    /// `values` were set through the admin API.
+    fn set(&self, values: &Map<String, Value>);
+    /// The overrides of `keys` were dropped because the configuration changed those keys.
+    fn dropped(&self, keys: &[String]);
 }
 
-#[derive(Debug)]
 pub struct RuntimeFlags {
     current: ArcSwap<Flags>,
     /// The switches read on every request, as bits beside the whole set: loading the set
     /// (`arc-swap`) publishes a hazard pointer with a full fence, a plain load of these does not.
     switches: AtomicU8,
-    /// Held while the flags are replaced, so the set and its switches change together.
-    writing: Mutex<()>,
+    /// What the flags in force are made of. Held while they are replaced, so the set, its
+    /// switches and its layers change together.
+    layers: Mutex<Layers>,
+    share: OnceLock<Box<dyn ShareFlags>>,
+}
+
+impl std::fmt::Debug for RuntimeFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeFlags").field("current", &self.current).finish_non_exhaustive()
+    }
 }
 
 const METRICS_MIDDLEWARE: u8 = 1;
@@ -81,7 +94,13 @@ impl RuntimeFlags {
     pub fn new(flags: Flags) -> Self {
         apply_effects(&flags);
         let switches = AtomicU8::new(switches(&flags.runtime));
-        Self { current: ArcSwap::from_pointee(flags), switches, writing: Mutex::new(()) }
+        let layers = Mutex::new(Layers::new(flags.clone()));
+        Self { current: ArcSwap::from_pointee(flags), switches, layers, share: OnceLock::new() }
+    }
+
+    /// Sends this replica's admin changes to `share` from now on (once; later calls are ignored).
+    pub fn share_through(&self, share: Box<dyn ShareFlags>) {
+        let _ = self.share.set(share);
     }
 
     /// The flags in force: no lock, no allocation.
@@ -105,19 +124,59 @@ impl RuntimeFlags {
         self.switch(DATABASE_TRACING)
     }
 
-    /// Validates and installs `next`, logging each changed flag with `source` (who changed it).
-    /// Returns the names of the flags that changed.
-    pub fn set(&self, next: Flags, source: &str) -> Result<Vec<&'static str>, String> {
-        validate(&next)?;
-        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        self.switches.store(switches(&next.runtime), Ordering::Relaxed);
-        let previous = self.current.swap(Arc::new(next.clone()));
-        let changed = diff(&previous, &next);
+    /// Applies an admin change (`who` for the log): its values override the configuration's
+    /// until set again or until the configuration changes the same keys. Returns the names of
+    /// the flags that changed; an invalid value changes nothing.
+    pub fn patch(&self, patch: &FlagsPatch, who: &str) -> Result<Vec<&'static str>, String> {
+        let Ok(Value::Object(values)) = serde_json::to_value(patch) else { return Ok(Vec::new()) };
+        let changed = self.update(&format!("admin:{who}"), |layers| {
+            layers.overrides.extend(values.clone());
+        })?;
+        if let Some(share) = self.share.get() {
+            share.set(&values);
+        }
+        Ok(changed)
+    }
+
+    /// Takes the flags of a newly loaded configuration (`cause`: `sighup`, `file`), keeping
+    /// each admin override whose key the configuration did not change.
+    pub fn reconfigure(&self, configured: Flags, cause: &str) -> Result<Vec<&'static str>, String> {
+        let mut dropped = Vec::new();
+        let changed = self.update(cause, |layers| dropped = layers.reconfigure(configured))?;
+        if let (Some(share), false) = (self.share.get(), dropped.is_empty()) {
+            share.dropped(&dropped);
+        }
+        Ok(changed)
+    }
+
+    /// Adopts the overrides every replica shares (read from Redis), in place of this
+    /// replica's own.
+    pub fn adopt_shared(&self, overrides: Map<String, Value>) -> Result<Vec<&'static str>, String> {
+        self.update("admin:shared", |layers| layers.overrides = overrides)
+    }
+
+    /// Where each flag in force came from (`configuration` or `admin`), by flag name.
+    pub fn sources(&self) -> Value {
+        self.layers.lock().unwrap_or_else(PoisonError::into_inner).sources()
+    }
+
+    /// Changes the layers with `change` and installs the flags they make, or changes nothing
+    /// if those are invalid. Logs each changed flag with `source`.
+    fn update(&self, source: &str, change: impl FnOnce(&mut Layers)) -> Result<Vec<&'static str>, String> {
+        let mut layers = self.layers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = layers.clone();
+        change(&mut next);
+        let flags = next.effective()?;
+        validate(&flags)?;
+        *layers = next;
+        self.switches.store(switches(&flags.runtime), Ordering::Relaxed);
+        let previous = self.current.swap(Arc::new(flags.clone()));
+        let changed = diff(&previous, &flags);
         for (name, from, to) in &changed {
             tracing::warn!(flag = name, from = %from, to = %to, source, "runtime flag changed");
         }
         if !changed.is_empty() {
-            apply_effects(&next);
+            apply_effects(&flags);
         }
         Ok(changed.into_iter().map(|(name, ..)| name).collect())
     }
@@ -208,7 +267,7 @@ pub fn reload_on_change(
 
 fn reload(flags: &RuntimeFlags, sources: &pfs_platform::ConfigSources, cause: &'static str) {
     match Config::load(sources) {
-        Ok(config) => match flags.set(Flags::from_config(&config), cause) {
+        Ok(config) => match flags.reconfigure(Flags::from_config(&config), cause) {
             Ok(changed) => tracing::warn!(?changed, cause, "configuration reloaded"),
             Err(err) => tracing::error!(error = %err, cause, "flags rejected on reload; keeping the current ones"),
         },
@@ -237,7 +296,7 @@ mod tests {
     fn a_patch_changes_only_the_named_flags_and_reports_them() {
         let live = RuntimeFlags::new(flags());
         let patch = FlagsPatch { database_tracing: Some(false), log_level: Some("warn".into()), ..Default::default() };
-        let changed = live.set(patch.applied_to(&live.load()), "test").unwrap();
+        let changed = live.patch(&patch, "test").unwrap();
         assert_eq!(changed, ["log_level", "database_tracing"]);
         assert!(!live.load().runtime.database_tracing);
         assert!(live.load().runtime.metrics_middleware);
@@ -248,9 +307,9 @@ mod tests {
     fn invalid_values_are_refused_and_the_flags_in_force_stay() {
         let live = RuntimeFlags::new(flags());
         let bad_ratio = FlagsPatch { trace_sample_ratio: Some(1.5), ..Default::default() };
-        assert!(live.set(bad_ratio.applied_to(&live.load()), "test").is_err());
+        assert!(live.patch(&bad_ratio, "test").is_err());
         let bad_level = FlagsPatch { log_level: Some("loud[".into()), ..Default::default() };
-        assert!(live.set(bad_level.applied_to(&live.load()), "test").is_err());
+        assert!(live.patch(&bad_level, "test").is_err());
         assert_eq!(**live.load(), flags());
         assert!(live.database_tracing() && live.metrics_middleware() && live.request_logging());
     }

@@ -17,13 +17,14 @@ mod status;
 pub(crate) mod vars;
 
 pub use plan::{Plan, Protocol, Signal, endpoint_url, plan, protocol_for};
-pub use status::{plan_toml, report};
+pub use status::{breakers, monitoring, plan_toml, report};
 
 use crate::recorder::{self, OtelBridge};
 use crate::sampler::Configured;
 use export::{BreakerMetrics, Delivery, QueueProcessor};
 use logs::LogQueue;
 use opentelemetry::KeyValue;
+use opentelemetry::metrics::ObservableCounter;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
@@ -63,6 +64,8 @@ pub struct Telemetry {
     meter: Option<SdkMeterProvider>,
     logger: Option<SdkLoggerProvider>,
     logs: Vec<queue::QueueHandle>,
+    /// Observed at each export; held so it stays registered.
+    cpu_time: Option<ObservableCounter<f64>>,
 }
 
 impl Telemetry {
@@ -117,6 +120,7 @@ impl Built {
         let disabled = plan.disabled.clone().or_else(|| self.failures.first().cloned());
         SignalStatus {
             name: plan.signal.name(),
+            left_out: self.failures.len(),
             exporters: self.running.into_iter().map(|d| d.status).collect(),
             disabled,
         }
@@ -140,6 +144,7 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
     crate::propagation::install(&plan.propagators);
     let mut telemetry = Telemetry::default();
     let mut signals = Vec::new();
+    let mut breakers = Vec::new();
 
     let mut layer = None;
     let mut traces = Built::new();
@@ -171,6 +176,9 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             builder = builder.with_span_processor(processor);
             telemetry.spans.push(handle);
             traces.running.push(delivery);
+        }
+        if !traces.running.is_empty() {
+            breakers.push(breaker);
         }
         let provider = builder.build();
         let bridge = tracing_opentelemetry::layer()
@@ -206,8 +214,11 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             metrics.running.push(delivery);
         }
         if !metrics.running.is_empty() {
+            breakers.push(breaker);
             let provider = builder.with_view(crate::red::latency_view).with_resource(resource.clone()).build();
-            let otel = OtelBridge::new(opentelemetry::metrics::MeterProvider::meter(&provider, "portfolio-service"));
+            let meter = opentelemetry::metrics::MeterProvider::meter(&provider, "portfolio-service");
+            telemetry.cpu_time = Some(cpu_time(&meter));
+            let otel = OtelBridge::new(meter);
             otel.spawn_sync((plan.metric_interval / 4).max(Duration::from_millis(50)));
             bridge = Some(otel);
             telemetry.meter = Some(provider);
@@ -247,6 +258,7 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
             records.running.push(delivery);
         }
         if !records.running.is_empty() {
+            breakers.push(breaker);
             let provider = builder.build();
             let filter = logs::filter(&config.logging.level);
             log_layer = Some(OpenTelemetryTracingBridge::new(&provider).with_filter(filter));
@@ -270,8 +282,23 @@ pub fn init_process(config: &Config) -> anyhow::Result<Telemetry> {
         signals,
         propagators: plan.propagators.iter().map(|p| p.as_str()).collect(),
         warnings,
+        breakers,
     });
     Ok(telemetry)
+}
+
+/// `process.cpu.time` (semantic conventions), observed with its fraction at each export.
+fn cpu_time(meter: &opentelemetry::metrics::Meter) -> ObservableCounter<f64> {
+    meter
+        .f64_observable_counter("process.cpu.time")
+        .with_unit("s")
+        .with_description("User and system CPU time consumed.")
+        .with_callback(|observer| {
+            if let Some(seconds) = crate::process::cpu_seconds() {
+                observer.observe(seconds, &[]);
+            }
+        })
+        .build()
 }
 
 fn reader<E: PushMetricExporter + 'static>(exporter: E, plan: &Plan) -> PeriodicReader<E> {

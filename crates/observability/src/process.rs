@@ -1,5 +1,9 @@
 //! Process and runtime gauges, read from `/proc` (Linux) and the tokio runtime. Refreshed on
 //! every `/metrics` scrape, and periodically when metrics are pushed.
+//!
+//! CPU time is the exception: the `metrics` facade counts in whole numbers, which would show
+//! a service this light as 0 s for minutes and make `rate()` of it useless, so it is read at
+//! the moment it is rendered ([`render_cpu`]) or observed (the OTLP `process.cpu.time`).
 
 mod cgroup;
 
@@ -14,10 +18,6 @@ pub fn collect() {
     crate::red::publish_active();
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
-    }
-    if let Some(cpu) = cpu_seconds() {
-        // A counter in Prometheus terms; `absolute` keeps it monotonic.
-        metrics::counter!("process_cpu_seconds").absolute(cpu as u64);
     }
     // The container's limits, so alerts can compare usage with what the pod may have; absent
     // when unlimited.
@@ -53,7 +53,17 @@ fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn cpu_seconds() -> Option<f64> {
+/// Appends `process_cpu_seconds_total`, with its fraction, in the Prometheus text format.
+pub(crate) fn render_cpu(text: &mut String) {
+    if let Some(cpu) = cpu_seconds() {
+        text.push_str("# HELP process_cpu_seconds_total User and system CPU time consumed.\n");
+        text.push_str("# TYPE process_cpu_seconds_total counter\n");
+        text.push_str(&format!("process_cpu_seconds_total {cpu}\n"));
+    }
+}
+
+/// User and system CPU time of this process, in seconds (to the 10 ms the kernel counts in).
+pub(crate) fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name, which may itself contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -69,5 +79,22 @@ mod tests {
         let rss = super::resident_bytes().expect("VmRSS on Linux");
         assert!(rss > 1024 * 1024, "{rss}");
         assert!(super::cpu_seconds().expect("stat") >= 0.0);
+    }
+
+    #[test]
+    fn cpu_time_is_rendered_with_its_fraction() {
+        // Burn a little CPU so the reading is not a whole number of seconds by chance.
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let mut text = String::new();
+        super::render_cpu(&mut text);
+        let value = text.lines().find_map(|l| l.strip_prefix("process_cpu_seconds_total ")).expect(&text);
+        let seconds: f64 = value.parse().unwrap();
+        let exact = super::cpu_seconds().unwrap();
+        assert!(seconds > 0.0 && (exact - seconds).abs() < 0.05, "{seconds} vs {exact}");
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter"), "{text}");
     }
 }

@@ -61,11 +61,12 @@ pub fn install(otlp: Option<OtelBridge>) -> PrometheusHandle {
         .clone()
 }
 
-/// The Prometheus text of every metric: the recorder's, and the request durations, which are
-/// kept outside it ([`crate::red`]).
+/// The Prometheus text of every metric: the recorder's, and the request durations and the CPU
+/// time, which are kept outside it ([`crate::red`], [`crate::process`]).
 pub fn render(handle: &PrometheusHandle) -> String {
     let mut text = handle.render();
     crate::red::render_prometheus(&mut text);
+    crate::process::render_cpu(&mut text);
     text
 }
 
@@ -80,7 +81,6 @@ fn describe() {
     describe_gauge!("http_server_active_requests", "HTTP requests being served.");
     describe_counter!("http_server_errors", "HTTP responses with a 4xx or 5xx status.");
     describe_gauge!("process_resident_memory_bytes", "Resident set size.");
-    describe_counter!("process_cpu_seconds", "User and system CPU time consumed.");
     describe_gauge!("process_memory_limit_bytes", "Memory limit of the container (cgroup); absent when unlimited.");
     describe_gauge!(
         "process_cpu_limit_cores",

@@ -21,7 +21,8 @@ async fn show(State(state): State<AppState>) -> Json<Flags> {
 }
 
 /// Applies a partial update (`{"log_level": "debug"}`); unknown fields and out-of-range values
-/// are refused with 400 and change nothing.
+/// are refused with 400 and change nothing. A value set here stays until set again or until a
+/// configuration reload changes the same key; with Redis it reaches every replica.
 async fn update(
     State(state): State<AppState>,
     authentication: Option<Extension<Authentication>>,
@@ -31,8 +32,6 @@ async fn update(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Invalid flags: {e}")))?;
     let who = authentication.and_then(|Extension(a)| a.principal.map(|p| p.name)).unwrap_or_default();
     let flags = &state.telemetry.flags;
-    let changed = flags
-        .set(patch.applied_to(&flags.load()), &format!("admin:{who}"))
-        .map_err(|e| ApiError::BadRequest(format!("Invalid flags: {e}")))?;
+    let changed = flags.patch(&patch, &who).map_err(|e| ApiError::BadRequest(format!("Invalid flags: {e}")))?;
     Ok(Json(json!({"changed": changed, "flags": Flags::clone(&flags.load())})))
 }

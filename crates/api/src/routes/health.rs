@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use pfs_domain::Timestamp;
-use pfs_resilience::BreakerState;
+use pfs_observability::pipeline::monitoring;
+use pfs_resilience::{BreakerState, CircuitBreaker};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -25,13 +26,16 @@ fn millis_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-/// The circuit-breaker block the original reports, plus each breaker's state by dependency.
+/// The circuit-breaker block the original reports, plus each breaker's state by dependency:
+/// every breaker this process has, the app's dependencies' and the telemetry exporters'.
 fn breakers(state: &AppState) -> Value {
-    let count = |wanted: BreakerState| state.breakers.iter().filter(|b| b.state() == wanted).count();
-    let (total, open, half_open) = (state.breakers.len(), count(BreakerState::Open), count(BreakerState::HalfOpen));
+    let all: Vec<CircuitBreaker> =
+        state.breakers.iter().cloned().chain(pfs_observability::pipeline::breakers()).collect();
+    let count = |wanted: BreakerState| all.iter().filter(|b| b.state() == wanted).count();
+    let (total, open, half_open) = (all.len(), count(BreakerState::Open), count(BreakerState::HalfOpen));
     let healthy = total - open - half_open;
     let each: serde_json::Map<String, Value> =
-        state.breakers.iter().map(|b| (b.dependency().to_owned(), json!(b.state().as_str()))).collect();
+        all.iter().map(|b| (b.dependency().to_owned(), json!(b.state().as_str()))).collect();
     json!({
         "status": if healthy == total { "healthy" } else { "degraded" },
         "total_breakers": total, "healthy_breakers": healthy, "open_breakers": open, "half_open_breakers": half_open,
@@ -155,7 +159,7 @@ fn starting(state: &AppState, ok_word: &str, fail_word: &str) -> Option<(serde_j
     responses((status = 200, description = "Started"), (status = 503, description = "Starting")))]
 pub async fn startup(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let start = Instant::now();
-    let monitoring = json!({"status": "initialized", "healthy": true, "fallback_mode": false});
+    let monitoring = monitoring();
     if let Some((mut checks, waiting_for)) = starting(&state, "connected", "error") {
         checks.insert("monitoring".into(), monitoring);
         let body = json!({
@@ -225,9 +229,11 @@ pub async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>
             "cache": cache,
             "redis": redis,
             "circuit_breakers": breakers(&state),
-            "monitoring": {"status": "healthy", "fallback_mode": false}
+            "monitoring": monitoring()
         },
         "runtime_flags": *state.telemetry.flags.load().clone(),
+        // Per flag: `configuration` or `admin` (set through `/admin/flags`, here or on another replica).
+        "runtime_flag_sources": state.telemetry.flags.sources(),
         // Per signal: its exporters and whether they deliver, or why it has none.
         "telemetry": pfs_observability::pipeline::report(),
         "response_time_ms": millis_since(start)
@@ -244,7 +250,7 @@ pub async fn metrics(State(state): State<AppState>) -> Json<Value> {
         "uptime_seconds": state.lifecycle.uptime_seconds(),
         "health_checks": {"liveness_cache_hit_rate": 0.0, "readiness_cache_hit_rate": 0.0, "startup_cache_hit_rate": 0.0},
         "circuit_breakers": breakers(&state),
-        "monitoring": {"status": "healthy", "fallback_mode": false},
+        "monitoring": monitoring(),
         "response_time_ms": millis_since(start)
     }))
 }

@@ -35,6 +35,9 @@ async fn a_patch_takes_effect_at_once_and_shows_in_detailed_health() {
     let health = expect_json(app.get("/health/detailed").await, 200).await;
     assert_eq!(health["runtime_flags"]["database_tracing"], false, "{health}");
     assert_eq!(health["runtime_flags"]["trace_sample_ratio"], 0.25, "{health}");
+    let sources = &health["runtime_flag_sources"];
+    assert_eq!(sources["trace_sample_ratio"], "admin", "{health}");
+    assert_eq!(sources["request_logging"], "configuration", "{health}");
 }
 
 #[tokio::test]

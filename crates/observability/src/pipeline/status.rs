@@ -3,6 +3,7 @@
 //! delivered, or why the signal has none.
 
 use super::plan::{Exporter, Plan, SignalPlan};
+use pfs_resilience::{BreakerState, CircuitBreaker};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -122,6 +123,9 @@ pub(crate) struct SignalStatus {
     pub(crate) name: &'static str,
     pub(crate) exporters: Vec<Arc<ExporterStatus>>,
     pub(crate) disabled: Option<String>,
+    /// Exporters the configuration asked for that could not be built (bad endpoint, missing
+    /// certificate): the signal runs without them.
+    pub(crate) left_out: usize,
 }
 
 impl SignalStatus {
@@ -142,6 +146,8 @@ pub(crate) struct Installed {
     pub(crate) signals: Vec<SignalStatus>,
     pub(crate) propagators: Vec<&'static str>,
     pub(crate) warnings: Vec<String>,
+    /// One per signal that exports: `otlp_traces`, `otlp_metrics`, `otlp_logs`.
+    pub(crate) breakers: Vec<CircuitBreaker>,
 }
 
 static INSTALLED: OnceLock<Installed> = OnceLock::new();
@@ -164,6 +170,40 @@ pub fn report() -> Value {
     report.insert("propagators".into(), json!(installed.propagators));
     report.insert("warnings".into(), json!(installed.warnings));
     Value::Object(report)
+}
+
+/// The breakers of the signals this process exports, for the health probes' breaker list.
+pub fn breakers() -> Vec<CircuitBreaker> {
+    INSTALLED.get().map(|installed| installed.breakers.clone()).unwrap_or_default()
+}
+
+/// The `monitoring` block of the health probes, in the original's shape (`status`, `healthy`,
+/// `fallback_mode`) but measured: it is in fallback mode while some telemetry the
+/// configuration asked for is not delivered (an exporter left out at start, an export
+/// failing, or its breaker not closed), and names what.
+pub fn monitoring() -> Value {
+    let Some(installed) = INSTALLED.get() else {
+        return json!({"status": "disabled", "healthy": true, "fallback_mode": false, "failing": []});
+    };
+    let mut failing: Vec<String> = Vec::new();
+    for signal in &installed.signals {
+        if signal.left_out > 0 {
+            failing.push(format!("{}: {} exporter(s) left out at start", signal.name, signal.left_out));
+        }
+        for exporter in signal.exporters.iter().filter(|e| e.failing.load(Ordering::Relaxed)) {
+            failing.push(format!("{}: exports to {} failing", signal.name, exporter.label));
+        }
+    }
+    for breaker in installed.breakers.iter().filter(|b| b.state() != BreakerState::Closed) {
+        failing.push(format!("{} breaker {}", breaker.dependency(), breaker.state().as_str()));
+    }
+    let exporting = installed.signals.iter().any(|s| !s.exporters.is_empty());
+    let status = match (failing.is_empty(), exporting) {
+        (false, _) => "degraded",
+        (true, true) => "healthy",
+        (true, false) => "disabled",
+    };
+    json!({"status": status, "healthy": failing.is_empty(), "fallback_mode": !failing.is_empty(), "failing": failing})
 }
 
 /// The resolved plan as a TOML section, for `config print` (header values never appear).
