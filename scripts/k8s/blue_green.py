@@ -1,9 +1,9 @@
 """Blue-green releases: switch the Service between two colours of the service, and back.
 
-    python3 scripts/release/blue_green.py [-n NAMESPACE] status
-    python3 scripts/release/blue_green.py [-n NAMESPACE] switch green [--image IMAGE] [--keep-old]
-    python3 scripts/release/blue_green.py [-n NAMESPACE] rollback [--keep-old]
-    python3 scripts/release/blue_green.py [-n NAMESPACE] apply RENDERED.yaml
+    python3 scripts/k8s/blue_green.py [-n NAMESPACE] status
+    python3 scripts/k8s/blue_green.py [-n NAMESPACE] switch green [--image IMAGE] [--keep-old]
+    python3 scripts/k8s/blue_green.py [-n NAMESPACE] rollback [--keep-old]
+    python3 scripts/k8s/blue_green.py [-n NAMESPACE] apply RENDERED.yaml
 
 The cluster side is deploy/k8s/components/blue-green: Deployments `portfolio-service-blue` and
 `-green` (each with its HPA and PDB) behind one Service whose selector names a colour with the

@@ -1,6 +1,6 @@
 """The blue-green switch logic against an in-memory cluster: every path, every rollback.
 
-    python3 -m unittest discover -s scripts/release -p 'test_*.py'
+    python3 -m unittest discover -s scripts/k8s -p 'test_*.py'
 
 The load test (scripts/containers/blue_green_test.py) runs the same logic on processes behind
 HAProxy; these cover the failure paths that one does not, in milliseconds of fake time.
