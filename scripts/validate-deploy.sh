@@ -13,6 +13,8 @@
 #     slot label and replicas, the Service selecting exactly one colour's pods;
 #   - deploy/compose.yaml renders (`docker compose config`, or the Debian docker-compose);
 #   - the Dockerfile passes hadolint, and the collector and Grafana provisioning files parse;
+#   - the memory bound docs/OPERATIONS.md states is the measured-peak-rss the base Deployment
+#     states (scripts/measure-footprint.sh with CHECK=1 asserts a measurement against it);
 #   - every alert in deploy/prometheus/alerts.yml has a `## <AlertName>` runbook section in
 #     docs/OPERATIONS.md; the rules pass `promtool check` and their unit tests; the memory and
 #     CPU alerts fire below the limits of every rendered overlay (a generated promtool test);
@@ -152,6 +154,22 @@ for file in deploy/otel-collector/config.yaml deploy/grafana/provisioning/*/*.ya
   "$VENV/bin/python" -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$file" || fail "$file: not YAML"
 done
 echo "collector and Grafana provisioning: parse"
+
+log "Runbook: the memory bound it states is the one the manifests state (and measure-footprint.sh asserts)"
+"$VENV/bin/python" - deploy/k8s/base/deployment.yaml "$RUNBOOK" <<'PY'
+import re, sys, yaml
+manifest, runbook = sys.argv[1], sys.argv[2]
+annotations = yaml.safe_load(open(manifest))["metadata"]["annotations"]
+peak = annotations["portfolio.globeco.example/measured-peak-rss"]
+idle = annotations["portfolio.globeco.example/measured-idle-rss"]
+text = open(runbook).read()
+stated = re.findall(r"^- \*\*Memory\*\*: .*?at most \*\*(\d+) MiB\*\*", text, re.M | re.S)
+if stated != [peak.removesuffix("Mi")]:
+    sys.exit(f"validate-deploy: {runbook}'s *Memory* bullet states at most {stated or 'nothing'} MiB; "
+             f"{manifest} states measured-peak-rss {peak}")
+print(f"{runbook}: at most {peak.removesuffix('Mi')} MiB under the standard load, as {manifest} states "
+      f"(idle {idle})")
+PY
 
 log "Runbook: a section per alert"
 [ -f "$ALERTS" ] || fail "$ALERTS is missing: the alert rules are needed to check the runbook covers them"
