@@ -11,8 +11,10 @@
 # Last, the container image and rollouts: Docker (docker.io, dockerd started when not running),
 # debootstrap and HAProxy from Debian; the image is built without a registry
 # (scripts/build-image.sh, base root file system cached under ~/.cache/portfolio-service), run
-# as Kubernetes runs it, and three replicas are rolled and scaled under load
-# (scripts/containers/). A Docker engine that cannot be started fails the run.
+# as Kubernetes runs it, three replicas are rolled and scaled under load, blue-green switches
+# run under load (scripts/containers/), and the release binary's memory and CPU are measured
+# against the bounds deploy/k8s states (scripts/measure-footprint.sh). A Docker engine that
+# cannot be started fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -142,3 +144,9 @@ python3 scripts/containers/image_test.py
 log "rolling updates and scale-out under load (PostgreSQL + Redis, HAProxy as the Service)"
 # The venv scripts/validate-deploy.sh made has PyYAML, to read the rendered manifests' timings.
 "${PORTFOLIO_DEPLOY_VENV:-$HOME/.cache/portfolio-service/deploy-venv}/bin/python" scripts/containers/rollout_test.py
+
+log "blue-green switches under load: switch, rollback, a broken release rolled back (HAProxy as the Service)"
+"${PORTFOLIO_DEPLOY_VENV:-$HOME/.cache/portfolio-service/deploy-venv}/bin/python" scripts/containers/blue_green_test.py
+
+log "memory and CPU of the release binary within the bounds deploy/k8s states (SQLite; PostgreSQL + Redis)"
+CHECK=1 bash scripts/measure-footprint.sh

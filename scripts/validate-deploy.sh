@@ -6,9 +6,15 @@
 #   - the pod timings agree (scripts/containers/timings.py): the grace period covers preStop + drain
 #     + shutdown timeout, readiness fails within the drain, a new pod is probed ready within 2 s;
 #   - every selector (Deployment, spread constraints, anti-affinity, Service, PDB, HPA target)
-#     matches the pod template it is meant for;
+#     matches the pod template it is meant for and no other; every HPA scales on CPU and memory
+#     with its memory target above the measured peak RSS and below the limit
+#     (scripts/k8s/manifests.py, unit-tested with the blue-green switch in scripts/k8s/);
+#   - the blue-green component renders over every overlay: blue and green alike but for name,
+#     slot label and replicas, the Service selecting exactly one colour's pods;
 #   - deploy/compose.yaml renders (`docker compose config`, or the Debian docker-compose);
 #   - the Dockerfile passes hadolint, and the collector and Grafana provisioning files parse;
+#   - the memory bound docs/OPERATIONS.md states is the measured-peak-rss the base Deployment
+#     states (scripts/measure-footprint.sh with CHECK=1 asserts a measurement against it);
 #   - every alert in deploy/prometheus/alerts.yml has a `## <AlertName>` runbook section in
 #     docs/OPERATIONS.md; the rules pass `promtool check` and their unit tests; the memory and
 #     CPU alerts fire below the limits of every rendered overlay (a generated promtool test);
@@ -78,43 +84,23 @@ for doc in yaml.safe_load_all(open(path)):
 PY
 }
 
-# Every selector must match the pods it is meant for: a spread constraint, PDB or Service whose
-# selector names a label the pod template lacks selects nothing and fails silently.
-check_selectors() { # check_selectors NAME FILE
-  "$VENV/bin/python" - "$1" "$2" <<'PY'
-import sys, yaml
-name, path = sys.argv[1], sys.argv[2]
-docs = [d for d in yaml.safe_load_all(open(path)) if d]
-deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-def matches(selector, labels):
-    return all(labels.get(k) == v for k, v in (selector or {}).items())
-problems = []
-pods = {n: d["spec"]["template"]["metadata"].get("labels", {}) for n, d in deployments.items()}
-for n, d in deployments.items():
-    spec = d["spec"]["template"]["spec"]
-    if not matches(d["spec"]["selector"]["matchLabels"], pods[n]):
-        problems.append(f"Deployment {n}: spec.selector does not match its pod template")
-    for c in spec.get("topologySpreadConstraints", []):
-        if not matches(c["labelSelector"].get("matchLabels"), pods[n]):
-            problems.append(f"Deployment {n}: spread over {c['topologyKey']} selects {c['labelSelector']}, not its pods")
-    for term in spec.get("affinity", {}).get("podAntiAffinity", {}).get("preferredDuringSchedulingIgnoredDuringExecution", []):
-        selector = term["podAffinityTerm"]["labelSelector"].get("matchLabels")
-        if not matches(selector, pods[n]):
-            problems.append(f"Deployment {n}: anti-affinity selects {selector}, not its pods")
-for d in docs:
-    kind, meta = d["kind"], d["metadata"]["name"]
-    if kind == "Service" and not any(matches(d["spec"].get("selector"), p) for p in pods.values()):
-        problems.append(f"Service {meta}: selector {d['spec'].get('selector')} matches no pod template")
-    if kind == "PodDisruptionBudget" and not any(matches(d["spec"]["selector"]["matchLabels"], p) for p in pods.values()):
-        problems.append(f"PodDisruptionBudget {meta}: selector matches no pod template")
-    if kind == "HorizontalPodAutoscaler":
-        target = d["spec"]["scaleTargetRef"]
-        if target["kind"] != "Deployment" or target["name"] not in deployments:
-            problems.append(f"HorizontalPodAutoscaler {meta}: scales {target['kind']}/{target['name']}, which is not rendered")
-if problems:
-    sys.exit("\n".join(f"{name}: {p}" for p in problems))
-print(f"{name}: every selector matches its pods")
-PY
+# Selectors and autoscaling (scripts/k8s/manifests.py): every selector matches its own pods and
+# only those, each Service, PDB and HPA covers exactly one Deployment; every HPA scales on CPU and
+# memory with targets between the measured footprint and the limits.
+check_manifests() { # check_manifests NAME FILE
+  "$VENV/bin/python" scripts/k8s/manifests.py selectors "$1" "$2"
+  "$VENV/bin/python" scripts/k8s/manifests.py autoscaling "$1" "$2"
+}
+
+# kustomize_with OUT COMPONENT OVERLAY: an overlay with an optional component added, from a
+# kustomization of its own, as an operator would add it.
+kustomize_with() {
+  local out=$1 component=$2 overlay=$3 example relative
+  example=$(mktemp -d -p "$rendered")
+  relative=$(realpath --relative-to="$example" deploy/k8s)
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n' \
+    "$relative/overlays/$overlay" "$relative/components/$component" >"$example/kustomization.yaml"
+  kustomize "$example" >"$out" || fail "$overlay + $component: kustomize failed"
 }
 
 ensure_venv
@@ -123,6 +109,8 @@ trap 'rm -rf "$rendered"' EXIT
 
 log "Kubernetes: the timing checks themselves (they reject the timings they must reject)"
 "$VENV/bin/python" -m unittest discover -s scripts/containers -p 'test_*.py'
+log "Kubernetes: the manifest checks and the blue-green switch logic, unit-tested"
+"$VENV/bin/python" -m unittest discover -s scripts/k8s -p 'test_*.py'
 
 log "Kubernetes: render and validate every overlay"
 for overlay in deploy/k8s/overlays/*/; do
@@ -130,18 +118,25 @@ for overlay in deploy/k8s/overlays/*/; do
   kustomize "$overlay" >"$rendered/$name.yaml" || fail "$name: kustomize failed"
   validate_manifests "$name" "$rendered/$name.yaml"
   check_pod_timings "$name" "$rendered/$name.yaml"
-  check_selectors "$name" "$rendered/$name.yaml"
+  check_manifests "$name" "$rendered/$name.yaml"
 done
-# The optional component, over production, as an operator would add it.
-example="$rendered/production-with-rps"
-mkdir "$example"
-relative=$(realpath --relative-to="$example" deploy/k8s)
-printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n' \
-  "$relative/overlays/production" "$relative/components/requests-per-second-hpa" >"$example/kustomization.yaml"
-kustomize "$example" >"$rendered/production-with-rps.yaml" || fail "production + requests-per-second-hpa: kustomize failed"
+# The optional components, as an operator would add them.
+kustomize_with "$rendered/production-with-rps.yaml" requests-per-second-hpa production
 grep -q 'name: http_server_requests_per_second' "$rendered/production-with-rps.yaml" \
   || fail "requests-per-second-hpa did not add its metric to the HPA"
 validate_manifests "production + requests-per-second-hpa" "$rendered/production-with-rps.yaml"
+check_manifests "production + requests-per-second-hpa" "$rendered/production-with-rps.yaml"
+
+log "Kubernetes: the blue-green component over every overlay"
+# Two Deployments (blue, green) with an HPA and a PDB each, the one Service on blue: each selects
+# exactly one colour's pods, and green is blue's copy but for its name, slot label and replicas.
+for overlay in deploy/k8s/overlays/*/; do
+  name=$(basename "$overlay")
+  kustomize_with "$rendered/$name-blue-green.yaml" blue-green "$name"
+  check_manifests "$name + blue-green" "$rendered/$name-blue-green.yaml"
+  "$VENV/bin/python" scripts/k8s/manifests.py blue-green "$name + blue-green" "$rendered/$name-blue-green.yaml"
+done
+validate_manifests "production + blue-green" "$rendered/production-blue-green.yaml"
 
 log "Compose: deploy/compose.yaml renders"
 if docker compose version >/dev/null 2>&1; then compose=(docker compose)
@@ -159,6 +154,22 @@ for file in deploy/otel-collector/config.yaml deploy/grafana/provisioning/*/*.ya
   "$VENV/bin/python" -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$file" || fail "$file: not YAML"
 done
 echo "collector and Grafana provisioning: parse"
+
+log "Runbook: the memory bound it states is the one the manifests state (and measure-footprint.sh asserts)"
+"$VENV/bin/python" - deploy/k8s/base/deployment.yaml "$RUNBOOK" <<'PY'
+import re, sys, yaml
+manifest, runbook = sys.argv[1], sys.argv[2]
+annotations = yaml.safe_load(open(manifest))["metadata"]["annotations"]
+peak = annotations["portfolio.globeco.example/measured-peak-rss"]
+idle = annotations["portfolio.globeco.example/measured-idle-rss"]
+text = open(runbook).read()
+stated = re.findall(r"^- \*\*Memory\*\*: .*?at most \*\*(\d+) MiB\*\*", text, re.M | re.S)
+if stated != [peak.removesuffix("Mi")]:
+    sys.exit(f"validate-deploy: {runbook}'s *Memory* bullet states at most {stated or 'nothing'} MiB; "
+             f"{manifest} states measured-peak-rss {peak}")
+print(f"{runbook}: at most {peak.removesuffix('Mi')} MiB under the standard load, as {manifest} states "
+      f"(idle {idle})")
+PY
 
 log "Runbook: a section per alert"
 [ -f "$ALERTS" ] || fail "$ALERTS is missing: the alert rules are needed to check the runbook covers them"
