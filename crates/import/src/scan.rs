@@ -65,13 +65,14 @@ pub fn scan_bounded(
 ) -> anyhow::Result<()> {
     if starts_with_array(&mut reader)? {
         let used = Rc::new(Cell::new(0));
-        let metered = Metered { inner: reader, used: used.clone(), limit: max_document_bytes };
+        let offset = Rc::new(Cell::new(0));
+        let metered = Metered { inner: reader, used: used.clone(), offset: offset.clone(), limit: max_document_bytes };
         let mut de = serde_json::Deserializer::from_reader(metered);
         let elements = de.deserialize_seq(EachElement { each: &mut each, used: &used });
         if used.get() > max_document_bytes {
             return Err(DocumentTooLarge { limit: max_document_bytes }.into());
         }
-        elements.map_err(|e| anyhow::anyhow!("malformed JSON array: {e}"))?;
+        elements.map_err(|e| MalformedArray { offset: offset.get(), message: e.to_string() })?;
         return de.end().map_err(|e| anyhow::anyhow!("unexpected data after the JSON array: {e}"));
     }
     let mut line = Vec::new();
@@ -100,12 +101,23 @@ pub fn scan_bounded(
     }
 }
 
+/// A JSON array that is not well-formed, and how many bytes of it were read when that was
+/// found (at most one past the offending byte).
+#[derive(Debug, thiserror::Error)]
+#[error("malformed JSON array: {message}")]
+pub struct MalformedArray {
+    pub offset: u64,
+    pub message: String,
+}
+
 /// Counts the bytes the JSON parser takes for the current element and fails the read once
 /// they pass `limit`, so one huge element is refused after `limit` bytes instead of being
 /// built in memory whole.
 struct Metered<R> {
     inner: R,
     used: Rc<Cell<usize>>,
+    /// Bytes taken since the start of the array.
+    offset: Rc<Cell<u64>>,
     limit: usize,
 }
 
@@ -119,12 +131,13 @@ impl<R: Read> Read for Metered<R> {
         let len = buf.len().min(room);
         let read = self.inner.read(&mut buf[..len])?;
         self.used.set(self.used.get() + read);
+        self.offset.set(self.offset.get() + read as u64);
         Ok(read)
     }
 }
 
 /// Skips leading whitespace (and a UTF-8 byte order mark) and peeks at the first character.
-fn starts_with_array(reader: &mut impl BufRead) -> anyhow::Result<bool> {
+pub fn starts_with_array(reader: &mut impl BufRead) -> anyhow::Result<bool> {
     loop {
         let buffer = reader.fill_buf()?;
         let Some(&first) = buffer.first() else { return Ok(false) };

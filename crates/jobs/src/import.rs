@@ -14,6 +14,8 @@ use crate::job::{JobError, JobHandler, RunContext};
 use async_trait::async_trait;
 use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
 use pfs_import::Location;
+/// How uploads are read (the API streams them with these, exactly as the `import` command reads files).
+pub use pfs_import::{document, scan};
 use pfs_import::scan::Scanned;
 use pfs_storage::PortfolioStore;
 use pfs_storage::jobs::{ClaimedJob, JobProgress};
