@@ -1,14 +1,19 @@
-//! The portfolio import job: portfolios sent to `POST /api/v2/portfolios/imports`, either
-//! already validated (with their ids assigned at enqueue time) or as an uploaded `mongoexport`
-//! file that the job validates.
+//! The portfolio import job: portfolios sent to `POST /api/v2/portfolios/imports`, validated
+//! while the upload streamed in (ids of a JSON list assigned then, ids of a `mongoexport` file
+//! kept) and staged with the job in bounded chunks ([`ImportPayload::Chunks`]). Jobs queued
+//! before uploads were streamed carry their input whole and are validated by the job.
 //!
 //! All or nothing on validity: every document is checked before anything is written, and one
 //! invalid document fails the whole job with nothing loaded (the report lists the problems).
-//! Then the portfolios are loaded in batches, each in one transaction, with `insert_missing`:
-//! an id already stored is skipped, never overwritten. Because ids are fixed in the payload,
-//! a run repeated after a crash or a lost lease inserts nothing twice, so the job's effect
-//! happens exactly once however many runs it takes. Each committed batch is checkpointed, and
-//! a later run resumes after the last checkpoint.
+//! Then the portfolios are loaded a chunk (or batch) at a time, each in one transaction, with
+//! `insert_missing`: an id already stored is skipped, never overwritten. Because ids are fixed
+//! in the staged input, a run repeated after a crash or a lost lease inserts nothing twice, so
+//! the job's effect happens exactly once however many runs it takes. Each committed chunk is
+//! checkpointed, and a later run resumes after the last checkpoint. Loading is not one
+//! transaction: while a job retries, the chunks loaded so far are visible; a job that ends
+//! `dead` (its attempts used up by storage failures) has loaded a prefix of its chunks, which
+//! its `progress` and `counts` say, and resubmitting the same export completes it without
+//! duplicates (ids already stored are skipped).
 
 use crate::job::{JobError, JobHandler, RunContext};
 use async_trait::async_trait;
