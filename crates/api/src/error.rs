@@ -72,6 +72,9 @@ pub enum ApiError {
     /// 413 with the import limit that was exceeded.
     #[error("{0}")]
     ImportTooLarge(String),
+    /// 503 with `Retry-After`: `jobs.max_pending` jobs are queued or running already.
+    #[error("The job queue is full ({0} jobs queued or running); retry later")]
+    JobQueueFull(u64),
     /// 404 `Job not found`.
     #[error("Job not found")]
     JobNotFound,
@@ -103,7 +106,9 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::Unavailable(_) | Self::Timeout | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Timeout | Self::Overloaded | Self::JobQueueFull(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -143,8 +148,12 @@ impl IntoResponse for ApiError {
 
 impl ApiError {
     /// Whole seconds, at least 1: until the database breaker probes again when it is open,
-    /// otherwise a short pause.
+    /// [`QUEUE_FULL_RETRY_AFTER_SECONDS`] for a full job queue, otherwise a short pause.
     fn retry_after_seconds(&self) -> u64 {
+        if let Self::JobQueueFull(_) = self {
+            // A job takes a while: asking again within a second would only be refused again.
+            return QUEUE_FULL_RETRY_AFTER_SECONDS;
+        }
         let Self::Unavailable(source) = self else { return 1 };
         breaker_open(source).map_or(1, |open| {
             metrics::counter!("http_server_shed_requests", "reason" => "dependency").increment(1);
@@ -152,6 +161,9 @@ impl ApiError {
         })
     }
 }
+
+/// `Retry-After` of a refused import while the job queue is full.
+pub const QUEUE_FULL_RETRY_AFTER_SECONDS: u64 = 30;
 
 /// The refusal of an open circuit breaker, if that is what `err` is.
 fn breaker_open(err: &StoreError) -> Option<&pfs_resilience::BreakerOpen> {

@@ -34,7 +34,7 @@ pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
 }
 
 /// Whether the body failed because `reliability.body_read_timeout` passed.
-fn timed_out(rejection: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn timed_out(rejection: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(rejection), |e| e.source()).any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 

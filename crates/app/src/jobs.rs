@@ -7,9 +7,13 @@ use pfs_jobs::import::ImportHandler;
 use pfs_jobs::{Backoff, JobService, WorkerPool, WorkerSettings};
 use pfs_platform::config::JobsConfig;
 use pfs_storage::PortfolioStore;
-use pfs_storage::jobs::JobQueue;
+use pfs_storage::jobs::{JobQueue, Retention};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// Chunks of an upload that never became a job (refused, or cut off by a crash) are purged once
+/// this old: far longer than any upload can take (`reliability.body_read_timeout`).
+const ORPHAN_CHUNKS: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The queue in the backend's own database. MongoDB has none: its imports answer 501.
 pub(crate) fn queue(backend: &Backend) -> Option<Arc<dyn JobQueue>> {
@@ -33,6 +37,11 @@ pub(crate) fn start(
         poll_interval: config.poll_interval,
         lease: config.lease,
         backoff: Backoff { base: config.backoff_base, max: config.backoff_max },
+        retention: Retention {
+            finished: config.retention,
+            dead_payload: config.dead_payload_retention,
+            orphan_chunks: ORPHAN_CHUNKS,
+        },
     };
     let import = ImportHandler { store, batch_size: config.import_batch_size, max_errors: 100 };
     let pool = WorkerPool::new(queue, settings, service.doorbell.clone()).with_handler(Arc::new(import));

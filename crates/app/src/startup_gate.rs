@@ -87,6 +87,11 @@ impl IdempotencyStore for StartupGate {
         self.inner.release(key, token).await
     }
 
+    async fn forget(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()> {
+        self.check()?;
+        self.inner.forget(key, token).await
+    }
+
     async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
         self.check()?;
         self.inner.purge_expired(now_ms).await

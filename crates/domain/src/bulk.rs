@@ -2,6 +2,7 @@
 
 use crate::text::python_strip;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::fmt;
 
 /// The most portfolios one bulk request may create.
@@ -41,16 +42,36 @@ pub fn check_bulk_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Re
 
 /// The duplicate-name rule alone, for batches without the size cap (background imports).
 pub fn check_unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), BulkError> {
-    let mut seen = HashSet::new();
-    let mut reported = HashSet::new();
-    let mut repeats = Vec::new();
-    for name in names {
-        let key = python_strip(name).to_lowercase();
-        if !seen.insert(key.clone()) && reported.insert(key) {
-            repeats.push(name.to_owned());
+    let mut unique = UniqueNames::default();
+    names.for_each(|name| unique.add(name));
+    unique.finish()
+}
+
+/// The duplicate-name rule one name at a time, for a list too large to hold: it keeps a 64-bit
+/// digest per name (keyed per process, so no one can craft colliding names), not the names,
+/// and lists at most [`UniqueNames::MAX_LISTED`] repeats.
+#[derive(Default)]
+pub struct UniqueNames {
+    hasher: std::hash::RandomState,
+    seen: HashSet<u64>,
+    reported: HashSet<u64>,
+    repeats: Vec<String>,
+}
+
+impl UniqueNames {
+    /// Repeats named in the error; a bulk request (at most 100 items) never reaches it.
+    pub const MAX_LISTED: usize = 100;
+
+    pub fn add(&mut self, name: &str) {
+        let digest = self.hasher.hash_one(python_strip(name).to_lowercase());
+        if !self.seen.insert(digest) && self.reported.insert(digest) && self.repeats.len() < Self::MAX_LISTED {
+            self.repeats.push(name.to_owned());
         }
     }
-    if repeats.is_empty() { Ok(()) } else { Err(BulkError::DuplicateNames(repeats)) }
+
+    pub fn finish(self) -> Result<(), BulkError> {
+        if self.repeats.is_empty() { Ok(()) } else { Err(BulkError::DuplicateNames(self.repeats)) }
+    }
 }
 
 #[cfg(test)]
@@ -59,6 +80,16 @@ mod tests {
 
     fn check(names: &[&str]) -> Result<(), BulkError> {
         check_bulk_names(names.iter().copied())
+    }
+
+    #[test]
+    fn a_long_list_names_at_most_the_first_hundred_repeats() {
+        let names: Vec<String> = (0..300).map(|i| format!("name {}", i % 150)).collect();
+        let Err(BulkError::DuplicateNames(repeats)) = check_unique_names(names.iter().map(String::as_str)) else {
+            panic!("duplicates")
+        };
+        assert_eq!(repeats.len(), UniqueNames::MAX_LISTED);
+        assert_eq!(repeats[0], "name 0");
     }
 
     #[test]

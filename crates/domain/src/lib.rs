@@ -21,7 +21,7 @@ pub mod search;
 pub mod text;
 pub mod time;
 
-pub use bulk::{BulkError, MAX_BULK_ITEMS, check_bulk_names, check_unique_names};
+pub use bulk::{BulkError, MAX_BULK_ITEMS, UniqueNames, check_bulk_names, check_unique_names};
 pub use id::PortfolioId;
 pub use pagination::{Keyset, PageRequest, Pagination};
 pub use portfolio::{Portfolio, PortfolioChanges, Version};

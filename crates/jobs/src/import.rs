@@ -1,19 +1,26 @@
-//! The portfolio import job: portfolios sent to `POST /api/v2/portfolios/imports`, either
-//! already validated (with their ids assigned at enqueue time) or as an uploaded `mongoexport`
-//! file that the job validates.
+//! The portfolio import job: portfolios sent to `POST /api/v2/portfolios/imports`, validated
+//! while the upload streamed in (ids of a JSON list assigned then, ids of a `mongoexport` file
+//! kept) and staged with the job in bounded chunks ([`ImportPayload::Chunks`]). Jobs queued
+//! before uploads were streamed carry their input whole and are validated by the job.
 //!
 //! All or nothing on validity: every document is checked before anything is written, and one
 //! invalid document fails the whole job with nothing loaded (the report lists the problems).
-//! Then the portfolios are loaded in batches, each in one transaction, with `insert_missing`:
-//! an id already stored is skipped, never overwritten. Because ids are fixed in the payload,
-//! a run repeated after a crash or a lost lease inserts nothing twice, so the job's effect
-//! happens exactly once however many runs it takes. Each committed batch is checkpointed, and
-//! a later run resumes after the last checkpoint.
+//! Then the portfolios are loaded a chunk (or batch) at a time, each in one transaction, with
+//! `insert_missing`: an id already stored is skipped, never overwritten. Because ids are fixed
+//! in the staged input, a run repeated after a crash or a lost lease inserts nothing twice, so
+//! the job's effect happens exactly once however many runs it takes. Each committed chunk is
+//! checkpointed, and a later run resumes after the last checkpoint. Loading is not one
+//! transaction: while a job retries, the chunks loaded so far are visible; a job that ends
+//! `dead` (its attempts used up by storage failures) has loaded a prefix of its chunks, which
+//! its `progress` and `counts` say, and resubmitting the same export completes it without
+//! duplicates (ids already stored are skipped).
 
 use crate::job::{JobError, JobHandler, RunContext};
 use async_trait::async_trait;
 use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
 use pfs_import::Location;
+/// How uploads are read (the API streams them with these, exactly as the `import` command reads files).
+pub use pfs_import::{document, scan};
 use pfs_import::scan::Scanned;
 use pfs_storage::PortfolioStore;
 use pfs_storage::jobs::{ClaimedJob, JobProgress};
@@ -31,7 +38,14 @@ pub enum ImportPayload {
     /// Validated portfolios with their final ids.
     Portfolios { portfolios: Vec<ImportItem> },
     /// The text of a `mongoexport` file (JSON lines or one JSON array), validated by the job.
+    /// Jobs queued before uploads were streamed; new uploads are staged as [`Self::Chunks`].
     Export { text: String },
+    /// Valid portfolios staged with the job as `chunks` chunks, each a JSON array of
+    /// [`ImportItem`]s bounded in bytes and by the batch size, loaded one transaction per chunk.
+    Chunks { chunks: u32 },
+    /// An upload with invalid documents, found while it streamed in: the job fails with this
+    /// report and loads nothing (all or nothing on validity, as for [`Self::Export`]).
+    Rejected { report: ImportReport },
 }
 
 impl ImportPayload {
@@ -76,6 +90,13 @@ pub struct ImportReport {
     pub counts: ImportCounts,
     /// The first problems found (at most the handler's `max_errors`); `counts.invalid` has them all.
     pub errors: Vec<ImportIssue>,
+    /// Chunks of a [`ImportPayload::Chunks`] job loaded so far: where a later run resumes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunks_done: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +167,8 @@ impl ImportHandler {
                     reject("file".into(), reason);
                 }
             }
+            // Handled by `run` before validation.
+            ImportPayload::Chunks { .. } | ImportPayload::Rejected { .. } => {}
         }
         if report.counts.invalid == 0 { Ok(valid) } else { Err(report) }
     }
@@ -153,6 +176,59 @@ impl ImportHandler {
 
 fn encode(report: &ImportReport) -> Option<String> {
     serde_json::to_string(report).ok()
+}
+
+/// Fails the job with `report`, having loaded nothing.
+fn rejected(report: ImportReport, context: &RunContext) -> JobError {
+    let invalid = report.counts.invalid;
+    context.record(JobProgress { processed: 0, total: context.progress().total, report: encode(&report) });
+    JobError::Permanent(format!("{invalid} invalid document(s); nothing was imported"))
+}
+
+impl ImportHandler {
+    /// Loads staged chunks in order, one transaction and one checkpoint each, resuming after
+    /// the last chunk an earlier run checkpointed. Only one chunk is in memory at a time.
+    async fn load_chunks(&self, chunks: u32, context: &RunContext) -> Result<(), JobError> {
+        let previous = context.progress();
+        let mut report: ImportReport =
+            previous.report.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+        let mut processed = previous.processed;
+        if report.chunks_done == 0 {
+            (report, processed) = (ImportReport::default(), 0);
+        }
+        let total = previous.total;
+        context.record(JobProgress { processed, total, report: encode(&report) });
+        for seq in report.chunks_done..chunks {
+            if let Some(stop) = context.should_stop() {
+                return Err(stop);
+            }
+            let bytes = context
+                .chunk(seq)
+                .await?
+                .ok_or_else(|| JobError::Permanent(format!("chunk {seq} of the import is missing")))?;
+            let items: Vec<ImportItem> = serde_json::from_slice(&bytes)
+                .map_err(|e| JobError::Permanent(format!("chunk {seq} of the import is unreadable: {e}")))?;
+            drop(bytes);
+            let batch: Vec<Portfolio> = items
+                .iter()
+                .map(ImportItem::to_portfolio)
+                .collect::<Option<_>>()
+                .ok_or_else(|| JobError::Permanent(format!("chunk {seq} of the import holds an invalid id or date")))?;
+            drop(items);
+            let inserted = self.store.insert_missing(&batch).await.map_err(|e| JobError::Transient(e.into()))?;
+            report.counts.created += inserted;
+            report.counts.skipped_existing += batch.len() as u64 - inserted.min(batch.len() as u64);
+            processed += batch.len() as u64;
+            report.chunks_done = seq + 1;
+            let progress = JobProgress { processed, total, report: encode(&report) };
+            if seq + 1 < chunks {
+                context.checkpoint(progress).await?;
+            } else {
+                context.record(progress);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -164,14 +240,12 @@ impl JobHandler for ImportHandler {
     async fn run(&self, job: &ClaimedJob, context: &RunContext) -> Result<(), JobError> {
         let payload: ImportPayload = serde_json::from_slice(&job.payload)
             .map_err(|e| JobError::Permanent(format!("unreadable import payload: {e}")))?;
-        let portfolios = match self.validate(payload) {
-            Ok(portfolios) => portfolios,
-            Err(report) => {
-                let invalid = report.counts.invalid;
-                context.record(JobProgress { processed: 0, total: context.progress().total, report: encode(&report) });
-                return Err(JobError::Permanent(format!("{invalid} invalid document(s); nothing was imported")));
-            }
+        let payload = match payload {
+            ImportPayload::Chunks { chunks } => return self.load_chunks(chunks, context).await,
+            ImportPayload::Rejected { report } => return Err(rejected(report, context)),
+            payload => payload,
         };
+        let portfolios = self.validate(payload).map_err(|report| rejected(report, context))?;
         let total = portfolios.len() as u64;
         let previous = context.progress();
         let mut report: ImportReport =

@@ -107,6 +107,12 @@ impl RunContext {
         }
     }
 
+    /// Chunk `seq` of this job's staged input (see `JobQueue::stage_chunk`), `None` if it is
+    /// not stored. Storage trouble is transient.
+    pub async fn chunk(&self, seq: u32) -> Result<Option<Vec<u8>>, JobError> {
+        self.queue.chunk(self.id, seq).await.map_err(|err| JobError::Transient(err.into()))
+    }
+
     /// The progress last recorded by the handler (or by earlier runs).
     pub fn progress(&self) -> JobProgress {
         self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone()

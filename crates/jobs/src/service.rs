@@ -23,8 +23,20 @@ impl JobService {
 
     /// Stores a new job, queued now, and wakes a local worker.
     pub async fn enqueue(&self, kind: &str, payload: Vec<u8>, priority: i32, total: u64) -> StoreResult<JobId> {
+        self.enqueue_as(JobId::generate(), kind, payload, priority, total).await
+    }
+
+    /// As [`Self::enqueue`], under an id chosen before (its input chunks are staged under it).
+    pub async fn enqueue_as(
+        &self,
+        id: JobId,
+        kind: &str,
+        payload: Vec<u8>,
+        priority: i32,
+        total: u64,
+    ) -> StoreResult<JobId> {
         let job = NewJob {
-            id: JobId::generate(),
+            id,
             kind: kind.to_owned(),
             payload,
             priority,

@@ -3,7 +3,7 @@
 use crate::backoff::Backoff;
 use crate::job::{JobError, JobHandler, RunContext};
 use pfs_domain::Timestamp;
-use pfs_storage::jobs::{ClaimedJob, Finish, JobId, JobQueue, JobState};
+use pfs_storage::jobs::{ClaimedJob, Finish, JobId, JobQueue, JobState, Retention};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,12 @@ pub struct WorkerSettings {
     /// A crashed worker's job is claimable again this long after its last heartbeat.
     pub lease: Duration,
     pub backoff: Backoff,
+    /// What the periodic purge removes (every [`PURGE_EVERY`], and once at start).
+    pub retention: Retention,
 }
+
+/// How often each worker process applies [`Retention`]; several processes doing it is harmless.
+pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// The handlers by kind, the queue, and a doorbell that wakes idle workers on enqueue.
 pub struct WorkerPool {
@@ -211,18 +216,36 @@ impl WorkerPool {
         }
     }
 
-    /// Keeps `jobs_queue_depth{state}` current, one cheap indexed count per poll interval.
+    /// Keeps `jobs_queue_depth{state}` current, one cheap indexed count per poll interval,
+    /// and applies the retention rules every [`PURGE_EVERY`].
     async fn report_depth(&self, shutdown: CancellationToken) {
         let interval = self.settings.poll_interval.max(Duration::from_secs(1));
+        let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
             if let Ok(depth) = self.queue.depth().await {
                 metrics::gauge!("jobs_queue_depth", "state" => "queued").set(depth.queued as f64);
                 metrics::gauge!("jobs_queue_depth", "state" => "running").set(depth.running as f64);
             }
+            if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                last_purge = Some(tokio::time::Instant::now());
+                self.purge().await;
+            }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
             }
+        }
+    }
+
+    /// Applies the retention rules once; failures are logged and retried at the next round.
+    pub async fn purge(&self) {
+        match self.queue.purge(&self.settings.retention, Timestamp::now()).await {
+            Ok(purged) if purged == Default::default() => {}
+            Ok(purged) => {
+                metrics::counter!("jobs_purged").increment(purged.jobs);
+                tracing::info!(jobs = purged.jobs, dead_payloads = purged.dead_payloads, chunks = purged.chunks, "job retention applied");
+            }
+            Err(err) => tracing::warn!(error = %err, "job retention not applied; retrying later"),
         }
     }
 }

@@ -17,7 +17,8 @@ macro_rules! idempotency_suite {
             a_live_lease_is_in_flight_until_it_expires_then_recovers_with_the_first_seed,
             a_released_key_is_recovered_at_once, a_taken_over_attempt_cannot_complete,
             concurrent_begins_have_exactly_one_executor, an_expired_key_starts_afresh,
-            purge_removes_only_expired_keys, keys_are_scoped_by_route);
+            purge_removes_only_expired_keys, keys_are_scoped_by_route,
+            a_forgotten_key_starts_afresh_and_a_stale_forget_changes_nothing);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -137,4 +138,18 @@ pub async fn keys_are_scoped_by_route(keys: Keys) {
     execute(&keys, &request("a", 1_000)).await;
     let v1 = KeyRef { scope: "POST /api/v1/portfolios", ..KEY };
     assert!(matches!(keys.begin(v1, &request("b", 1_000)).await.unwrap(), Begin::Execute(_)));
+}
+
+pub async fn a_forgotten_key_starts_afresh_and_a_stale_forget_changes_nothing(keys: Keys) {
+    execute(&keys, &request("a", 1_000)).await;
+    keys.forget(KEY, "a").await.unwrap();
+    let other = BeginRequest { fingerprint: "corrected".into(), ..request("b", 1_100) };
+    let fresh = execute(&keys, &other).await;
+    assert!(!fresh.recovering, "nothing was written under a forgotten key");
+    keys.forget(KEY, "a").await.unwrap();
+    assert_eq!(begin(&keys, &request("c", 1_200)).await, Begin::Mismatch, "another attempt's key stays");
+    keys.complete(KEY, "b", &response()).await.unwrap();
+    keys.forget(KEY, "b").await.unwrap();
+    let replay = keys.begin(KEY, &other).await.unwrap();
+    assert_eq!(replay, Begin::Replay(response()), "a completed key is never forgotten");
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use pfs_domain::Timestamp;
 use pfs_jobs::{Backoff, JobError, JobHandler, RunContext, WorkerPool, WorkerSettings};
-use pfs_storage::jobs::{ClaimedJob, Finish, JobId, JobProgress, JobQueue, JobState, NewJob};
+use pfs_storage::jobs::{ClaimedJob, Finish, JobId, JobProgress, JobQueue, JobState, NewJob, Purged, Retention};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,7 +24,9 @@ macro_rules! queue_suite {
             claims_follow_priority_then_age, concurrent_claimers_never_share_a_job,
             an_expired_lease_is_reclaimed_and_the_stale_worker_is_fenced_off,
             a_retry_waits_for_its_backoff_and_a_release_does_not_count,
-            a_failing_job_is_retried_then_dead_after_max_attempts, a_job_whose_worker_died_on_every_attempt_is_dead);
+            a_failing_job_is_retried_then_dead_after_max_attempts, a_job_whose_worker_died_on_every_attempt_is_dead,
+            chunks_are_read_back_in_order_and_dropped_when_their_job_succeeds,
+            retention_deletes_finished_jobs_dead_inputs_and_orphan_chunks_but_never_pending_work);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -171,6 +173,7 @@ fn settings(lease: Duration) -> WorkerSettings {
         poll_interval: Duration::from_millis(20),
         lease,
         backoff: Backoff { base: Duration::ZERO, max: Duration::ZERO },
+        retention: pfs_storage::jobs::Retention { finished: Duration::from_secs(3600), dead_payload: Duration::from_secs(3600), orphan_chunks: Duration::from_secs(3600) },
     }
 }
 
@@ -205,4 +208,63 @@ pub async fn a_job_whose_worker_died_on_every_attempt_is_dead(queue: Queue) {
     assert_eq!(settled.state, Some(JobState::Dead));
     assert_eq!(handler.0.load(Ordering::SeqCst), 0, "not run a third time");
     assert!(q.get(id).await.unwrap().unwrap().last_error.unwrap().contains("lease expired"));
+}
+
+pub async fn chunks_are_read_back_in_order_and_dropped_when_their_job_succeeds(queue: Queue) {
+    let q = queue.as_ref();
+    let new = job(0, 3);
+    q.stage_chunk(new.id, 0, b"[first]", at(0)).await.unwrap();
+    q.stage_chunk(new.id, 1, b"[second]", at(1)).await.unwrap();
+    let id = enqueue(q, new, at(2)).await;
+    assert_eq!(q.chunk(id, 1).await.unwrap().as_deref(), Some(&b"[second]"[..]));
+    assert_eq!(q.chunk(id, 0).await.unwrap().as_deref(), Some(&b"[first]"[..]));
+    assert_eq!(q.chunk(id, 2).await.unwrap(), None);
+    assert_eq!(q.chunk(JobId::generate(), 0).await.unwrap(), None, "chunks belong to their job");
+    let claimed = q.claim(at(3), LEASE).await.unwrap().unwrap();
+    assert!(q.finish(id, claimed.token, &Finish::Succeeded, &claimed.progress, at(4)).await.unwrap());
+    assert_eq!(q.chunk(id, 0).await.unwrap(), None, "a finished job's input is dropped");
+
+    let refused = JobId::generate();
+    q.stage_chunk(refused, 0, b"[x]", at(5)).await.unwrap();
+    q.discard_chunks(refused).await.unwrap();
+    assert_eq!(q.chunk(refused, 0).await.unwrap(), None);
+}
+
+pub async fn retention_deletes_finished_jobs_dead_inputs_and_orphan_chunks_but_never_pending_work(queue: Queue) {
+    let q = queue.as_ref();
+    let retention = Retention {
+        finished: Duration::from_secs(100),
+        dead_payload: Duration::from_secs(10),
+        orphan_chunks: Duration::from_secs(5),
+    };
+    let succeeded = enqueue(q, job(3, 1), at(0)).await;
+    let claimed = q.claim(at(0), LEASE).await.unwrap().unwrap();
+    assert!(q.finish(succeeded, claimed.token, &Finish::Succeeded, &claimed.progress, at(0)).await.unwrap());
+    let dead_job = job(2, 1);
+    q.stage_chunk(dead_job.id, 0, b"[dead input]", at(0)).await.unwrap();
+    let dead = enqueue(q, dead_job, at(0)).await;
+    let claimed = q.claim(at(0), LEASE).await.unwrap().unwrap();
+    let died = Finish::Dead { error: "boom".into() };
+    assert!(q.finish(dead, claimed.token, &died, &claimed.progress, at(0)).await.unwrap());
+    let pending_job = job(0, 1);
+    q.stage_chunk(pending_job.id, 0, b"[pending input]", at(0)).await.unwrap();
+    let pending = enqueue(q, pending_job, at(0)).await;
+    let orphan = JobId::generate();
+    q.stage_chunk(orphan, 0, b"[cut-off upload]", at(0)).await.unwrap();
+
+    assert_eq!(q.purge(&retention, at(4_000)).await.unwrap(), Purged::default(), "nothing is old enough yet");
+    let purged = q.purge(&retention, at(11_000)).await.unwrap();
+    assert_eq!((purged.jobs, purged.dead_payloads, purged.chunks), (0, 1, 2));
+    assert_eq!(q.chunk(dead, 0).await.unwrap(), None);
+    assert_eq!(q.chunk(orphan, 0).await.unwrap(), None);
+    assert_eq!(q.get(dead).await.unwrap().unwrap().state, JobState::Dead, "its status stays");
+    assert_eq!(q.purge(&retention, at(12_000)).await.unwrap(), Purged::default(), "a purge is idempotent");
+
+    let purged = q.purge(&retention, at(100_000)).await.unwrap();
+    assert_eq!(purged.jobs, 2);
+    assert_eq!(q.get(succeeded).await.unwrap(), None);
+    assert_eq!(q.get(dead).await.unwrap(), None);
+    let kept = q.get(pending).await.unwrap().expect("a queued job is never purged");
+    assert_eq!(kept.state, JobState::Queued);
+    assert_eq!(q.chunk(pending, 0).await.unwrap().as_deref(), Some(&b"[pending input]"[..]));
 }

@@ -142,6 +142,14 @@ impl IdempotencyStore for MongoStore {
         Ok(())
     }
 
+    async fn forget(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()> {
+        self.idempotency()
+            .delete_one(doc! { "_id": id(key), "token": token, "status": Bson::Null })
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
         let purged =
             self.idempotency().delete_many(doc! { "expiresAtMs": { "$lte": now_ms } }).await.map_err(classify)?;

@@ -8,8 +8,8 @@ use crate::errors::classify;
 use async_trait::async_trait;
 use pfs_domain::Timestamp;
 use pfs_storage::jobs::{
-    ClaimedJob, Finish, JobId, JobProgress, JobQueue, JobRecord, JobState, LeaseToken, NewJob, QueueDepth,
-    lease_deadline,
+    ClaimedJob, Finish, JobId, JobProgress, JobQueue, JobRecord, JobState, LeaseToken, NewJob, Purged, QueueDepth,
+    Retention, cutoff, lease_deadline,
 };
 use pfs_storage::{StoreError, StoreResult};
 use sqlx::Row;
@@ -178,7 +178,12 @@ impl JobQueue for PostgresStore {
         .execute(&self.writer)
         .await
         .map_err(classify)?;
-        Ok(done.rows_affected() == 1)
+        let finished = done.rows_affected() == 1;
+        if finished && matches!(outcome, Finish::Succeeded | Finish::Failed { .. }) {
+            // Outside the fenced update: if this fails, the purge drops them later.
+            self.discard_chunks(id).await?;
+        }
+        Ok(finished)
     }
 
     async fn release(&self, id: JobId, token: LeaseToken, now: Timestamp) -> StoreResult<bool> {
@@ -219,5 +224,71 @@ impl JobQueue for PostgresStore {
             queued: count(row.try_get("queued").map_err(classify)?),
             running: count(row.try_get("running").map_err(classify)?),
         })
+    }
+
+    async fn stage_chunk(&self, id: JobId, seq: u32, payload: &[u8], now: Timestamp) -> StoreResult<()> {
+        sqlx::query("INSERT INTO job_chunk (job_id, seq, payload, staged_at) VALUES ($1::uuid, $2, $3, $4)")
+            .bind(id.to_string())
+            .bind(i32::try_from(seq).unwrap_or(i32::MAX))
+            .bind(payload)
+            .bind(now.millis())
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn chunk(&self, id: JobId, seq: u32) -> StoreResult<Option<Vec<u8>>> {
+        // From the primary: a replica may not have the chunk staged a moment ago yet.
+        sqlx::query_scalar("SELECT payload FROM job_chunk WHERE job_id = $1::uuid AND seq = $2")
+            .bind(id.to_string())
+            .bind(i32::try_from(seq).unwrap_or(i32::MAX))
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(classify)
+    }
+
+    async fn discard_chunks(&self, id: JobId) -> StoreResult<()> {
+        sqlx::query("DELETE FROM job_chunk WHERE job_id = $1::uuid")
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn purge(&self, retention: &Retention, now: Timestamp) -> StoreResult<Purged> {
+        let finished_before = cutoff(now, retention.finished);
+        let dead_before = cutoff(now, retention.dead_payload);
+        let mut tx = self.writer.begin().await.map_err(classify)?;
+        let jobs = sqlx::query("DELETE FROM job WHERE state IN ('succeeded', 'failed', 'dead') AND finished_at <= $1")
+            .bind(finished_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?
+            .rows_affected();
+        let dead_payloads = sqlx::query(
+            "UPDATE job SET payload = ''::bytea WHERE state = 'dead' AND finished_at <= $1 AND length(payload) > 0",
+        )
+        .bind(dead_before)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+        // Chunks whose job is gone (purged, or never enqueued and staged long enough ago), or
+        // will never run again and has dropped its input.
+        let chunks = sqlx::query(
+            "DELETE FROM job_chunk c WHERE NOT EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id) AND c.staged_at <= $1 \
+                 OR EXISTS (SELECT 1 FROM job j WHERE j.id = c.job_id \
+                     AND (j.state IN ('succeeded', 'failed') OR (j.state = 'dead' AND j.finished_at <= $2)))",
+        )
+        .bind(cutoff(now, retention.orphan_chunks))
+        .bind(dead_before)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+        tx.commit().await.map_err(classify)?;
+        Ok(Purged { jobs, dead_payloads, chunks })
     }
 }

@@ -120,6 +120,17 @@ impl IdempotencyStore for SqliteStore {
         Ok(())
     }
 
+    async fn forget(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND token = ? AND response_status IS NULL")
+            .bind(key.scope)
+            .bind(key.key)
+            .bind(token)
+            .execute(&self.writer)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
     async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
         let purged = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= ?")
             .bind(now_ms)

@@ -15,10 +15,11 @@
 use crate::StoreResult;
 use async_trait::async_trait;
 
-/// Which request a key belongs to: the same key may be used on different routes.
+/// Which request a key belongs to: the same key may be used on different routes and by
+/// different callers, and each use is its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyRef<'a> {
-    /// Method and route, e.g. `POST /api/v1/portfolios`.
+    /// Method, route and caller, e.g. `POST /api/v1/portfolios caller:3f2a...`.
     pub scope: &'a str,
     /// The client's `Idempotency-Key`.
     pub key: &'a str,
@@ -89,6 +90,11 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// Ends the lease of the attempt holding `token` without a response, so a retry may take
     /// over at once (in recovery).
     async fn release(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()>;
+
+    /// Deletes the key if the attempt holding `token` still holds it without a response: its
+    /// request wrote nothing (a client error), so nothing needs remembering and a retry runs
+    /// afresh.
+    async fn forget(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()>;
 
     /// Deletes every key expired at `now_ms`; returns how many.
     async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64>;

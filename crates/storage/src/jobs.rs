@@ -217,8 +217,9 @@ pub trait JobQueue: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     /// Ends the run: records the outcome and the final progress, and gives up the lease. The
-    /// payload (up to `jobs.max_upload_bytes`) of a succeeded or failed job is dropped: it will
-    /// never run again. A dead job keeps it, so an operator can requeue it after a fix.
+    /// payload and chunks of a succeeded or failed job are dropped: it will never run again. A
+    /// dead job keeps them for [`Retention::dead_payload`], so an operator can requeue it
+    /// after a fix.
     async fn finish(
         &self,
         id: JobId,
@@ -234,6 +235,50 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn get(&self, id: JobId) -> StoreResult<Option<JobRecord>>;
 
     async fn depth(&self) -> StoreResult<QueueDepth>;
+
+    /// Stores one chunk of a job's input (`seq` from 0) before or after the job is enqueued, so
+    /// a large input is written and read back in bounded pieces instead of one payload. Chunks
+    /// go with their job: dropped when it succeeds or fails, when a dead job's payload is
+    /// dropped, and when it is purged; chunks with no job (an upload refused or cut off) are
+    /// purged once older than [`Retention::orphan_chunks`].
+    async fn stage_chunk(&self, id: JobId, seq: u32, payload: &[u8], now: Timestamp) -> StoreResult<()>;
+
+    /// One staged chunk, if it is (still) stored.
+    async fn chunk(&self, id: JobId, seq: u32) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Drops every chunk of `id` (an upload that was refused after some were staged).
+    async fn discard_chunks(&self, id: JobId) -> StoreResult<()>;
+
+    /// Applies the retention rules at `now`; see [`Retention`].
+    async fn purge(&self, retention: &Retention, now: Timestamp) -> StoreResult<Purged>;
+}
+
+/// How long finished jobs and their inputs are kept, so the job tables stay bounded by the
+/// rate of new jobs times these durations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Succeeded, failed and dead jobs are deleted (with any input left) this long after they
+    /// finished; their status is 404 from then on.
+    pub finished: Duration,
+    /// A dead job keeps its input this long (an operator may requeue it after a fix), then the
+    /// input is dropped and only its status remains.
+    pub dead_payload: Duration,
+    /// Chunks without a job row are deleted once staged this long ago.
+    pub orphan_chunks: Duration,
+}
+
+/// What one [`JobQueue::purge`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub jobs: u64,
+    /// Dead jobs whose input was dropped.
+    pub dead_payloads: u64,
+    pub chunks: u64,
+}
+
+/// `now - age` in milliseconds, saturating: the cut-off a retention rule compares with.
+pub fn cutoff(now: Timestamp, age: Duration) -> i64 {
+    now.millis().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `now + lease` in milliseconds, saturating (a lease of years is not an error).

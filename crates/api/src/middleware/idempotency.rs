@@ -2,6 +2,11 @@
 //! response again (with `Idempotent-Replayed: true`) and writes nothing; the same key with
 //! another body is a 422; a retry while the first attempt still runs is a 409.
 //!
+//! A key belongs to its caller: the scope it is stored under is the method, the route and a
+//! digest of the authenticated principal (or of the client address while auth is off), so one
+//! caller's key never replays another caller's response and nobody can claim a key another
+//! caller uses.
+//!
 //! The key is reserved in the database before the handler runs, with a lease
 //! (`idempotency.lease`), and completed with the response afterwards. Between the write and
 //! recording its response the process can die; the write is not lost, but its response is.
@@ -9,13 +14,20 @@
 //! time, and the handler derives the ids of what it creates from them ([`PlannedIds`]). A
 //! retry that finds the lease expired without a response takes the key over in recovery: the
 //! handler looks those ids up first, and if the (all-or-nothing) write happened, answers with
-//! what was stored instead of writing again. Responses 2xx and 4xx are recorded; on a 5xx the
-//! lease is released at once, so the next retry recovers the same way.
+//! what was stored instead of writing again.
+//!
+//! What is stored stays small: only a successful response is recorded, and only up to
+//! `idempotency.max_response_bytes` (a larger one is recorded as a 409 saying the request
+//! succeeded, which is what a replay gets). A client error (4xx) wrote nothing, so its key is
+//! forgotten and a corrected retry may use it; on a 5xx the lease is released at once, so the
+//! next retry recovers as above. Expired keys are purged (at most once a minute per replica,
+//! driven by keyed requests: without them no key is added either).
 
+use crate::auth::Authentication;
 use crate::error::{ApiError, V1_FAILURE};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +36,7 @@ use pfs_domain::{Portfolio, PortfolioId};
 use pfs_platform::IdempotencyConfig;
 use pfs_storage::{Begin, BeginRequest, IdempotencyStore, KeyRef, PortfolioStore, StoreResult, StoredResponse};
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -117,9 +130,10 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
         Err(message) => return ApiError::BadRequest(message).into_response(),
     };
     let scope = format!(
-        "{} {}",
+        "{} {} {}",
         req.method(),
-        req.extensions().get::<MatchedPath>().map_or(req.uri().path(), MatchedPath::as_str)
+        req.extensions().get::<MatchedPath>().map_or(req.uri().path(), MatchedPath::as_str),
+        caller(&req)
     );
     let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
     let (parts, body) = req.into_parts();
@@ -165,14 +179,25 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
         }
         return response;
     }
+    if status.is_client_error() {
+        if let Err(err) = keys.store.forget(key_ref, &reservation.token).await {
+            tracing::warn!(error = %err, "idempotency key not forgotten; a retry recovers it after its lease");
+        }
+        return response;
+    }
     let (parts, body) = response.into_parts();
+    // The handlers build their responses in memory: this copies, it does not buffer a stream.
     let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
         return ApiError::Internal { detail: V1_FAILURE, source: None }.into_response();
     };
-    let stored = StoredResponse {
-        status: status.as_u16(),
-        content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        body: body.to_vec(),
+    let stored = if body.len() <= keys.config.max_response_bytes {
+        StoredResponse {
+            status: status.as_u16(),
+            content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            body: body.to_vec(),
+        }
+    } else {
+        not_kept(status, body.len(), keys.config.max_response_bytes)
     };
     match keys.store.complete(key_ref, &reservation.token, &stored).await {
         Ok(true) => {}
@@ -181,6 +206,35 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
         Err(err) => tracing::warn!(error = %err, "idempotency response not recorded"),
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Whose key it is: the authenticated principal, else the client's address (the connection's
+/// peer). Digested, so the scope is short and holds neither in clear.
+fn caller(req: &Request) -> String {
+    let principal = req.extensions().get::<Authentication>().and_then(|auth| auth.principal.as_ref());
+    let who = match (principal, req.extensions().get::<ConnectInfo<SocketAddr>>()) {
+        (Some(principal), _) => format!("principal:{}", principal.name),
+        (None, Some(ConnectInfo(peer))) => format!("address:{}", peer.ip()),
+        (None, None) => "address:unknown".to_owned(),
+    };
+    let digest = Sha256::digest(who.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("caller:{hex}")
+}
+
+/// What a replay answers when the response was too large to keep: the request succeeded,
+/// nothing is written again, and the client reads what it created instead.
+fn not_kept(status: StatusCode, size: usize, limit: usize) -> StoredResponse {
+    let detail = format!(
+        "The request with this Idempotency-Key already succeeded ({}); its response ({size} bytes) was larger than \
+         idempotency.max_response_bytes ({limit}) and is not kept for replay. Nothing was written again.",
+        status.as_u16()
+    );
+    StoredResponse {
+        status: StatusCode::CONFLICT.as_u16(),
+        content_type: Some("application/json".into()),
+        body: serde_json::to_vec(&serde_json::json!({ "detail": detail })).unwrap_or_default(),
+    }
 }
 
 /// The key, if sent: one header of 1 to `max_len` visible ASCII characters.
@@ -276,6 +330,35 @@ mod tests {
         assert_ne!(base, fingerprint("POST /a", b"text/plain", b"{}"));
         assert_ne!(base, fingerprint("POST /a", b"application/json", b"[]"));
         assert_ne!(fingerprint("a", b"bc", b""), fingerprint("ab", b"c", b""));
+    }
+
+    #[test]
+    fn callers_are_told_apart_by_principal_then_address() {
+        let request = |principal: Option<&str>, peer: Option<&str>| {
+            let mut req = Request::new(Body::empty());
+            if let Some(name) = principal {
+                let principal = crate::auth::Principal { name: name.into(), role: None };
+                req.extensions_mut().insert(Authentication { principal: Some(principal), invalid: false });
+            }
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            }
+            caller(&req)
+        };
+        assert_eq!(request(Some("alice"), Some("10.0.0.1:1")), request(Some("alice"), Some("10.0.0.2:2")));
+        assert_ne!(request(Some("alice"), None), request(Some("bob"), None));
+        assert_eq!(request(None, Some("10.0.0.1:1")), request(None, Some("10.0.0.1:9")), "the port is not the caller");
+        assert_ne!(request(None, Some("10.0.0.1:1")), request(None, Some("10.0.0.2:1")));
+        assert_ne!(request(Some("10.0.0.1"), None), request(None, Some("10.0.0.1:1")), "a principal is not an address");
+        assert!(!request(Some("alice"), None).contains("alice"), "digested");
+    }
+
+    #[test]
+    fn a_response_too_large_to_keep_replays_as_a_409_naming_the_original_status() {
+        let stored = not_kept(StatusCode::CREATED, 100_000, 65_536);
+        assert_eq!(stored.status, 409);
+        let body: serde_json::Value = serde_json::from_slice(&stored.body).unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("already succeeded (201)"), "{body}");
     }
 
     #[test]

@@ -85,13 +85,54 @@ async fn malformed_keys_are_400_and_write_nothing() {
 }
 
 #[tokio::test]
-async fn a_client_error_is_recorded_and_replayed_too() {
+async fn a_client_error_is_not_kept_so_a_corrected_retry_can_use_the_key() {
     let app = TestApp::spawn().await;
-    let body = json!({ "version": 1 });
-    let first = expect_json(post_keyed(&app, V1, "bad-body", &body).await, 422).await;
-    let again = post_keyed(&app, V1, "bad-body", &body).await;
-    assert!(replayed(&again));
+    let bad = json!({ "version": 1 });
+    let first = expect_json(post_keyed(&app, V1, "bad-body", &bad).await, 422).await;
+    let again = post_keyed(&app, V1, "bad-body", &bad).await;
+    assert!(!replayed(&again), "a client error is answered afresh, not stored");
     assert_eq!(expect_json(again, 422).await, first);
+    let corrected = post_keyed(&app, V1, "bad-body", &json!({ "name": "Fixed" })).await;
+    assert!(!replayed(&corrected));
+    expect_json(corrected, 201).await;
+    assert_eq!(stored_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_response_too_large_to_keep_is_sent_once_and_replayed_as_a_409() {
+    let app = TestApp::builder().with_config(|c| c.idempotency.max_response_bytes = 256).spawn().await;
+    let body = json!([{ "name": "x".repeat(200) }, { "name": "y".repeat(200) }]);
+    let created = expect_json(post_keyed(&app, V2, "large", &body).await, 201).await;
+    assert_eq!(created.as_array().unwrap().len(), 2, "the first answer is whole");
+    let again = post_keyed(&app, V2, "large", &body).await;
+    assert!(replayed(&again));
+    let (status, detail) = status_json(again).await;
+    assert_eq!(status, 409, "{detail}");
+    assert!(detail["detail"].as_str().unwrap().contains("already succeeded (201)"), "{detail}");
+    assert_eq!(stored_count(&app).await, 2, "nothing was written again");
+}
+
+#[tokio::test]
+async fn a_key_belongs_to_its_caller_and_never_replays_to_another() {
+    let app = crate::helpers::protected_app().await;
+    let post = |api_key: &'static str, name: &'static str| {
+        app.client
+            .post(app.url(V1))
+            .header("x-api-key", api_key)
+            .header("idempotency-key", "predictable-1")
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    let alice = expect_json(post("test-write-key", "Alice's").await.unwrap(), 201).await;
+    let bob = post("test-admin-key", "Alice's").await.unwrap();
+    assert!(!replayed(&bob), "another principal's stored response is never served");
+    let bob = expect_json(bob, 201).await;
+    assert_ne!(bob["portfolioId"], alice["portfolioId"]);
+    let other_body = post("test-admin-key", "Bob's own").await.unwrap();
+    assert_eq!(other_body.status(), 422, "bob's key is his own: another body under it is refused");
+    let retried = post("test-write-key", "Alice's").await.unwrap();
+    assert!(replayed(&retried), "the owner's retry still replays");
+    assert_eq!(expect_json(retried, 201).await, alice);
 }
 
 #[tokio::test]

@@ -82,7 +82,7 @@ async fn the_portfolio_limit_is_configurable_and_enforced_before_queuing() {
     let Some(app) = spawn(|c| c.jobs.import_max_portfolios = 5).await else { return };
     let (status, body) = status_json(app.post_json(IMPORTS, &portfolios(6, "p")).await).await;
     assert_eq!(status, 413, "{body}");
-    assert_eq!(body["detail"], "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has 6");
+    assert_eq!(body["detail"], "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has more");
     let lines: String =
         (0..6).map(|i| format!("{{\"_id\": \"6740f1c2a1b2c3d4e5f6071{i}\", \"name\": \"f{i}\"}}\n")).collect();
     assert_eq!(post_file(&app, "application/x-ndjson", lines).await.status(), 413);
@@ -217,4 +217,71 @@ async fn an_export_can_be_uploaded_as_a_multipart_form_file() {
     assert_eq!(body["counts"], json!({"created": 2, "skippedExisting": 0, "invalid": 0}), "{body}");
     expect_detail(post_file(&app, content_type, form(note)).await, 400, "The multipart form has no \"file\" part")
         .await;
+}
+
+#[tokio::test]
+async fn a_list_is_loaded_chunk_by_chunk_with_its_progress() {
+    let Some(app) = spawn(|c| c.jobs.import_batch_size = 3).await else { return };
+    let job = accepted(app.post_json(IMPORTS, &portfolios(10, "chunked")).await, 10).await;
+    let body = finished(&app, &job).await;
+    assert_eq!(body["state"], "succeeded", "{body}");
+    assert_eq!(body["progress"], json!({"processed": 10, "total": 10}));
+    assert_eq!(body["counts"], json!({"created": 10, "skippedExisting": 0, "invalid": 0}));
+    let mut names: Vec<String> = stored(&app).await.iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("chunked {i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected, "every chunk loaded once");
+}
+
+#[tokio::test]
+async fn a_full_queue_is_refused_with_503_and_retry_after_before_the_body_is_read() {
+    let Some(app) = spawn(|c| {
+        c.jobs.workers_enabled = false;
+        c.jobs.max_pending = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..2 {
+        accepted(app.post_json(IMPORTS, &portfolios(1, "queued")).await, 1).await;
+    }
+    let refused = app.post_json(IMPORTS, &portfolios(1, "one too many")).await;
+    assert_eq!(refused.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()).as_deref(), Some("30"));
+    let (status, body) = status_json(refused).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("job queue is full"), "{body}");
+}
+
+#[tokio::test]
+async fn a_compressed_upload_is_limited_by_its_decoded_size() {
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+    let Some(app) = spawn(|c| c.jobs.max_upload_bytes = 64 * 1024).await else { return };
+    // 1 MiB of blank lines: a few kilobytes compressed, sixteen times the limit decoded.
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+    gzip.write_all(&vec![b'\n'; 1 << 20]).unwrap();
+    let bomb = gzip.finish().unwrap();
+    assert!(bomb.len() < 64 * 1024);
+    let request = app.client.post(app.url(IMPORTS)).header("content-type", "application/x-ndjson");
+    let response = request.header("content-encoding", "gzip").body(bomb).send().await.unwrap();
+    expect_detail(response, 413, "Import body is larger than 65536 bytes (jobs.max_upload_bytes)").await;
+}
+
+#[tokio::test]
+async fn a_body_slower_than_the_read_timeout_is_408_not_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = spawn(|c| c.reliability.body_read_timeout = Duration::from_millis(300)).await else { return };
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = format!(
+        "POST {IMPORTS} HTTP/1.1\r\nhost: test\r\ncontent-type: application/x-ndjson\r\ncontent-length: 100000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"{\"_id\": \"6740f1c2a1b2c3d4e5f60718\", \"name\": \"slow\"}\n").await.unwrap();
+    let mut answer = vec![0; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(stored(&app).await.is_empty());
 }

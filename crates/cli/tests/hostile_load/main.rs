@@ -7,3 +7,5 @@
 mod support;
 
 mod baseline;
+mod idempotency;
+mod imports;

@@ -18,11 +18,20 @@ pub struct IdempotencyConfig {
     /// slow attempt could be taken over while it still runs.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    /// Largest response body kept for replay. A larger one is answered in full the first time;
+    /// a replay then gets 409 saying the request succeeded (and with which status) instead.
+    pub max_response_bytes: usize,
 }
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
-        Self { enabled: true, ttl: Duration::from_secs(24 * 3600), max_key_length: 255, lease: Duration::from_secs(60) }
+        Self {
+            enabled: true,
+            ttl: Duration::from_secs(24 * 3600),
+            max_key_length: 255,
+            lease: Duration::from_secs(60),
+            max_response_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -38,6 +47,9 @@ impl IdempotencyConfig {
         }
         if self.lease <= request_timeout {
             problems.push("idempotency.lease: must be longer than server.request_timeout".into());
+        }
+        if !(256..=16 * 1024 * 1024).contains(&self.max_response_bytes) {
+            problems.push("idempotency.max_response_bytes: must be between 256 and 16777216".into());
         }
         if self.lease >= self.ttl {
             problems.push("idempotency.lease: must be shorter than idempotency.ttl".into());

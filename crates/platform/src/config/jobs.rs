@@ -29,8 +29,18 @@ pub struct JobsConfig {
     pub import_max_portfolios: usize,
     /// Portfolios per transaction when an import loads.
     pub import_batch_size: usize,
-    /// Largest import request body (JSON list or export file).
+    /// Largest import request body (JSON list or export file), counted after any
+    /// `Content-Encoding` is undone, so a decompression bomb stops at this many bytes.
     pub max_upload_bytes: usize,
+    /// Jobs queued or running at once (all replicas); an import past it is refused with 503
+    /// and `Retry-After`, so the queue (and the disk its inputs take) stays bounded.
+    pub max_pending: u64,
+    /// Finished jobs (succeeded, failed, dead) are deleted this long after they finished.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// A dead job's input is dropped this long after it died (it can be requeued until then).
+    #[serde(with = "humantime_serde")]
+    pub dead_payload_retention: Duration,
 }
 
 impl Default for JobsConfig {
@@ -45,7 +55,10 @@ impl Default for JobsConfig {
             backoff_max: Duration::from_secs(300),
             import_max_portfolios: 100_000,
             import_batch_size: 1000,
-            max_upload_bytes: 64 * 1024 * 1024,
+            max_upload_bytes: 32 * 1024 * 1024,
+            max_pending: 16,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            dead_payload_retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -62,6 +75,11 @@ impl JobsConfig {
             (self.import_max_portfolios >= 1, "jobs.import_max_portfolios: must be at least 1"),
             (self.import_batch_size >= 1, "jobs.import_batch_size: must be at least 1"),
             (self.max_upload_bytes >= 1024, "jobs.max_upload_bytes: must be at least 1024"),
+            (self.max_pending >= 1, "jobs.max_pending: must be at least 1"),
+            (
+                self.dead_payload_retention <= self.retention,
+                "jobs.dead_payload_retention: must not exceed jobs.retention",
+            ),
         ];
         checks.iter().filter(|(ok, _)| !ok).map(|(_, message)| (*message).to_owned()).collect()
     }

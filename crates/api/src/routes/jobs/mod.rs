@@ -1,39 +1,42 @@
 //! Background imports: `POST /api/v2/portfolios/imports` queues one, `GET /api/v2/jobs/{jobId}`
 //! reports on it.
 //!
-//! What is cheap to check is checked before the job is queued, so a client learns at once that
-//! its request is unusable: JSON lists get the bulk create's full validation (422 issues, 400
-//! for duplicate names), export files must be readable as JSON lines or one array, and both
-//! must fit `jobs.import_max_portfolios` (413). Problems inside an export's documents are the
-//! job's to find: it validates every document before writing anything, and one invalid
-//! document fails the job with nothing loaded and the problems in its `errors`.
+//! The upload is streamed ([`upload`]): read, validated and staged in bounded chunks as it
+//! arrives, so a client learns at once that its request is unusable without the service ever
+//! holding the body: JSON lists get the bulk create's full validation (422 issues, 400 for
+//! duplicate names), export files must be readable as JSON lines or one array, and both must
+//! fit `jobs.import_max_portfolios` and `jobs.max_upload_bytes` (413). Problems inside an
+//! export's documents are the job's to report: one invalid document fails the job with
+//! nothing loaded and the problems in its `errors`. A full queue (`jobs.max_pending`) is a 503
+//! with `Retry-After` before any of the body is read.
+
+pub mod upload;
 
 use crate::error::ApiError;
 use crate::loc;
 use crate::state::AppState;
 use crate::wire::Issue;
 use crate::wire::dto;
-use crate::wire::json::{self, Body};
 use axum::Json;
-use axum::body::Bytes;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use pfs_domain::{BulkError, Portfolio, Version, check_unique_names};
-use pfs_jobs::import::{ImportItem, ImportPayload, ImportReport, KIND, scan_export};
+use pfs_jobs::JobService;
+use pfs_jobs::import::{ImportPayload, ImportReport, KIND};
 use pfs_platform::config::JobsConfig;
 use pfs_storage::jobs::{JobId, JobRecord, JobState};
 use serde::Serialize;
 use serde_json::Value;
+use upload::{BodyEnd, Limits, Source, Staged};
 use utoipa::ToSchema;
 
 /// The 500 `detail` of the import routes.
 const IMPORT_FAILURE: &str = "An unexpected error occurred while queuing the import";
-/// Validation issues listed in a 422 for an import (all are found; the rest are summarised).
-const MAX_ISSUES: usize = 100;
 
-/// The import route, with its own body limit: imports are far larger than other requests.
+/// The import route, with its own body limit (it applies to a multipart form; a plain body
+/// is counted as it streams).
 pub fn imports_route(config: &JobsConfig) -> MethodRouter<AppState> {
     post(create_import).layer(DefaultBodyLimit::max(config.max_upload_bytes))
 }
@@ -52,7 +55,8 @@ pub struct ImportAccepted {
     pub total: u64,
 }
 
-/// Queue an import of up to `jobs.import_max_portfolios` portfolios (default 100,000).
+/// Queue an import of up to `jobs.import_max_portfolios` portfolios (default 100,000) in a
+/// body of up to `jobs.max_upload_bytes` (default 32 MiB, counted after decompression).
 /// `Content-Type: application/json` (or none): a JSON list of portfolios validated like
 /// `POST /api/v2/portfolios` but without the 100-item cap; ids are assigned now.
 /// `multipart/form-data` with a `file` part (`curl -F file=@portfolio.json`), or the file as
@@ -64,59 +68,38 @@ pub struct ImportAccepted {
     request_body(content = Vec<dto::PortfolioPostSchema>, description = "A JSON list of portfolios, or a mongoexport file"),
     responses((status = 202, body = ImportAccepted, headers(("Location" = String, description = "The job's status URL"))),
         (status = 400, description = "Empty, duplicate names, or an unreadable file"),
-        (status = 413, description = "More portfolios than jobs.import_max_portfolios, or a body over jobs.max_upload_bytes"),
+        (status = 408, description = "The body did not arrive within reliability.body_read_timeout"),
+        (status = 413, description = "More portfolios than jobs.import_max_portfolios, a body over jobs.max_upload_bytes, or one portfolio over server.max_body_bytes"),
         (status = 422, description = "Validation error"),
-        (status = 501, description = "The storage backend has no job queue (MongoDB)")))]
+        (status = 501, description = "The storage backend has no job queue (MongoDB)"),
+        (status = 503, description = "jobs.max_pending jobs are queued or running already; see Retry-After")))]
 pub async fn create_import(State(state): State<AppState>, request: Request) -> Response {
-    create(state, request).await.unwrap_or_else(|response| response)
+    create(state, request).await.unwrap_or_else(|err| err.into_response())
 }
 
-/// The body, or the `file` part of a multipart form, and whether it is a JSON list.
-async fn read_upload(state: &AppState, request: Request) -> Result<(Bytes, bool), Response> {
-    let limit = state.config.jobs.max_upload_bytes;
-    let read_failed = |status: StatusCode| match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::ImportTooLarge(format!("Import body is larger than {limit} bytes (jobs.max_upload_bytes)"))
-                .into_response()
+async fn create(state: AppState, request: Request) -> Result<Response, ApiError> {
+    let jobs = state.jobs.clone().ok_or(ApiError::JobsUnavailable)?;
+    refuse_when_full(&state, &jobs).await?;
+    let id = JobId::generate();
+    let staged = match receive(&state, &jobs, id, request).await {
+        Ok(staged) => staged,
+        Err(err) => {
+            discard(&jobs, id).await;
+            return Err(err);
         }
-        _ => ApiError::BadRequest("There was an error parsing the body".into()).into_response(),
     };
-    let headers: &HeaderMap = request.headers();
-    let is_multipart = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
-    if !is_multipart {
-        let is_json = json::is_json_content_type(headers);
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| read_failed(e.status()))?;
-        return Ok((bytes, is_json));
-    }
-    let mut form = Multipart::from_request(request, state).await.map_err(|e| read_failed(e.status()))?;
-    while let Some(field) = form.next_field().await.map_err(|e| read_failed(e.status()))? {
-        if field.name() == Some("file") {
-            return Ok((field.bytes().await.map_err(|e| read_failed(e.status()))?, false));
+    let Staged { chunks, total, rejected } = staged;
+    let payload = match rejected {
+        Some(report) => {
+            discard(&jobs, id).await;
+            ImportPayload::Rejected { report }
         }
+        None => ImportPayload::Chunks { chunks },
+    };
+    if let Err(err) = jobs.enqueue_as(id, KIND, payload.encode(), 0, total).await {
+        discard(&jobs, id).await;
+        return Err(ApiError::from_store(err, IMPORT_FAILURE));
     }
-    Err(ApiError::BadRequest("The multipart form has no \"file\" part".into()).into_response())
-}
-
-async fn create(state: AppState, request: Request) -> Result<Response, Response> {
-    let jobs = state.jobs.clone().ok_or_else(unavailable)?;
-    let (bytes, is_json) = read_upload(&state, request).await?;
-    let max = state.config.jobs.import_max_portfolios;
-    // Validating a hundred thousand items takes a while: keep it off the async workers.
-    let (payload, total) =
-        tokio::task::spawn_blocking(
-            move || {
-                if is_json { validate_list(&bytes, max) } else { validate_export(&bytes, max) }
-            },
-        )
-        .await
-        .map_err(|_| ApiError::Internal { detail: IMPORT_FAILURE, source: None }.into_response())??;
-    let id = jobs
-        .enqueue(KIND, payload.encode(), 0, total)
-        .await
-        .map_err(|e| ApiError::from_store(e, IMPORT_FAILURE).into_response())?;
     let location = format!("/api/v2/jobs/{id}");
     let mut response =
         (StatusCode::ACCEPTED, Json(ImportAccepted { job_id: id.to_string(), state: "queued", total })).into_response();
@@ -126,49 +109,77 @@ async fn create(state: AppState, request: Request) -> Result<Response, Response>
     Ok(response)
 }
 
-fn too_many(count: usize, max: usize) -> Response {
-    ApiError::ImportTooLarge(format!(
-        "Import cannot contain more than {max} portfolios (jobs.import_max_portfolios); it has {count}"
-    ))
-    .into_response()
+/// 503 while `jobs.max_pending` jobs are queued or running (checked before the body is read;
+/// uploads racing past the check together may overshoot it by their number).
+async fn refuse_when_full(state: &AppState, jobs: &JobService) -> Result<(), ApiError> {
+    let depth = jobs.queue.depth().await.map_err(|e| ApiError::from_store(e, IMPORT_FAILURE))?;
+    let pending = depth.queued + depth.running;
+    if pending >= state.config.jobs.max_pending {
+        metrics::counter!("jobs_refused", "reason" => "queue_full").increment(1);
+        return Err(ApiError::JobQueueFull(pending));
+    }
+    Ok(())
 }
 
-fn validate_list(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Response> {
-    let body = json::read(true, bytes).map_err(|issue| ApiError::from(issue).into_response())?;
-    if let Body::Json(Value::Array(items)) = &body
-        && items.len() > max
-    {
-        return Err(too_many(items.len(), max));
+/// Drops what an upload that will not become a runnable job staged; if this fails, the
+/// periodic purge drops it later.
+async fn discard(jobs: &JobService, id: JobId) {
+    if let Err(err) = jobs.queue.discard_chunks(id).await {
+        tracing::warn!(job.id = %id, error = %err, "staged import chunks not dropped; the job purge will");
     }
-    let items = dto::parse_bulk_body(body).map_err(|mut issues| {
-        issues.truncate(MAX_ISSUES);
-        ApiError::Validation(issues).into_response()
-    })?;
-    if items.is_empty() {
-        return Err(ApiError::BadRequest(BulkError::Empty.to_string()).into_response());
-    }
-    check_unique_names(items.iter().map(|item| item.name.as_str()))
-        .map_err(|e| ApiError::BadRequest(e.to_string()).into_response())?;
-    let portfolios: Vec<ImportItem> = items
-        .into_iter()
-        .map(|item| {
-            ImportItem::from(&Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version)))
-        })
-        .collect();
-    let total = portfolios.len() as u64;
-    Ok((ImportPayload::Portfolios { portfolios }, total))
 }
 
-fn validate_export(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Response> {
-    let bad = |message: String| ApiError::BadRequest(message).into_response();
-    let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("The export file is not UTF-8 text: {e}")))?;
-    let mut documents = 0_usize;
-    scan_export(text, |_, _| documents += 1)
-        .map_err(|reason| bad(format!("The export file cannot be read: {reason}")))?;
-    match documents {
-        0 => Err(bad("The export file contains no documents".into())),
-        n if n > max => Err(too_many(n, max)),
-        n => Ok((ImportPayload::Export { text: text.to_owned() }, n as u64)),
+/// Streams the body, or the `file` part of a multipart form, into staged chunks.
+async fn receive(state: &AppState, jobs: &JobService, id: JobId, request: Request) -> Result<Staged, ApiError> {
+    let limits = Limits::from_config(&state.config);
+    let queue = jobs.queue.as_ref();
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        let source = if crate::wire::json::is_json_content_type(request.headers()) { Source::List } else { Source::Export };
+        let body = request.into_body().into_data_stream();
+        return upload::stage(queue, id, body, body_end, source, limits).await;
+    }
+    // Only a form's headers are read here; its parts stream.
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(|_| ApiError::BadRequest("There was an error parsing the body".into()))?;
+    while let Some(field) = form.next_field().await.map_err(|e| refusal(multipart_end(&e), &limits))? {
+        if field.name() == Some("file") {
+            return upload::stage(queue, id, field, multipart_end, Source::Export, limits).await;
+        }
+    }
+    Err(ApiError::BadRequest("The multipart form has no \"file\" part".into()))
+}
+
+/// Why a plain body failed: the body deadline, or a broken connection.
+fn body_end(err: &axum::Error) -> BodyEnd {
+    if crate::extract::timed_out(err) { BodyEnd::TimedOut } else { BodyEnd::Broken }
+}
+
+/// Why a multipart body failed: over the route's limit, the body deadline, or broken.
+fn multipart_end(err: &MultipartError) -> BodyEnd {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        BodyEnd::TooLarge
+    } else if crate::extract::timed_out(err) {
+        BodyEnd::TimedOut
+    } else {
+        BodyEnd::Broken
+    }
+}
+
+/// The answer to a body that stopped arriving.
+fn refusal(end: BodyEnd, limits: &Limits) -> ApiError {
+    match end {
+        BodyEnd::TooLarge => ApiError::ImportTooLarge(format!(
+            "Import body is larger than {} bytes (jobs.max_upload_bytes)",
+            limits.max_upload_bytes
+        )),
+        BodyEnd::TimedOut => ApiError::BodyTimeout,
+        _ => ApiError::BadRequest("There was an error parsing the body".into()),
     }
 }
 

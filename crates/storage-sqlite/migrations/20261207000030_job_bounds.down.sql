@@ -1,0 +1,2 @@
+DROP INDEX job_finished_at;
+DROP TABLE job_chunk;
