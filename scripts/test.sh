@@ -12,7 +12,9 @@
 # debootstrap and HAProxy from Debian; the image is built without a registry
 # (scripts/build-image.sh, base root file system cached under ~/.cache/portfolio-service), run
 # as Kubernetes runs it, and three replicas are rolled and scaled under load
-# (scripts/containers/). A Docker engine that cannot be started fails the run.
+# (scripts/containers/). A Docker engine that cannot be started fails the run. Between the image
+# and the rollouts, the performance gate: the release binary under a few seconds of each benchmark
+# scenario, failing on a crossed threshold (scripts/perf-gate.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -135,6 +137,10 @@ log "container image: built without a registry (scripts/build-image.sh)"
 ensure_docker
 ensure_container_tools
 bash scripts/build-image.sh
+
+# After the image, whose build made the release binary this gate loads.
+log "performance gate: bench run --check against the release binary (scripts/perf-gate.sh)"
+bash scripts/perf-gate.sh
 
 log "container image: run as Kubernetes runs it (embedded default; PostgreSQL + Redis, two replicas)"
 python3 scripts/containers/image_test.py
