@@ -13,8 +13,10 @@
 # (scripts/build-image.sh, base root file system cached under ~/.cache/portfolio-service), run
 # as Kubernetes runs it, three replicas are rolled and scaled under load, blue-green switches
 # run under load (scripts/containers/), and the release binary's memory and CPU are measured
-# against the bounds deploy/k8s states (scripts/measure-footprint.sh). A Docker engine that
-# cannot be started fails the run.
+# against the bounds deploy/k8s states (scripts/measure-footprint.sh). Between the image and the
+# rollouts, the performance gate: the release binary under a few seconds of each benchmark
+# scenario, failing on a crossed threshold (scripts/perf-gate.sh). A Docker engine that cannot be
+# started fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -137,6 +139,10 @@ log "container image: built without a registry (scripts/build-image.sh)"
 ensure_docker
 ensure_container_tools
 bash scripts/build-image.sh
+
+# After the image, whose build made the release binary this gate loads.
+log "performance gate: bench run --check against the release binary (scripts/perf-gate.sh)"
+bash scripts/perf-gate.sh
 
 log "container image: run as Kubernetes runs it (embedded default; PostgreSQL + Redis, two replicas)"
 python3 scripts/containers/image_test.py

@@ -6,14 +6,22 @@
 //! Here a request may wait `queue_timeout` for a slot (the semaphore is fair, first come first
 //! served); only sustained overload outlasts that. Health probes bypass the limit: a replica
 //! that is busy is not dead, and readiness must keep answering.
+//!
+//! A hand-written service: a request that gets a slot at once (the common case) costs one
+//! atomic operation and no allocation; only one that has to queue boxes its wait.
 
 use crate::error::ApiError;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, Service};
 
 #[derive(Clone)]
 pub struct LoadShed {
@@ -28,21 +36,86 @@ impl LoadShed {
     }
 }
 
-pub async fn layer(State(shed): State<LoadShed>, req: Request, next: Next) -> Response {
-    if req.uri().path().starts_with("/health") {
-        return next.run(req).await;
+impl<S> Layer<S> for LoadShed {
+    type Service = Shedding<S>;
+
+    fn layer(&self, inner: S) -> Shedding<S> {
+        Shedding { inner, shed: self.clone() }
     }
-    let slot = match shed.slots.clone().try_acquire_owned() {
-        Ok(slot) => slot,
-        Err(_) => match tokio::time::timeout(shed.queue_timeout, shed.slots.clone().acquire_owned()).await {
-            Ok(Ok(slot)) => slot,
-            _ => {
-                metrics::counter!("http_server_shed_requests", "reason" => "overload").increment(1);
-                return ApiError::Overloaded.into_response();
+}
+
+#[derive(Clone)]
+pub struct Shedding<S> {
+    inner: S,
+    shed: LoadShed,
+}
+
+impl<S> Service<Request> for Shedding<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ShedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if req.uri().path().starts_with("/health") {
+            return ShedFuture::Admitted { inner: self.inner.call(req), slot: None };
+        }
+        match self.shed.slots.clone().try_acquire_owned() {
+            Ok(slot) => ShedFuture::Admitted { inner: self.inner.call(req), slot: Some(slot) },
+            Err(_) => {
+                // The ready service goes with the waiting request; a clone stays for the next.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let shed = self.shed.clone();
+                ShedFuture::Queued {
+                    wait: Box::pin(async move {
+                        match tokio::time::timeout(shed.queue_timeout, shed.slots.acquire_owned()).await {
+                            Ok(Ok(slot)) => {
+                                let Ok(response) = inner.call(req).await;
+                                drop(slot);
+                                response
+                            }
+                            _ => {
+                                metrics::counter!("http_server_shed_requests", "reason" => "overload").increment(1);
+                                ApiError::Overloaded.into_response()
+                            }
+                        }
+                    }),
+                }
             }
-        },
-    };
-    let response = next.run(req).await;
-    drop(slot);
-    response
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ShedProjection]
+    pub enum ShedFuture<F> {
+        /// Running, holding its slot (none for health probes) until it finishes or is dropped.
+        Admitted { #[pin] inner: F, slot: Option<OwnedSemaphorePermit> },
+        /// Waiting up to `queue_timeout` for a slot, then running.
+        Queued { wait: BoxFuture<'static, Response> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for ShedFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ShedProjection::Admitted { inner, slot } => {
+                let response = ready!(inner.poll(cx));
+                // Freed with the answer, not whenever the outer layers drop this future.
+                drop(slot.take());
+                Poll::Ready(response)
+            }
+            ShedProjection::Queued { wait } => Poll::Ready(Ok(ready!(wait.as_mut().poll(cx)))),
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod etag;
 pub mod fallback;
 pub mod idempotency;
 pub mod load_shed;
+mod on_response;
 pub mod per_route;
 pub mod rate_limit;
 mod request_context;
@@ -22,8 +23,9 @@ pub use request_context::RequestId;
 use crate::error::ApiError;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state, map_response, map_response_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
+use on_response::OnResponseLayer;
 use pfs_platform::Config;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -35,7 +37,7 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 /// Wraps `routes` in the essential layers. Each `.layer` wraps everything above it, so the
 /// last one (request context) is the outermost and even a 413 or a timeout carries an id.
 pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_rate_limit::RateLimiter>>) -> Router {
-    let security = Arc::new(security_headers::for_profile(config.environment));
+    let security = security_headers::SecurityHeaders::for_profile(config.environment);
     let compress_when = SizeAbove::new(config.server.compression_min_bytes)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
@@ -56,23 +58,26 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
     let routes = routes
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
         .layer(RequestBodyDeadlineLayer::new(reliability.body_read_timeout))
-        .layer(from_fn_with_state(config.server.request_timeout, timeout::layer))
+        .layer(timeout::TimeoutLayer::new(config.server.request_timeout))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
         }))
         .layer(RequestDecompressionLayer::new());
     // Outside decompression and the timeout: a shed request costs no work and no wait.
     let routes = match load_shed::LoadShed::new(reliability.max_concurrent_requests, reliability.queue_timeout) {
-        Some(shed) => routes.layer(from_fn_with_state(shed, load_shed::layer)),
+        Some(shed) => routes.layer(shed),
         None => routes,
     };
+    // Every layer from here out is a hand-written service with a future of its own type: axum's
+    // `from_fn` and `map_response` clone the whole stack inside them and box a future or two
+    // per request, which cost more than the work these layers do (docs/BENCHMARKS.md).
     routes
-        .layer(from_fn(etag::layer))
+        .layer(etag::EtagLayer)
         // Level 4 for every codec: most of the size reduction for a fraction of the CPU of the
         // defaults (brotli's can be 11, far too slow for responses built per request).
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)).compress_when(compress_when))
-        .layer(map_response(etag::suffix_encoding))
+        .layer(OnResponseLayer::new(etag::suffix_encoding))
         .layer(cors::layer(&config.server.cors_allowed_origins))
-        .layer(map_response_with_state(security, security_headers::apply))
-        .layer(from_fn(request_context::layer))
+        .layer(OnResponseLayer::new(move |response: &mut axum::response::Response| security.apply(response)))
+        .layer(request_context::RequestContextLayer)
 }

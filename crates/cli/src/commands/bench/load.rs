@@ -3,6 +3,7 @@
 //! 3 significant digits), merged at the end.
 
 use super::RunOpts;
+use super::check::Thresholds;
 use super::record::{self, Record};
 use super::scenario::{Scenario, Target, response_ok};
 use anyhow::{Context, bail};
@@ -10,8 +11,9 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Barrier;
 
 /// One concurrency level's outcome; also the line format of `--out` files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +31,10 @@ pub struct RunResult {
     pub latency_ms: Latency,
     /// `(percentile, milliseconds)` from p0 to p99.99, for plots.
     pub percentiles: Vec<(f64, f64)>,
+    /// CPU the load generator itself used while measuring, in cores (CPU seconds over wall
+    /// seconds): on a machine shared with the server, what the client took from it.
+    #[serde(default)]
+    pub client_cpu_cores: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,11 +60,12 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<()> {
     if opts.concurrency.contains(&0) || opts.requests == 0 {
         bail!("--requests and every --concurrency level must be at least 1");
     }
-    let max_concurrency = opts.concurrency.iter().copied().max().unwrap_or(1) as usize;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(max_concurrency).build()?;
-    let target = Arc::new(Target::prepare(&client, opts.scenario, &opts.url, opts.pool).await?);
+    // Set-up only (the pool, the cache counters); measured requests go through `client`.
+    let setup = reqwest::Client::new();
+    let target = Arc::new(Target::prepare(&setup, opts.scenario, &opts.url, opts.pool).await?);
+    let mut breaches = Vec::new();
     for &concurrency in &opts.concurrency {
-        let result = level(&client, &target, &opts, concurrency).await?;
+        let result = level(&setup, &target, &opts, concurrency).await?;
         println!("{}", serde_json::to_string_pretty(&result)?);
         if let Some(path) = &opts.out {
             let mut file = std::fs::OpenOptions::new()
@@ -68,69 +75,138 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", path.display()))?;
             writeln!(file, "{}", serde_json::to_string(&result)?)?;
         }
+        if opts.check {
+            let gate = Thresholds::for_scenario(opts.scenario, opts.min_throughput);
+            let found = gate.breaches(&result);
+            let verdict = if found.is_empty() { "pass".to_owned() } else { found.join("; ") };
+            eprintln!("check {:?} c={concurrency}: {verdict}", opts.scenario);
+            breaches.extend(found.into_iter().map(|b| format!("{:?} c={concurrency}: {b}", opts.scenario)));
+        }
+    }
+    if !breaches.is_empty() {
+        bail!("performance gate failed: {}", breaches.join("; "));
     }
     Ok(())
 }
 
+/// What one worker brings back.
+struct Outcome {
+    latencies: Histogram<u64>,
+    errors: u64,
+    records: Vec<Record>,
+}
+
 async fn level(
-    client: &reqwest::Client,
+    setup: &reqwest::Client,
     target: &Arc<Target>,
     opts: &RunOpts,
     concurrency: u64,
 ) -> anyhow::Result<RunResult> {
-    for _ in 0..opts.warmup * concurrency {
-        target.send(client).await.context("warm-up request failed")?;
-    }
-    let cache_before = target.cache_counters(client).await;
+    // Every worker warms its own connection, then all start together once the cache counters
+    // have been read: `warmed` gathers them, `go` releases them.
+    let warmed = Arc::new(Barrier::new(concurrency as usize + 1));
+    let go = Arc::new(Barrier::new(concurrency as usize + 1));
+    let warm_up_failed = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let recording = opts.record.is_some();
-    let deadline = opts.duration.map(|d| Instant::now() + d);
-    let started = Instant::now();
+    let (recording, warmup, total, duration) = (opts.record.is_some(), opts.warmup, opts.requests, opts.duration);
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, target, sent, total) = (client.clone(), target.clone(), sent.clone(), opts.requests);
+            let (target, sent, warmed, go, failed) =
+                (target.clone(), sent.clone(), warmed.clone(), go.clone(), warm_up_failed.clone());
             tokio::spawn(async move {
-                let (mut latencies, mut errors, mut records) = (histogram(), 0u64, Vec::new());
+                let mut connection = target.connection();
+                let mut warm_up_error = None;
+                for _ in 0..warmup {
+                    if let Err(err) = target.send(&mut connection).await {
+                        failed.store(true, Ordering::Relaxed);
+                        warm_up_error = Some(err);
+                        break;
+                    }
+                }
+                warmed.wait().await;
+                go.wait().await;
+                if let Some(err) = warm_up_error {
+                    return Err(err.context("warm-up request failed"));
+                }
+                let mut outcome = Outcome { latencies: histogram(), errors: 0, records: Vec::new() };
+                if failed.load(Ordering::Relaxed) {
+                    return Ok(outcome);
+                }
+                let deadline = duration.map(|d| Instant::now() + d);
+                let mut now = Instant::now();
                 loop {
                     let more = match deadline {
-                        Some(deadline) => Instant::now() < deadline,
+                        Some(deadline) => now < deadline,
                         None => sent.fetch_add(1, Ordering::Relaxed) < total,
                     };
                     if !more {
                         break;
                     }
-                    let (started, start) = (SystemTime::now(), Instant::now());
-                    let answer = target.send(&client).await;
-                    let latency = start.elapsed();
-                    latencies.saturating_record(latency.as_micros() as u64);
-                    errors += u64::from(!matches!(&answer, Ok(a) if response_ok(a.status)));
-                    if recording {
-                        records.push(Record::new(started, latency, &answer));
+                    let started = recording.then(SystemTime::now);
+                    let answer = target.send(&mut connection).await;
+                    let (start, end) = (now, Instant::now());
+                    now = end;
+                    let latency = end - start;
+                    outcome.latencies.saturating_record(latency.as_micros() as u64);
+                    outcome.errors += u64::from(!matches!(&answer, Ok(a) if response_ok(a.status)));
+                    if let Some(started) = started {
+                        outcome.records.push(Record::new(started, latency, &answer));
                     }
                 }
-                (latencies, errors, records)
+                Ok(outcome)
             })
         })
         .collect();
+    warmed.wait().await;
+    let cache_before = target.cache_counters(setup).await;
+    let cpu_before = cpu_seconds();
+    go.wait().await;
+    let started = Instant::now();
     let (mut latencies, mut errors, mut records) = (histogram(), 0, Vec::new());
+    let mut first_error = None;
     for worker in workers {
-        let (h, e, r) = worker.await?;
-        latencies.add(h)?;
-        errors += e;
-        records.extend(r);
+        match worker.await? {
+            Ok(outcome) => {
+                latencies.add(outcome.latencies)?;
+                errors += outcome.errors;
+                records.extend(outcome.records);
+            }
+            Err(err) => first_error = first_error.or(Some(err)),
+        }
     }
     let elapsed = started.elapsed();
+    let client_cpu_cores = cpu_before.zip(cpu_seconds()).map(|(before, after)| (after - before) / elapsed.as_secs_f64());
+    if let Some(err) = first_error {
+        return Err(err);
+    }
     if let Some(path) = &opts.record {
         record::append(path, &mut records)?;
     }
-    let cache_after = target.cache_counters(client).await;
+    let cache_after = target.cache_counters(setup).await;
     let cache_hit_rate = match (cache_before, cache_after) {
         (Some((h0, m0)), Some((h1, m1))) if h1 + m1 > h0 + m0 => {
             Some((h1 - h0) as f64 / ((h1 + m1) - (h0 + m0)) as f64)
         }
         _ => None,
     };
-    Ok(summarise(opts, concurrency, &latencies, errors, elapsed, cache_hit_rate))
+    let mut result = summarise(opts, concurrency, &latencies, errors, elapsed, cache_hit_rate);
+    result.client_cpu_cores = client_cpu_cores;
+    Ok(result)
+}
+
+/// Clock ticks per second of `/proc/self/stat` CPU times: 100 on every Linux platform Rust
+/// supports (`sysconf(_SC_CLK_TCK)` would need `unsafe` libc).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time this process has used so far (user + system, every thread), from `/proc`.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name, which may itself contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / TICKS_PER_SECOND)
 }
 
 fn summarise(
@@ -166,6 +242,7 @@ fn summarise(
             mean: h.mean() / 1000.0,
         },
         percentiles,
+        client_cpu_cores: None,
     }
 }
 
@@ -217,10 +294,26 @@ mod tests {
             label: "x".into(),
             out: None,
             record: None,
+            check: false,
+            min_throughput: None,
         };
         let result = summarise(&opts, 4, &h, 10, Duration::from_secs(2), Some(0.5));
         assert_eq!((result.requests, result.throughput_rps, result.error_rate), (1000, 500.0, 0.01));
         assert!((result.latency_ms.p50 - 0.5).abs() < 0.01 && (result.latency_ms.max - 1.0).abs() < 0.01);
         assert_eq!(result.percentiles.len(), 11);
+    }
+
+    #[test]
+    fn the_client_reads_its_own_cpu_time() {
+        // Spins until the reading has grown by 50 ms of CPU; a reading that does not follow
+        // the work done never gets there.
+        let (before, spin) = (cpu_seconds().expect("/proc/self/stat"), Instant::now());
+        let mut x = 0u64;
+        while cpu_seconds().unwrap() - before < 0.05 {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            assert!(spin.elapsed() < Duration::from_secs(20), "CPU time does not grow while spinning");
+        }
     }
 }

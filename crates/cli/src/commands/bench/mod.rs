@@ -1,14 +1,17 @@
 //! `portfolio-service bench`: measure a running service over loopback.
 //!
 //! - `bench run`: a closed-loop load driver ([`load`]) over one scenario ([`scenario`]) at one
-//!   or more concurrency levels, for a duration or a request count; prints JSON and, with
-//!   `--out`, writes it to a file for the report.
+//!   or more concurrency levels, for a duration or a request count, one lean hyper connection
+//!   per worker ([`client`]); prints JSON and, with `--out`, writes it to a file for the
+//!   report. `--check` holds each level to the performance gate ([`check`]).
 //! - `bench baseline`: a bare hyper server answering a fixed JSON body ([`baseline`]): the
 //!   ceiling this machine and this load driver can reach, to quote the service against.
 //!   `--record` keeps every request (time, latency, status, created id) as CSV ([`record`]).
 //! - `bench report`: Markdown with SVG latency plots from saved runs ([`report`]).
 
 mod baseline;
+mod check;
+mod client;
 mod load;
 mod record;
 mod report;
@@ -77,6 +80,13 @@ pub struct RunOpts {
     /// and check every acknowledged create.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Fail (exit code 1) when a level crosses a threshold: p95 >= 200 ms, error rate >= 1%,
+    /// cache hit rate <= 80% (mixed scenario), or throughput at or below the scenario's floor.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: the throughput floor in req/s, instead of the scenario's own.
+    #[arg(long, requires = "check")]
+    pub min_throughput: Option<f64>,
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {

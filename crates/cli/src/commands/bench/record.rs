@@ -21,7 +21,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(started: SystemTime, latency: Duration, answer: &Result<Answer, reqwest::Error>) -> Self {
+    pub fn new<E>(started: SystemTime, latency: Duration, answer: &Result<Answer, E>) -> Self {
         let start_unix_ms = started.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         match answer {
             Ok(answer) => Self {
@@ -80,12 +80,12 @@ mod tests {
         let created = Answer { status: 201, kind: RequestKind::Create, created: Some("abc".into()) };
         let refused = Answer { status: 503, kind: RequestKind::Read, created: None };
         let mut first = [
-            Record::new(at(2_000), Duration::from_micros(1500), &Ok(created)),
-            Record::new(at(1_000), Duration::from_micros(7), &Ok(refused)),
+            Record::new(at(2_000), Duration::from_micros(1500), &Ok::<_, ()>(created)),
+            Record::new(at(1_000), Duration::from_micros(7), &Ok::<_, ()>(refused)),
         ];
         append(&path, &mut first).unwrap();
         let read = Answer { status: 200, kind: RequestKind::Read, created: None };
-        append(&path, &mut [Record::new(at(3_000), Duration::from_micros(9), &Ok(read))]).unwrap();
+        append(&path, &mut [Record::new(at(3_000), Duration::from_micros(9), &Ok::<_, ()>(read))]).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             format!("{HEADER}\n1000,7,503,read,\n2000,1500,201,create,abc\n3000,9,200,read,\n")

@@ -1,6 +1,8 @@
 //! What each scenario sends, and what it prepares first.
 
+use super::client::{Call, Connection, Endpoint};
 use anyhow::Context;
+use hyper::Uri;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +24,8 @@ pub enum Scenario {
     Mixed,
     /// GET / on the bare hyper baseline (or any URL answering GET /).
     Baseline,
+    /// GET /health: the service's whole HTTP stack, no storage.
+    Health,
 }
 
 /// What a request was for, in recordings.
@@ -56,16 +60,28 @@ pub fn response_ok(status: u16) -> bool {
     (200..400).contains(&status)
 }
 
-/// A prepared scenario: the base URL, the pool of existing portfolios, a unique run tag.
+/// A prepared scenario: the base URL, the pool of existing portfolios, a unique run tag, and
+/// every request target the scenario repeats, parsed once.
 pub struct Target {
     pub scenario: Scenario,
     base: String,
+    endpoint: Endpoint,
     ids: Vec<String>,
     names: Vec<String>,
     run_tag: String,
     sequence: AtomicU64,
     /// The highest offset `PageRandom` asks for: the last full page of the collection.
     deepest_offset: u64,
+    /// `GET /api/v1/portfolio/{id}` for each pooled id.
+    by_id: Vec<Uri>,
+    /// The first 20 search pages.
+    pages: Vec<Uri>,
+    /// `GET /api/v2/portfolios?name=...` for each pooled name (or one that matches nothing).
+    by_name: Vec<Uri>,
+    root: Uri,
+    health: Uri,
+    create_v1: Uri,
+    create_v2: Uri,
 }
 
 impl Target {
@@ -75,6 +91,7 @@ impl Target {
         base: &str,
         pool: usize,
     ) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::resolve(base).await?;
         let base = base.trim_end_matches('/').to_owned();
         let run_tag = format!("bench-{}-{}", std::process::id(), unix_seconds());
         let mut target = Self {
@@ -85,14 +102,33 @@ impl Target {
             run_tag,
             sequence: AtomicU64::new(0),
             deepest_offset: 0,
+            by_id: Vec::new(),
+            pages: (0..20).map(|page| endpoint.uri(&format!("/api/v2/portfolios?limit=50&offset={}", page * 50))).collect(),
+            by_name: Vec::new(),
+            root: endpoint.uri("/"),
+            health: endpoint.uri("/health"),
+            create_v1: endpoint.uri("/api/v1/portfolios"),
+            create_v2: endpoint.uri("/api/v2/portfolios"),
+            endpoint,
         };
-        if scenario != Scenario::Baseline {
+        if !matches!(scenario, Scenario::Baseline | Scenario::Health) {
             target.fill_pool(client, pool.max(1)).await?;
         }
         if scenario == Scenario::PageRandom {
             target.deepest_offset = target.total(client).await?.saturating_sub(PAGE_SIZE);
         }
+        target.by_id = target.ids.iter().map(|id| target.endpoint.uri(&format!("/api/v1/portfolio/{id}"))).collect();
+        target.by_name =
+            target.names.iter().map(|name| target.endpoint.uri(&format!("/api/v2/portfolios?name={name}"))).collect();
+        if target.by_name.is_empty() {
+            target.by_name.push(target.endpoint.uri("/api/v2/portfolios?name=none"));
+        }
         Ok(target)
+    }
+
+    /// A connection of its own for one worker.
+    pub fn connection(&self) -> Connection {
+        Connection::new(self.endpoint.clone())
     }
 
     /// Reads up to `pool` existing portfolios; creates the shortfall in bulk.
@@ -136,55 +172,49 @@ impl Target {
         page["pagination"]["totalElements"].as_u64().context("no pagination.totalElements in the search answer")
     }
 
-    /// Sends request number `n` of this scenario; `Ok` when an answer arrived.
-    pub async fn send(&self, client: &reqwest::Client) -> Result<Answer, reqwest::Error> {
+    /// Sends the next request of this scenario on `connection`; `Ok` when an answer arrived.
+    pub async fn send(&self, connection: &mut Connection) -> anyhow::Result<Answer> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let pick = |items: &[String]| items[(n as usize).wrapping_mul(7919) % items.len()].clone();
-        let mut kind = RequestKind::Read;
-        let request = match self.scenario {
-            Scenario::Baseline => client.get(format!("{}/", self.base)),
-            Scenario::GetById => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
-            Scenario::SearchPage => {
-                client.get(format!("{}/api/v2/portfolios?limit=50&offset={}", self.base, (n % 20) * 50))
-            }
+        let pick = |items: &[Uri]| items[(n as usize).wrapping_mul(7919) % items.len()].clone();
+        let (kind, call) = match self.scenario {
+            Scenario::Baseline => (RequestKind::Read, Call::get(self.root.clone())),
+            Scenario::Health => (RequestKind::Read, Call::get(self.health.clone())),
+            Scenario::GetById => (RequestKind::Read, Call::get(pick(&self.by_id))),
+            Scenario::SearchPage => (RequestKind::Read, Call::get(self.pages[(n % 20) as usize].clone())),
             Scenario::PageRandom => {
                 let offset = spread(n) % (self.deepest_offset + 1);
-                client.get(format!("{}/api/v2/portfolios?limit={PAGE_SIZE}&offset={offset}", self.base))
+                let uri = self.endpoint.uri(&format!("/api/v2/portfolios?limit={PAGE_SIZE}&offset={offset}"));
+                (RequestKind::Read, Call::get(uri))
             }
-            Scenario::SearchName if !self.names.is_empty() => {
-                client.get(format!("{}/api/v2/portfolios?name={}", self.base, pick(&self.names)))
-            }
-            Scenario::SearchName => client.get(format!("{}/api/v2/portfolios?name=none", self.base)),
+            Scenario::SearchName => (RequestKind::Read, Call::get(pick(&self.by_name))),
             Scenario::Bulk10 => {
-                kind = RequestKind::BulkCreate;
                 let batch: Vec<Value> =
                     (0..10).map(|i| json!({ "name": format!("{}-{n}-{i}", self.run_tag) })).collect();
-                client.post(format!("{}/api/v2/portfolios", self.base)).json(&batch)
+                (RequestKind::BulkCreate, Call::post(self.create_v2.clone(), serde_json::to_vec(&batch)?, false))
             }
             Scenario::Mixed => match n % 10 {
                 0 => {
-                    kind = RequestKind::Create;
-                    client
-                        .post(format!("{}/api/v1/portfolios", self.base))
-                        .json(&json!({ "name": format!("{}-{n}", self.run_tag) }))
+                    let body = serde_json::to_vec(&json!({ "name": format!("{}-{n}", self.run_tag) }))?;
+                    (RequestKind::Create, Call::post(self.create_v1.clone(), body, true))
                 }
-                1 | 2 => client.get(format!("{}/api/v2/portfolios?limit=50&offset={}", self.base, (n % 20) * 50)),
-                _ => client.get(format!("{}/api/v1/portfolio/{}", self.base, pick(&self.ids))),
+                1 | 2 => (RequestKind::Read, Call::get(self.pages[(n % 20) as usize].clone())),
+                _ => (RequestKind::Read, Call::get(pick(&self.by_id))),
             },
         };
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await?;
+        let reply = connection.send(&call).await?;
         // The id of an acknowledged single create, so a recording can check it was kept.
-        let created = (kind == RequestKind::Create && response_ok(status))
-            .then(|| serde_json::from_slice::<Value>(&body).ok()?["portfolioId"].as_str().map(str::to_owned))
+        let created = (kind == RequestKind::Create && response_ok(reply.status))
+            .then(|| {
+                let body = reply.body.as_deref()?;
+                serde_json::from_slice::<Value>(body).ok()?["portfolioId"].as_str().map(str::to_owned)
+            })
             .flatten();
-        Ok(Answer { status, kind, created })
+        Ok(Answer { status: reply.status, kind, created })
     }
 
     /// The cache's hit and miss counters, when the service reports them.
     pub async fn cache_counters(&self, client: &reqwest::Client) -> Option<(u64, u64)> {
-        if self.scenario == Scenario::Baseline {
+        if matches!(self.scenario, Scenario::Baseline | Scenario::Health) {
             return None;
         }
         let health: Value =
