@@ -103,16 +103,13 @@ async fn read_upload(state: &AppState, request: Request) -> Result<(Bytes, bool)
 async fn create(state: AppState, request: Request) -> Result<Response, Response> {
     let jobs = state.jobs.clone().ok_or_else(unavailable)?;
     let (bytes, is_json) = read_upload(&state, request).await?;
-    let max = state.config.jobs.import_max_portfolios;
+    let (max, names) = (state.config.jobs.import_max_portfolios, state.name_limit());
     // Validating a hundred thousand items takes a while: keep it off the async workers.
-    let (payload, total) =
-        tokio::task::spawn_blocking(
-            move || {
-                if is_json { validate_list(&bytes, max) } else { validate_export(&bytes, max) }
-            },
-        )
-        .await
-        .map_err(|_| ApiError::Internal { detail: IMPORT_FAILURE, source: None }.into_response())??;
+    let (payload, total) = tokio::task::spawn_blocking(move || {
+        if is_json { validate_list(&bytes, max, names) } else { validate_export(&bytes, max) }
+    })
+    .await
+    .map_err(|_| ApiError::Internal { detail: IMPORT_FAILURE, source: None }.into_response())??;
     let id = jobs
         .enqueue(KIND, payload.encode(), 0, total)
         .await
@@ -133,14 +130,14 @@ fn too_many(count: usize, max: usize) -> Response {
     .into_response()
 }
 
-fn validate_list(bytes: &[u8], max: usize) -> Result<(ImportPayload, u64), Response> {
+fn validate_list(bytes: &[u8], max: usize, names: dto::NameLimit) -> Result<(ImportPayload, u64), Response> {
     let body = json::read(true, bytes).map_err(|issue| ApiError::from(issue).into_response())?;
     if let Body::Json(Value::Array(items)) = &body
         && items.len() > max
     {
         return Err(too_many(items.len(), max));
     }
-    let items = dto::parse_bulk_body(body).map_err(|mut issues| {
+    let items = dto::parse_bulk_body(body, names).map_err(|mut issues| {
         issues.truncate(MAX_ISSUES);
         ApiError::Validation(issues).into_response()
     })?;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreError, StoreResult};
 use pfs_test_support::{TestApp, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,7 @@ impl FailingStore {
 
 #[async_trait]
 impl PortfolioStore for FailingStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
         self.fail()
     }
     async fn get(&self, _: PortfolioId) -> StoreResult<Option<Portfolio>> {

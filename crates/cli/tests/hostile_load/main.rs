@@ -7,3 +7,4 @@
 mod support;
 
 mod baseline;
+mod unpaged_list;
