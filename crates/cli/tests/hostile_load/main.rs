@@ -7,4 +7,5 @@
 mod support;
 
 mod baseline;
+mod long_names;
 mod unpaged_list;

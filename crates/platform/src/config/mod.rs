@@ -122,8 +122,17 @@ pub struct CacheConfig {
     pub warm_pages: u32,
     pub max_portfolios: u64,
     pub max_page_items: u64,
+    /// What all cached entries may weigh together, in bytes (names included).
+    #[serde(default = "CacheConfig::default_max_bytes")]
+    pub max_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
+}
+
+impl CacheConfig {
+    fn default_max_bytes() -> u64 {
+        32 << 20
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
