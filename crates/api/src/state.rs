@@ -123,6 +123,11 @@ impl AppState {
 }
 
 impl Resources {
+    /// The longest name a create or update accepts (`limits.max_name_bytes`).
+    pub fn name_limit(&self) -> crate::wire::dto::NameLimit {
+        crate::wire::dto::NameLimit(self.config.limits.max_name_bytes)
+    }
+
     /// The store a handler uses for a call made now (the chain decides which way in).
     pub fn portfolios(&self) -> &Arc<dyn PortfolioStore> {
         self.store.current()

@@ -39,16 +39,16 @@ proptest! {
     #[test]
     fn json_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), is_json in any::<bool>()) {
         if let Ok(body) = json::read(is_json, &bytes) {
-            let _ = dto::parse_bulk_body(body);
+            let _ = dto::parse_bulk_body(body, dto::NameLimit(usize::MAX));
         }
     }
 
     #[test]
     fn json_shaped_bodies_never_panic_in_any_parser(raw in "[\\[\\]{}\",:0-9a-zA-Z \\\\ntrufalse.-]{0,80}") {
         for parse in [
-            |b| dto::parse_new_body(b).map(drop),
-            |b| dto::parse_bulk_body(b).map(drop),
-            |b| dto::parse_update_body(b).map(drop),
+            |b| dto::parse_new_body(b, dto::NameLimit(usize::MAX)).map(drop),
+            |b| dto::parse_bulk_body(b, dto::NameLimit(usize::MAX)).map(drop),
+            |b| dto::parse_update_body(b, dto::NameLimit(usize::MAX)).map(drop),
         ] {
             if let Ok(body) = json::read(true, raw.as_bytes()) {
                 let _ = parse(body);

@@ -20,6 +20,7 @@ pub(crate) fn feed(
     }
     let settings = FeedSettings {
         history_size: events.history_size,
+        history_max_bytes: events.history_max_bytes,
         client_buffer: events.client_buffer,
         max_subscribers: events.max_subscribers,
     };

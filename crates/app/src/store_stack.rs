@@ -93,6 +93,7 @@ pub(crate) fn build(
     let settings = CacheSettings {
         max_portfolios: config.cache.max_portfolios,
         max_page_items: config.cache.max_page_items,
+        max_bytes: config.cache.max_bytes,
         ttl: config.cache.ttl,
     };
     let cache = Arc::new(ReadCache::new(&settings));

@@ -16,13 +16,44 @@ pub struct CacheSettings {
     /// Search pages, weighed by the number of portfolios they hold, so a few 1000-item pages
     /// cannot push out hundreds of small ones.
     pub max_page_items: u64,
+    /// What all entries together may weigh ([`weight`]): a fifth for portfolios by id, the rest
+    /// for pages, the same shares as the default counts. The counts above still hold; this
+    /// bounds memory when names are long.
+    pub max_bytes: u64,
     /// Upper bound on how long an entry lives even if no invalidation arrives.
     pub ttl: Duration,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { max_portfolios: 10_000, max_page_items: 50_000, ttl: Duration::from_secs(60) }
+        Self { max_portfolios: 10_000, max_page_items: 50_000, max_bytes: 32 << 20, ttl: Duration::from_secs(60) }
+    }
+}
+
+/// What an entry costs beyond its portfolios: moka's node, the key and the `Arc`.
+const ENTRY_OVERHEAD: usize = 192;
+
+/// What a cached portfolio costs: its name and fixed fields ([`pfs_storage::listing::weight`]).
+fn weight(portfolio: &Portfolio) -> u64 {
+    pfs_storage::listing::weight(portfolio) as u64
+}
+
+/// A moka capacity of `bytes`, where each entry weighs at least `bytes / count` per unit
+/// (a portfolio, or a page's item), so no more than `count` units fit however small they are,
+/// and no more than `bytes` however large.
+struct Budget {
+    bytes: u64,
+    unit_floor: u64,
+}
+
+impl Budget {
+    fn new(bytes: u64, count: u64) -> Self {
+        Self { bytes: bytes.max(1), unit_floor: (bytes / count.max(1)).max(1) }
+    }
+
+    fn weigh(&self, units: usize, bytes: u64) -> u32 {
+        let floor = self.unit_floor.saturating_mul(units.max(1) as u64);
+        u32::try_from(bytes.saturating_add(ENTRY_OVERHEAD as u64).max(floor)).unwrap_or(u32::MAX)
     }
 }
 
@@ -82,10 +113,18 @@ const CACHES: [&str; 2] = ["portfolio", "page"];
 
 impl ReadCache {
     pub fn new(settings: &CacheSettings) -> Self {
-        let portfolios = Cache::builder().max_capacity(settings.max_portfolios).time_to_live(settings.ttl).build();
+        let by_id = Budget::new(settings.max_bytes / 5, settings.max_portfolios);
+        let portfolios = Cache::builder()
+            .max_capacity(by_id.bytes)
+            .weigher(move |_: &PortfolioId, portfolio: &Portfolio| by_id.weigh(1, weight(portfolio)))
+            .time_to_live(settings.ttl)
+            .build();
+        let paged = Budget::new(settings.max_bytes - settings.max_bytes / 5, settings.max_page_items);
         let pages = Cache::builder()
-            .max_capacity(settings.max_page_items)
-            .weigher(|_: &PageKey, page: &Arc<SearchPage>| u32::try_from(page.items.len()).unwrap_or(u32::MAX).max(1))
+            .max_capacity(paged.bytes)
+            .weigher(move |_: &PageKey, page: &Arc<SearchPage>| {
+                paged.weigh(page.items.len(), page.items.iter().map(weight).sum())
+            })
             .time_to_live(settings.ttl)
             .build();
         Self { portfolios, pages, generation: AtomicU64::new(0), lookups: Default::default() }
@@ -104,6 +143,14 @@ impl ReadCache {
                 self.pages.invalidate_all();
             }
         }
+    }
+
+    /// What the entries weigh now, in bytes as [`CacheSettings::max_bytes`] counts them
+    /// (after moka's pending evictions have run).
+    pub async fn weighed_bytes(&self) -> u64 {
+        self.portfolios.run_pending_tasks().await;
+        self.pages.run_pending_tasks().await;
+        self.portfolios.weighted_size() + self.pages.weighted_size()
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -176,5 +223,47 @@ fn unshare(shared: &StoreError) -> StoreError {
         StoreError::Conflict => StoreError::Conflict,
         StoreError::Unavailable(e) => StoreError::Unavailable(e.to_string().into()),
         StoreError::Backend(e) => StoreError::Backend(e.to_string().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pfs_domain::{Timestamp, Version};
+
+    fn portfolio(name_len: usize) -> Portfolio {
+        Portfolio::new("n".repeat(name_len), Some(Timestamp::from_millis(0).unwrap()), Version(1))
+    }
+
+    fn settings(max_bytes: u64) -> CacheSettings {
+        CacheSettings { max_bytes, ..CacheSettings::default() }
+    }
+
+    #[tokio::test]
+    async fn long_names_are_held_within_the_byte_budget() {
+        let cache = ReadCache::new(&settings(1 << 20));
+        for _ in 0..100 {
+            cache.fill_portfolio(cache.generation(), portfolio(64 * 1024)).await;
+        }
+        let page = SearchPage { items: (0..50).map(|_| portfolio(16 * 1024)).collect(), total: 50 };
+        for offset in 0..20 {
+            let key = PageKey::new(&NameFilter::All, None, 50, offset);
+            cache.page_or_load(key, async { Ok(page.clone()) }).await.unwrap();
+        }
+        // 100 x 64 KiB of portfolios and 20 x 800 KiB of pages were offered: 22 MiB.
+        let held = cache.weighed_bytes().await;
+        assert!(held <= 1 << 20, "{held} bytes held");
+        assert!(held > 0, "the budget holds some of them");
+    }
+
+    #[tokio::test]
+    async fn the_counts_still_bound_small_entries() {
+        let cache = ReadCache::new(&CacheSettings { max_portfolios: 100, ..CacheSettings::default() });
+        for _ in 0..1_000 {
+            cache.fill_portfolio(cache.generation(), portfolio(3)).await;
+        }
+        cache.weighed_bytes().await;
+        let held = cache.stats().portfolios;
+        assert!((1..=100).contains(&held), "{held} portfolios held");
     }
 }

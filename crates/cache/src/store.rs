@@ -4,7 +4,7 @@ use crate::read_cache::PageKey;
 use crate::{Invalidation, InvalidationBus, ReadCache};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreResult};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -60,8 +60,10 @@ impl CachedStore {
 
 #[async_trait]
 impl PortfolioStore for CachedStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.inner.list_all().await
+    /// Never cached: the whole list would have to be held in memory, and its batches are
+    /// read as the response is sent.
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        self.inner.list_stream().await
     }
 
     async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {

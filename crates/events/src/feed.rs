@@ -15,6 +15,9 @@ pub struct FeedSettings {
     /// Events kept for resuming (`Last-Event-ID`). In Redis, the stream's `MAXLEN ~` (Redis
     /// may keep somewhat more, never fewer).
     pub history_size: usize,
+    /// What the events kept in process may weigh (their data): the in-process history is cut
+    /// at whichever bound comes first. Redis trims by count only (see `redis_log`).
+    pub history_max_bytes: usize,
     /// Events that may wait for one slow client before it is dropped.
     pub client_buffer: usize,
     /// Concurrent subscribers on this replica; more are refused.
@@ -77,7 +80,7 @@ impl ChangeFeed {
     /// A single replica's feed: ids, order and history in this process.
     pub fn local(settings: &FeedSettings) -> Arc<Self> {
         let hub = hub(settings);
-        Arc::new(Self { log: LocalLog::new(settings.history_size, hub.clone()), hub })
+        Arc::new(Self { log: LocalLog::new(settings.history_size, settings.history_max_bytes, hub.clone()), hub })
     }
 
     /// A feed shared by every replica using the same Redis stream `key`. Its tasks (publisher

@@ -5,6 +5,11 @@
 //! history. A reader task per replica follows the stream with `XREAD BLOCK` on a connection of
 //! its own and hands each event to the local subscribers. Resuming reads the stream directly
 //! (`XRANGE`), so any replica can resume a client another replica served.
+//!
+//! Bytes: Redis trims a stream by count or id only, so the stream holds at most about
+//! `history_size` events, each at most one portfolio's JSON, whose name `limits.max_name_bytes`
+//! bounds (with the 4 KiB default, about 4.3 KB an event). In this process, the writes waiting
+//! for Redis are bounded by count ([`QUEUE`]) and by the bytes of their events ([`QUEUE_BYTES`]).
 
 use crate::event::{Change, Event, EventId, EventKind};
 use crate::feed::{HistoryError, Log, Page};
@@ -14,15 +19,16 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, RedisResult};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OnceCell, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Writes waiting for Redis; if it overflows (Redis down for long), the changes that did not
-/// fit are replaced by one `reset` event.
+/// Writes waiting for Redis, and what their events may weigh together; if either overflows
+/// (Redis down for long), the changes that did not fit are replaced by one `reset` event.
 const QUEUE: usize = 16_384;
+const QUEUE_BYTES: usize = 16 << 20;
 /// Writes appended per round trip.
 const BATCH: usize = 256;
 
@@ -39,6 +45,8 @@ pub(crate) struct RedisLog {
     history_size: usize,
     hub: Arc<Hub>,
     queue: mpsc::Sender<Pending>,
+    /// The event data waiting in `queue` and in the publisher's batch, in bytes.
+    queued_bytes: AtomicUsize,
     lost: AtomicBool,
     /// Shared by the publisher and resuming subscribers; connected on first use.
     manager: OnceCell<ConnectionManager>,
@@ -63,6 +71,7 @@ impl RedisLog {
             history_size: history_size.max(1),
             hub,
             queue,
+            queued_bytes: AtomicUsize::new(0),
             lost: AtomicBool::new(false),
             manager: OnceCell::new(),
             positioned: watch::Sender::new(false),
@@ -121,6 +130,10 @@ impl RedisLog {
             }
             match self.append(&batch).await {
                 Ok(()) => {
+                    // The `reset` entries the loop adds itself (no one waits on them) were never counted.
+                    let appended_bytes: usize =
+                        batch.iter().filter(|(_, waiting)| waiting.is_some()).map(|(changes, _)| weight(changes)).sum();
+                    self.queued_bytes.fetch_sub(appended_bytes, Ordering::AcqRel);
                     for (_, appended) in batch.drain(..) {
                         if let Some(waiting) = appended {
                             let _ = waiting.send(());
@@ -229,11 +242,19 @@ impl RedisLog {
     }
 }
 
+/// What one write's events weigh while they wait for Redis.
+fn weight(changes: &[Change]) -> usize {
+    changes.iter().map(|change| change.data.len() + std::mem::size_of::<Change>()).sum()
+}
+
 #[async_trait]
 impl Log for RedisLog {
     async fn publish(&self, changes: Vec<Change>) {
         let (appended, waiting) = oneshot::channel();
-        if self.queue.try_send((changes, Some(appended))).is_err() {
+        let bytes = weight(&changes);
+        let held = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if held + bytes > QUEUE_BYTES || self.queue.try_send((changes, Some(appended))).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.lost.store(true, Ordering::Release);
             return;
         }

@@ -4,7 +4,7 @@ use crate::event::{Change, EventKind};
 use crate::feed::ChangeFeed;
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreResult};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -45,8 +45,8 @@ fn created(portfolios: &[Portfolio]) -> Vec<Change> {
 
 #[async_trait]
 impl PortfolioStore for PublishingStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.inner.list_all().await
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        self.inner.list_stream().await
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn feed(history_size: usize, client_buffer: usize, max_subscribers: usize) -> std::sync::Arc<ChangeFeed> {
-    ChangeFeed::local(&FeedSettings { history_size, client_buffer, max_subscribers })
+    ChangeFeed::local(&FeedSettings { history_size, history_max_bytes: usize::MAX, client_buffer, max_subscribers })
 }
 
 fn changes(range: std::ops::Range<usize>) -> Vec<Change> {

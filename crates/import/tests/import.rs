@@ -2,7 +2,7 @@
 
 use pfs_domain::{PortfolioId, Version};
 use pfs_import::{ImportOptions, Location, import_file};
-use pfs_storage::PortfolioStore;
+use pfs_storage::{ListAll, PortfolioStore};
 use pfs_storage_sqlite::{SqliteSettings, SqliteStore};
 use std::io::Write;
 

@@ -3,8 +3,8 @@
 use pfs_domain::{Portfolio, Timestamp, Version};
 use pfs_jobs::import::{ImportHandler, ImportItem, ImportPayload, ImportReport, KIND};
 use pfs_jobs::{Backoff, JobService, WorkerPool, WorkerSettings};
-use pfs_storage::PortfolioStore;
 use pfs_storage::jobs::{JobId, JobState};
+use pfs_storage::{ListAll, PortfolioStore};
 use pfs_storage_postgres::PostgresSettings;
 use pfs_storage_postgres::testing::fresh_store;
 use std::sync::Arc;

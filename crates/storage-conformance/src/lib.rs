@@ -11,7 +11,7 @@ use futures::future::join_all;
 use pfs_domain::{
     Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version,
 };
-use pfs_storage::{PortfolioStore, StoreError};
+use pfs_storage::{ListAll, PortfolioStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
             round_trip_keeps_every_field, unknown_ids_are_absent, insert_missing_skips_stored_ids_and_can_be_repeated, list_is_in_creation_order,
+            list_streams_in_batches_bounded_by_bytes_and_reads_them_as_asked,
             a_failing_batch_inserts_nothing, update_increments_the_version_and_keeps_the_date,
             update_can_move_the_date, stale_updates_conflict_and_write_nothing, writes_to_unknown_ids_are_not_found,
             delete_checks_the_version, concurrent_updates_with_one_version_have_one_winner,
@@ -119,6 +120,38 @@ pub async fn list_is_in_creation_order(store: Store) {
     insert(&store, &batch[..2]).await;
     insert(&store, &batch[2..]).await;
     assert_eq!(names(&store.list_all().await.unwrap()), ["p0", "p1", "p2", "p3", "p4"]);
+}
+
+/// The v1 list as the route reads it: batches in id order, each within the byte budget, the
+/// next one read only when asked for (a portfolio deleted before its batch is read is not in
+/// it; one existing throughout appears exactly once).
+pub async fn list_streams_in_batches_bounded_by_bytes_and_reads_them_as_asked(store: Store) {
+    use futures::StreamExt;
+    use pfs_storage::listing::{BATCH_BYTES, weight};
+    let big = "b".repeat(20 * 1024);
+    let mut all: Vec<_> =
+        (0..2_500).map(|i| portfolio(&if i % 100 == 7 { big.clone() } else { format!("p{i}") }, i)).collect();
+    for chunk in all.chunks(500) {
+        insert(&store, chunk).await;
+    }
+    all.sort_by_key(|p| p.id);
+    let mut batches = store.list_stream().await.unwrap();
+    let first = batches.next().await.unwrap().unwrap();
+    // Delete the last portfolio before its batch is read: the list, read on, never shows it.
+    let last = all.pop().unwrap();
+    store.delete(last.id, Version(1)).await.unwrap();
+    let mut listed = first.clone();
+    let mut sizes = vec![first.len()];
+    while let Some(batch) = batches.next().await {
+        let batch = batch.unwrap();
+        assert!(batch.iter().map(weight).sum::<usize>() < BATCH_BYTES + weight(&all[7]), "a batch within its budget");
+        sizes.push(batch.len());
+        listed.extend(batch);
+    }
+    assert!(sizes.len() >= 3, "2,500 portfolios come in several batches: {sizes:?}");
+    assert_eq!(listed.len(), all.len());
+    assert!(listed == all, "every portfolio once, in id order");
+    assert_eq!(store.list_all().await.unwrap(), all);
 }
 
 pub async fn a_failing_batch_inserts_nothing(store: Store) {

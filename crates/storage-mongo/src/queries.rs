@@ -4,12 +4,13 @@ use crate::MongoStore;
 use crate::document::{DATE_CREATED, ID, NAME, VERSION, date, from_document, name_filter, object_id, version};
 use crate::errors::classify;
 use async_trait::async_trait;
-use mongodb::Cursor;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
+use mongodb::{Collection, Cursor};
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use pfs_storage::listing::{self, Batch};
 use pfs_storage::paging::Window;
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreError, StoreResult};
 use std::time::Duration;
 
 async fn collect(mut cursor: Cursor<Document>) -> StoreResult<Vec<Portfolio>> {
@@ -19,6 +20,32 @@ async fn collect(mut cursor: Cursor<Document>) -> StoreResult<Vec<Portfolio>> {
     }
     Ok(portfolios)
 }
+
+/// One batch of the v1 list: the documents after `after` in `_id` order (the `_id` index),
+/// read document by document until the batch is full. The server answers in replies of at most
+/// [`REPLY_DOCUMENTS`] documents (and never more than 16 MiB), and dropping the cursor of a
+/// batch cut short kills it on the server.
+async fn list_batch(collection: Collection<Document>, after: Option<PortfolioId>) -> StoreResult<Batch> {
+    let filter = after.map_or_else(Document::new, |id| doc! { ID: { "$gt": object_id(id) } });
+    let mut cursor = collection
+        .find(filter)
+        .sort(doc! { ID: 1 })
+        .limit(i64::from(listing::BATCH_ROWS))
+        .batch_size(REPLY_DOCUMENTS)
+        .projection(doc! { ID: 1, NAME: 1, DATE_CREATED: 1, VERSION: 1 })
+        .await
+        .map_err(classify)?;
+    let mut batch = Batch::default();
+    while cursor.advance().await.map_err(classify)? {
+        if !batch.push(from_document(&cursor.deserialize_current().map_err(classify)?)?) {
+            break;
+        }
+    }
+    Ok(batch)
+}
+
+/// Documents per server reply while listing.
+const REPLY_DOCUMENTS: u32 = 200;
 
 impl MongoStore {
     /// One page in search order, after the keyset position and/or past `offset` matches, with
@@ -106,8 +133,9 @@ impl MongoStore {
 
 #[async_trait]
 impl PortfolioStore for MongoStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        collect(self.collection.find(doc! {}).sort(doc! { ID: 1 }).await.map_err(classify)?).await
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        let collection = self.collection.clone();
+        listing::batches(move |after| list_batch(collection.clone(), after)).await
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {

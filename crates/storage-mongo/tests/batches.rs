@@ -3,7 +3,7 @@
 //! `TransactionMode::Never`, since the test server is a replica set).
 
 use pfs_domain::{Portfolio, Version};
-use pfs_storage::PortfolioStore;
+use pfs_storage::{ListAll, PortfolioStore};
 use pfs_storage_mongo::testing::fresh_store_with;
 use pfs_storage_mongo::{MongoSettings, TransactionMode};
 

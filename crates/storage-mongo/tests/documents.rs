@@ -4,7 +4,7 @@
 
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use pfs_domain::{NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, SearchTerm, Timestamp, Version};
-use pfs_storage::PortfolioStore;
+use pfs_storage::{ListAll, PortfolioStore};
 use pfs_storage_mongo::testing::fresh_store;
 
 const PAGE: PageRequest = PageRequest { limit: 50, offset: 0 };

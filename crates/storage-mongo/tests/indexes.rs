@@ -6,7 +6,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::error::ErrorKind;
 use mongodb::options::IndexOptions;
 use pfs_domain::{Portfolio, Version};
-use pfs_storage::PortfolioStore;
+use pfs_storage::{ListAll, PortfolioStore};
 use pfs_storage_mongo::testing::TestDatabase;
 use pfs_storage_mongo::{INDEXES_VERSION, MongoStore, ORDER_INDEX};
 

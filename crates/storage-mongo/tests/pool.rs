@@ -2,7 +2,7 @@
 //! connection monitoring events.
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use pfs_storage::{PoolStats, PortfolioStore};
+use pfs_storage::{ListAll, PoolStats, PortfolioStore};
 use pfs_storage_mongo::testing::fresh_store_with;
 use pfs_storage_mongo::{MongoSettings, MongoStore};
 use std::time::Duration;

@@ -8,10 +8,15 @@
 
 use crate::{PostgresStore, errors::classify};
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
+use pfs_storage::listing::{self, Batch};
+use pfs_storage::{
+    BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreError, StoreResult,
+    like_contains_pattern,
+};
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row};
 use std::time::Duration;
 
@@ -137,8 +142,11 @@ impl PostgresStore {
 
     /// Without a replica the reads share the writer pool, and are measured as its waits.
     async fn read(&self) -> StoreResult<PoolConnection<Postgres>> {
-        let name = if self.replica { "reader" } else { "writer" };
-        pfs_storage::pool::acquire(&self.reader, name).await.map_err(classify)
+        pfs_storage::pool::acquire(&self.reader, self.reader_name()).await.map_err(classify)
+    }
+
+    fn reader_name(&self) -> &'static str {
+        if self.replica { "reader" } else { "writer" }
     }
 
     /// One statement is one transaction: all rows or none. Four array parameters keep the
@@ -201,15 +209,30 @@ impl PostgresStore {
     }
 }
 
+/// One batch of the v1 list: the rows after `after` in id order (a range of the primary key),
+/// read row by row until the batch is full, on a connection held only for this batch.
+async fn list_batch(reader: PgPool, pool_name: &'static str, after: Option<PortfolioId>) -> StoreResult<Batch> {
+    let mut conn = pfs_storage::pool::acquire(&reader, pool_name).await.map_err(classify)?;
+    // Every id is 24 hex characters, so the empty string sorts before all of them.
+    let after = after.map_or_else(String::new, |id| id.to_hex());
+    let mut rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id > $1 ORDER BY id LIMIT $2"))
+        .bind(after)
+        .bind(i64::from(listing::BATCH_ROWS))
+        .fetch(&mut *conn);
+    let mut batch = Batch::default();
+    while let Some(row) = rows.try_next().await.map_err(classify)? {
+        if !batch.push(to_portfolio(&row)?) {
+            break;
+        }
+    }
+    Ok(batch)
+}
+
 #[async_trait]
 impl PortfolioStore for PostgresStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        let mut conn = self.read().await?;
-        let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio ORDER BY id"))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(classify)?;
-        rows.iter().map(to_portfolio).collect()
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        let (reader, name) = (self.reader.clone(), self.reader_name());
+        listing::batches(move |after| list_batch(reader.clone(), name, after)).await
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {

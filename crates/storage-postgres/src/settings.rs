@@ -29,7 +29,7 @@ pub struct PostgresSettings {
     /// this only stops a pathological one from holding a connection, and its locks,
     /// indefinitely.
     pub statement_timeout: Duration,
-    /// A read replica for `get`, `list_all` and `search`; `None` reads from the primary.
+    /// A read replica for `get`, `list_stream` and `search`; `None` reads from the primary.
     /// Replicas lag: a read right after a write may not see it yet. Version-checked writes
     /// and their `NotFound`/`Conflict` checks always go to the primary.
     pub read_url: Option<String>,

@@ -1,7 +1,7 @@
 //! The migrations are reversible and idempotent, checked against a real server.
 
 use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
-use pfs_storage::PortfolioStore;
+use pfs_storage::{ListAll, PortfolioStore};
 use pfs_storage_postgres::testing::{TestSchema, fresh_store};
 use pfs_storage_postgres::{MIGRATOR, PostgresSettings};
 

@@ -1,6 +1,6 @@
 //! The pool figures behind the `db_client_connections_*` metrics, against a real server.
 
-use pfs_storage::{PoolStats, PortfolioStore};
+use pfs_storage::{ListAll, PoolStats, PortfolioStore};
 use pfs_storage_postgres::PostgresSettings;
 use pfs_storage_postgres::testing::TestSchema;
 

@@ -2,11 +2,16 @@
 
 use crate::{SqliteStore, errors::classify};
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
+use pfs_storage::listing::{self, Batch};
 use pfs_storage::paging::Window;
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult, like_contains_pattern};
+use pfs_storage::{
+    BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreError, StoreResult,
+    like_contains_pattern,
+};
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use std::time::Duration;
 
@@ -82,6 +87,26 @@ fn page_query(filter: &NameFilter, after: Option<Keyset>, window: Window) -> Que
         .push_bind(i64::try_from(window.offset).unwrap_or(i64::MAX))
         .push(") page JOIN portfolio p ON p.id = page.id ORDER BY p.date_created DESC, p.id DESC");
     query
+}
+
+/// One batch of the v1 list: the rows after `after` in id order (a range of the primary key),
+/// read row by row until the batch is full, on a connection held only for this batch.
+async fn list_batch(reader: SqlitePool, after: Option<PortfolioId>) -> StoreResult<Batch> {
+    let mut conn = pfs_storage::pool::acquire(&reader, "reader").await.map_err(classify)?;
+    // Every id is 24 hex characters, so the empty string sorts before all of them.
+    let after = after.map_or_else(String::new, |id| id.to_hex());
+    let mut rows =
+        sqlx::query("SELECT id, name, date_created, version FROM portfolio WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after)
+            .bind(i64::from(listing::BATCH_ROWS))
+            .fetch(&mut *conn);
+    let mut batch = Batch::default();
+    while let Some(row) = rows.try_next().await.map_err(classify)? {
+        if !batch.push(to_portfolio(&row)?) {
+            break;
+        }
+    }
+    Ok(batch)
 }
 
 impl SqliteStore {
@@ -163,13 +188,9 @@ impl SqliteStore {
 
 #[async_trait]
 impl PortfolioStore for SqliteStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        let mut conn = self.read().await?;
-        let rows = sqlx::query("SELECT id, name, date_created, version FROM portfolio ORDER BY id")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(classify)?;
-        to_portfolios(&rows)
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        let reader = self.reader.clone();
+        listing::batches(move |after| list_batch(reader.clone(), after)).await
     }
 
     async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {

@@ -7,7 +7,7 @@
 //! decorators instead; with no default method bodies on the trait, forgetting to forward one
 //! is a compile error either way.
 
-use crate::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreResult};
+use crate::{BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreResult};
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
 use std::future::Future;
@@ -107,8 +107,11 @@ impl<H: StoreHook> Layered<H> {
 
 #[async_trait]
 impl<H: StoreHook> PortfolioStore for Layered<H> {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.hook.around(Op::ListAll, || self.inner.list_all()).await
+    /// The hook sees opening the list (reading its first batch), not the batches after it:
+    /// those are read while the response is being sent, when a refusal or a retry can no
+    /// longer change the answer.
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        self.hook.around(Op::ListAll, || self.inner.list_stream()).await
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {

@@ -5,15 +5,18 @@
 pub mod idempotency;
 pub mod jobs;
 pub mod layer;
+pub mod listing;
 pub mod paging;
 pub mod pool;
 
 pub use idempotency::{Begin, BeginRequest, IdempotencyStore, KeyRef, Reservation, StoredResponse};
 pub use layer::{Layered, Op, StoreEntry, StoreHook};
+pub use listing::PortfolioBatches;
 pub use pool::PoolStats;
 
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
+use std::future::Future;
 use std::time::Duration;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -80,11 +83,25 @@ pub struct BackendInfo {
     pub server_version: String,
 }
 
+/// The v1 list collected in memory, for tests and small stores ([`listing::collect`]); the
+/// route streams it.
+pub trait ListAll {
+    fn list_all(&self) -> impl Future<Output = StoreResult<Vec<Portfolio>>> + Send;
+}
+
+impl<S: PortfolioStore + ?Sized> ListAll for S {
+    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
+        listing::collect(self.list_stream().await?).await
+    }
+}
+
 /// Persistence of portfolios. Every method is a single atomic operation.
 #[async_trait]
 pub trait PortfolioStore: Send + Sync + 'static {
-    /// Every portfolio in creation order (ascending id), unpaged: the v1 list.
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>>;
+    /// Every portfolio in creation order (ascending id), unpaged: the v1 list, as batches read
+    /// while the caller consumes them ([`listing`]: bounded by bytes, one connection per batch
+    /// only while it is read). Fails itself if the first batch cannot be read.
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches>;
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>>;
 

@@ -21,7 +21,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 const CODINGS: &[&str] = &["gzip", "br", "zstd", "deflate"];
 
-/// Largest body worth an ETag: the unpaged v1 list of 100,000 portfolios is about 10 MB.
+/// Largest body worth an ETag. Streamed bodies (the v1 list past its first 64 KiB) have no
+/// upper size and always pass untagged: hashing them would mean holding them.
 const MAX_TAGGED_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Tags successful GETs; a hand-written service so that a request costs no clone of the

@@ -7,6 +7,7 @@ use crate::middleware::idempotency::{PlannedIds, prepare_create};
 use crate::state::AppState;
 use crate::wire::Issue;
 use crate::wire::dto::{self, PortfolioDto};
+use crate::wire::list_stream;
 use crate::wire::projection::Projection;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -21,12 +22,13 @@ fn store_err(err: pfs_storage::StoreError) -> ApiError {
     ApiError::from_store(err, V1_FAILURE)
 }
 
-/// List every portfolio, unpaged, in creation order.
+/// List every portfolio, unpaged, in creation order. Streamed from the database in batches
+/// ([`list_stream`]), so its memory does not grow with the number of portfolios.
 #[utoipa::path(get, path = "/api/v1/portfolios", tag = "v1",
     responses((status = 200, body = [PortfolioDto])))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<PortfolioDto>>> {
-    let all = state.portfolios().list_all().await.map_err(store_err)?;
-    Ok(Json(all.iter().map(PortfolioDto::from).collect()))
+pub async fn list(State(state): State<AppState>) -> ApiResult<Response> {
+    let batches = state.portfolios().list_stream().await.map_err(store_err)?;
+    list_stream::respond(batches).await.map_err(store_err)
 }
 
 /// Get one portfolio. Unknown and malformed ids are both 404. `fields=` (opt-in) projects it.
@@ -61,7 +63,7 @@ pub async fn create(
     planned: Option<Extension<PlannedIds>>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    let new = dto::parse_new_body(body)?;
+    let new = dto::parse_new_body(body, state.name_limit())?;
     let mut created = vec![Portfolio::new(new.name, new.date_created, Version::for_v1_create(new.version))];
     match prepare_create(planned.as_deref(), state.portfolios().as_ref(), &mut created).await.map_err(store_err)? {
         Some(stored) => created = stored,
@@ -81,7 +83,7 @@ pub async fn update(
     path: PortfolioPath,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<PortfolioDto>> {
-    let update = dto::parse_update_body(body)?;
+    let update = dto::parse_update_body(body, state.name_limit())?;
     let id = path.id()?;
     let expected = Version(update.version);
     if expected.next().is_none() {

@@ -169,7 +169,7 @@ pub async fn bulk_create(
     {
         return Err(ApiError::BadRequest(BulkError::TooMany.to_string()));
     }
-    let items = dto::parse_bulk_body(body)?;
+    let items = dto::parse_bulk_body(body, state.name_limit())?;
     check_bulk_names(items.iter().map(|item| item.name.as_str())).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut portfolios: Vec<Portfolio> = items
         .into_iter()

@@ -124,13 +124,17 @@ pub struct Update {
 
 type Parsed<T> = Result<T, Vec<Issue>>;
 
+/// The longest name a create or update accepts, in UTF-8 bytes (`limits.max_name_bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameLimit(pub usize);
+
 /// The v1 create body: one object.
-pub fn parse_new_body(body: Body) -> Parsed<NewPortfolio> {
-    parse_new(&require(body)?).map_err(|issues| prefix(issues, &loc!["body"]))
+pub fn parse_new_body(body: Body, limit: NameLimit) -> Parsed<NewPortfolio> {
+    parse_new(&require(body)?, limit).map_err(|issues| prefix(issues, &loc!["body"]))
 }
 
 /// The bulk body: a list of create objects. Every item is validated before any size check.
-pub fn parse_bulk_body(body: Body) -> Parsed<Vec<NewPortfolio>> {
+pub fn parse_bulk_body(body: Body, limit: NameLimit) -> Parsed<Vec<NewPortfolio>> {
     let items = match require(body)? {
         Value::Array(items) => items,
         other => {
@@ -140,7 +144,7 @@ pub fn parse_bulk_body(body: Body) -> Parsed<Vec<NewPortfolio>> {
     let mut parsed = Vec::with_capacity(items.len());
     let mut issues = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        match parse_new(item) {
+        match parse_new(item, limit) {
             Ok(p) => parsed.push(p),
             Err(errs) => issues.extend(prefix(errs, &loc!["body", index])),
         }
@@ -149,11 +153,11 @@ pub fn parse_bulk_body(body: Body) -> Parsed<Vec<NewPortfolio>> {
 }
 
 /// The v1 update body.
-pub fn parse_update_body(body: Body) -> Parsed<Update> {
+pub fn parse_update_body(body: Body, limit: NameLimit) -> Parsed<Update> {
     let value = require(body)?;
     let mut fields = Fields::of(&value).map_err(|issue| vec![issue.at(&loc!["body"])])?;
     let portfolio_id = fields.required("portfolioId", lax::string);
-    let name = fields.required("name", name);
+    let name = fields.required("name", |value| name(value, limit));
     let date_created = fields.optional("dateCreated", lax::datetime);
     let version = fields.required("version", lax::int);
     match (fields.finish(), portfolio_id, name, date_created, version) {
@@ -163,9 +167,9 @@ pub fn parse_update_body(body: Body) -> Parsed<Update> {
 }
 
 /// One create object (a v1 body or a bulk item), with issue locations relative to it.
-pub fn parse_new(value: &Value) -> Parsed<NewPortfolio> {
+pub fn parse_new(value: &Value, limit: NameLimit) -> Parsed<NewPortfolio> {
     let mut fields = Fields::of(value).map_err(|issue| vec![issue])?;
-    let name = fields.required("name", name);
+    let name = fields.required("name", |value| name(value, limit));
     let date_created = fields.optional("dateCreated", lax::datetime);
     let version = fields.optional("version", lax::int);
     match (fields.finish(), name, date_created, version) {
@@ -174,10 +178,20 @@ pub fn parse_new(value: &Value) -> Parsed<NewPortfolio> {
     }
 }
 
-/// Any string, except one holding U+0000: PostgreSQL cannot store it, so no backend accepts it
-/// (the one deliberate narrowing of what the original took; see the README).
-fn name(value: &Value) -> Result<String, Issue> {
+/// Any string up to `limit` bytes, except one holding U+0000: PostgreSQL cannot store it, so
+/// no backend accepts it. Both are deliberate narrowings of what the original took (see the
+/// README): the length bounds every cached portfolio, event and list batch by bytes. A longer
+/// name is Pydantic's `string_too_long` (its `max_length` counts bytes here, not characters).
+fn name(value: &Value, limit: NameLimit) -> Result<String, Issue> {
     let name = lax::string(value)?;
+    if name.len() > limit.0 {
+        return Err(Issue::new(
+            "string_too_long",
+            format!("String should have at most {} bytes", limit.0),
+            value.clone(),
+        )
+        .with_ctx(serde_json::json!({ "max_length": limit.0 })));
+    }
     if name.contains('\0') {
         return Err(Issue::new(
             "value_error",
@@ -221,7 +235,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required<T>(&mut self, key: &'static str, parse: fn(&Value) -> Result<T, Issue>) -> Option<T> {
+    fn required<T>(&mut self, key: &'static str, parse: impl FnOnce(&Value) -> Result<T, Issue>) -> Option<T> {
         let result = match self.object.get(key) {
             None => Err(Issue::missing(self.whole.clone())),
             Some(value) => parse(value),

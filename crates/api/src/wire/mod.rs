@@ -5,6 +5,7 @@
 //! - [`lax`]: Pydantic's lax-mode coercions (strings, integers, datetimes).
 //! - [`json`]: request bodies, including Python-`json`-compatible syntax error positions.
 //! - [`dto`]: request and response bodies.
+//! - [`list_stream`]: the unpaged v1 list, encoded batch by batch as it is read.
 //! - [`query`]: query strings (last repeated value wins, as in Starlette).
 //! - [`projection`], [`cursor`]: the opt-in additions `fields=` and `cursor=`.
 
@@ -13,6 +14,7 @@ pub mod dto;
 pub mod issue;
 pub mod json;
 pub mod lax;
+pub mod list_stream;
 pub mod projection;
 pub mod query;
 

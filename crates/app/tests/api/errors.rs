@@ -164,10 +164,39 @@ async fn a_body_over_one_mebibyte_is_413_with_a_json_detail() {
 #[tokio::test]
 async fn a_body_of_exactly_one_mebibyte_is_accepted() {
     let app = TestApp::spawn().await;
-    let body = body_of_len(1_048_576);
+    // JSON whitespace fills the body: a name that long is refused by limits.max_name_bytes.
+    let start = r#"{"name":"x""#;
+    let body = format!("{start}{}}}", " ".repeat(1_048_576 - start.len() - 1));
     assert_eq!(body.len(), 1_048_576);
     let created = expect_json(app.post_raw("/api/v1/portfolios", &body).await, 201).await;
-    assert_eq!(created["name"].as_str().unwrap().len(), 1_048_576 - 11);
+    assert_eq!(created["name"], "x");
+}
+
+#[tokio::test]
+async fn a_name_over_max_name_bytes_is_a_422_string_too_long_on_every_write_route() {
+    let app = TestApp::builder().with_config(|c| c.limits.max_name_bytes = 100).spawn().await;
+    let at_limit = "n".repeat(100);
+    let over = "n".repeat(101);
+    expect_json(app.post_json("/api/v1/portfolios", &json!({ "name": at_limit })).await, 201).await;
+    let issue = |loc: serde_json::Value| {
+        json!({"detail": [{"type": "string_too_long", "loc": loc, "msg": "String should have at most 100 bytes",
+            "input": over, "ctx": {"max_length": 100}}]})
+    };
+    let created = expect_json(app.post_json("/api/v1/portfolios", &json!({ "name": over })).await, 422).await;
+    assert_eq!(created, issue(json!(["body", "name"])));
+    let bulk =
+        expect_json(app.post_json("/api/v2/portfolios", &json!([{ "name": "ok" }, { "name": over }])).await, 422).await;
+    assert_eq!(bulk, issue(json!(["body", 1, "name"])));
+    let stored = app.create_portfolio("short").await;
+    let id = stored["portfolioId"].as_str().unwrap();
+    let put = json!({ "portfolioId": id, "name": over, "version": 1 });
+    let updated = expect_json(app.put_json(&format!("/api/v1/portfolio/{id}"), &put).await, 422).await;
+    assert_eq!(updated, issue(json!(["body", "name"])));
+    let fast = app.post_json("/api/fast/portfolios/bulk", &json!([{ "name": over }])).await;
+    assert_eq!(fast.status(), 400);
+    let detail = expect_json(fast, 400).await["detail"].as_str().unwrap().to_owned();
+    assert!(detail.starts_with("Invalid portfolio at index 0:") && detail.contains("string_too_long"), "{detail}");
+    assert_eq!(stored_count(&app).await, 2, "nothing over the limit was stored");
 }
 
 #[tokio::test]

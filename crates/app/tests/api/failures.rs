@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Version};
-use pfs_storage::{BackendInfo, PoolStats, PortfolioStore, SearchPage, StoreError, StoreResult};
+use pfs_storage::{BackendInfo, PoolStats, PortfolioBatches, PortfolioStore, SearchPage, StoreError, StoreResult};
 use pfs_test_support::{TestApp, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,8 @@ enum Failure {
     Backend,
     Unavailable,
     Panic,
+    /// The list's first batches are read, then the database fails while the rest is sent.
+    ListBreaksMidway,
 }
 
 /// A store whose every call fails the same way.
@@ -24,14 +26,18 @@ impl FailingStore {
             Failure::Backend => Err(StoreError::Backend("disk on fire: secret internals".into())),
             Failure::Unavailable => Err(StoreError::Unavailable("connection refused".into())),
             Failure::Panic => panic!("storage exploded"),
+            Failure::ListBreaksMidway => Err(StoreError::Backend("only the list works".into())),
         }
     }
 }
 
 #[async_trait]
 impl PortfolioStore for FailingStore {
-    async fn list_all(&self) -> StoreResult<Vec<Portfolio>> {
-        self.fail()
+    async fn list_stream(&self) -> StoreResult<PortfolioBatches> {
+        let Failure::ListBreaksMidway = self.0 else { return self.fail() };
+        let batch = || (0..200).map(|i| Portfolio::new(format!("portfolio {i:0>400}"), None, Version(1))).collect();
+        let batches = vec![Ok(batch()), Ok(batch()), Err(StoreError::Unavailable("connection reset".into()))];
+        Ok(Box::pin(futures::stream::iter(batches)))
     }
     async fn get(&self, _: PortfolioId) -> StoreResult<Option<Portfolio>> {
         self.fail()
@@ -123,4 +129,21 @@ async fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(detail(response, 500).await, "Internal server error");
     assert_eq!(app.get("/health").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_list_failing_after_its_response_started_is_cut_short_never_a_shorter_valid_array() {
+    let app = TestApp::builder().with_store(Arc::new(FailingStore(Failure::ListBreaksMidway))).spawn().await;
+    // The first batches were read before the status was decided, so it is a 200; whether the
+    // client gets the head before the connection is aborted depends on timing. Either way the
+    // transfer breaks: it must never end as a complete (shorter) array.
+    match app.client.get(app.url("/api/v1/portfolios")).send().await {
+        Ok(response) => {
+            assert_eq!(response.status(), 200);
+            let body = response.bytes().await;
+            assert!(body.is_err(), "a broken transfer, not {} bytes", body.map_or(0, |b| b.len()));
+        }
+        Err(err) => assert!(err.is_request() || err.is_body(), "{err:?}"),
+    }
+    assert_eq!(app.get("/health").await.status(), 200, "the server goes on serving");
 }

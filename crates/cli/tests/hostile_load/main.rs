@@ -9,3 +9,5 @@ mod support;
 mod baseline;
 mod idempotency;
 mod imports;
+mod long_names;
+mod unpaged_list;

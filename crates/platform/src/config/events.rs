@@ -10,6 +10,8 @@ pub struct EventsConfig {
     pub enabled: bool,
     /// Events kept for resuming with `Last-Event-ID`.
     pub history_size: usize,
+    /// What the events kept in process may weigh, in bytes; older ones go first.
+    pub history_max_bytes: usize,
     /// Events that may wait for one client; a client further behind is dropped.
     pub client_buffer: usize,
     /// Comment lines sent while nothing happens, so proxies keep idle streams open.
@@ -24,6 +26,7 @@ impl Default for EventsConfig {
         Self {
             enabled: true,
             history_size: 10_000,
+            history_max_bytes: 16 << 20,
             client_buffer: 1_024,
             keep_alive: Duration::from_secs(15),
             max_subscribers: 1_000,
@@ -44,6 +47,9 @@ impl EventsConfig {
             if !(1..=most).contains(&value) {
                 problems.push(format!("events.{key}: must be between 1 and {most}"));
             }
+        }
+        if !(64 << 10..=1 << 30).contains(&self.history_max_bytes) {
+            problems.push("events.history_max_bytes: must be between 65536 and 1073741824".into());
         }
         if self.keep_alive < Duration::from_secs(1) {
             problems.push("events.keep_alive: must be at least 1s".into());

@@ -10,6 +10,7 @@ mod diagnose;
 mod events;
 mod idempotency;
 mod jobs;
+mod limits;
 mod mongo_database;
 mod observability;
 mod profile;
@@ -22,6 +23,7 @@ pub use auth::{ApiKeyEntry, AuthConfig, Role};
 pub use events::EventsConfig;
 pub use idempotency::IdempotencyConfig;
 pub use jobs::JobsConfig;
+pub use limits::LimitsConfig;
 pub use observability::{ObservabilityConfig, OtlpConfig, OtlpProtocol, RuntimeFlags};
 pub use profile::Profile;
 pub use redact::redact_url;
@@ -59,6 +61,8 @@ pub struct Config {
     pub events: EventsConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The `OTEL_*` (and Downward API `MY_*`) variables, which the observability crate
     /// resolves per signal over `observability.otlp` ([`ConfigSources::telemetry_env`]).
     #[serde(skip)]
@@ -118,8 +122,17 @@ pub struct CacheConfig {
     pub warm_pages: u32,
     pub max_portfolios: u64,
     pub max_page_items: u64,
+    /// What all cached entries may weigh together, in bytes (names included).
+    #[serde(default = "CacheConfig::default_max_bytes")]
+    pub max_bytes: u64,
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
+}
+
+impl CacheConfig {
+    fn default_max_bytes() -> u64 {
+        32 << 20
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -102,6 +102,7 @@ impl Config {
         problems.extend(self.reliability.problems());
         problems.extend(self.observability.problems());
         problems.extend(self.auth.problems());
+        problems.extend(self.limits.problems());
         problems.extend(self.events.problems());
         problems.extend(self.jobs.problems());
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }

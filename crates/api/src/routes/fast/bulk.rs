@@ -65,7 +65,7 @@ pub async fn create(State(state): State<AppState>, request: Request) -> Result<R
         if !item.get("name").is_some_and(truthy) {
             return Err(invalid(format!("Item {index} missing required field 'name'")));
         }
-        let new = dto::parse_new(item).map_err(|issues| invalid(pydantic_text(&issues)))?;
+        let new = dto::parse_new(item, state.name_limit()).map_err(|issues| invalid(pydantic_text(&issues)))?;
         portfolios.push(Portfolio::new(new.name, new.date_created, Version::for_bulk_create(new.version)));
     }
     refuse_duplicates(&portfolios)?;

@@ -54,6 +54,8 @@ pub struct Limits {
     pub max_portfolios: usize,
     pub max_document_bytes: usize,
     pub chunk_items: usize,
+    /// The longest name, as create and update take it (`limits.max_name_bytes`).
+    pub names: dto::NameLimit,
 }
 
 impl Limits {
@@ -63,6 +65,7 @@ impl Limits {
             max_portfolios: config.jobs.import_max_portfolios,
             max_document_bytes: config.server.max_body_bytes,
             chunk_items: config.jobs.import_batch_size.max(1),
+            names: dto::NameLimit(config.limits.max_name_bytes),
         }
     }
 }
@@ -247,7 +250,7 @@ fn parse_list(reader: impl Read, limits: &Limits, chunker: &mut Chunker) -> Pars
             return ControlFlow::Break(());
         }
         let Ok(value) = element else { return ControlFlow::Continue(()) };
-        match dto::parse_new(&value) {
+        match dto::parse_new(&value, limits.names) {
             Ok(item) => {
                 names.add(&item.name);
                 let portfolio = Portfolio::new(item.name, item.date_created, Version::for_bulk_create(item.version));
@@ -290,7 +293,7 @@ fn not_a_list(reader: impl BufRead, limits: &Limits) -> ApiError {
     if bytes.len() > limits.max_document_bytes {
         return document_too_large(limits.max_document_bytes);
     }
-    match json::read(true, &bytes).map_err(|issue| vec![issue]).and_then(dto::parse_bulk_body) {
+    match json::read(true, &bytes).map_err(|issue| vec![issue]).and_then(|body| dto::parse_bulk_body(body, limits.names)) {
         Err(issues) => ApiError::Validation(issues),
         // Only a list parses as one, and a list starts with `[`.
         Ok(_) => ApiError::BadRequest(BulkError::Empty.to_string()),
@@ -325,7 +328,14 @@ fn parse_export(reader: impl Read, limits: &Limits, chunker: &mut Chunker) -> Pa
             outcome = Err(too_many(limits.max_portfolios));
             return ControlFlow::Break(());
         }
-        match scanned.and_then(|value| pfs_jobs::import::document::parse(&value)) {
+        let parsed = scanned.and_then(|value| pfs_jobs::import::document::parse(&value)).and_then(|parsed| {
+            let length = parsed.portfolio.name.len();
+            match length > limits.names.0 {
+                true => Err(format!("name is {length} bytes, longer than {} (limits.max_name_bytes)", limits.names.0)),
+                false => Ok(parsed),
+            }
+        });
+        match parsed {
             Ok(parsed) => {
                 if chunker.push(ImportItem::from(&parsed.portfolio)).is_err() {
                     outcome = Err(stopped());
@@ -374,7 +384,13 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        Limits { max_upload_bytes: 1 << 20, max_portfolios: 10, max_document_bytes: 256, chunk_items: 2 }
+        Limits {
+            max_upload_bytes: 1 << 20,
+            max_portfolios: 10,
+            max_document_bytes: 256,
+            chunk_items: 2,
+            names: dto::NameLimit(64),
+        }
     }
 
     fn staged(rx: &mut mpsc::Receiver<Vec<u8>>) -> Vec<Vec<ImportItem>> {

@@ -1,6 +1,37 @@
 use super::*;
 use serde_json::json;
 
+const LIMIT: NameLimit = NameLimit(16);
+
+// The parsers under the limit most tests do not care about (local items shadow the glob).
+fn parse_new_body(body: Body) -> Parsed<NewPortfolio> {
+    super::parse_new_body(body, LIMIT)
+}
+fn parse_bulk_body(body: Body) -> Parsed<Vec<NewPortfolio>> {
+    super::parse_bulk_body(body, LIMIT)
+}
+fn parse_update_body(body: Body) -> Parsed<Update> {
+    super::parse_update_body(body, LIMIT)
+}
+
+#[test]
+fn a_name_over_the_byte_limit_is_string_too_long_in_every_body() {
+    let at_limit = "é".repeat(8); // 16 bytes, 8 characters
+    assert_eq!(parse_new_body(Body::Json(json!({"name": at_limit}))).unwrap().name, at_limit);
+    let over = format!("{at_limit}x");
+    let expected = |loc: Value| {
+        json!([{"type": "string_too_long", "loc": loc, "msg": "String should have at most 16 bytes",
+            "input": over, "ctx": {"max_length": 16}}])
+    };
+    assert_eq!(issues(parse_new_body(Body::Json(json!({"name": over})))), expected(json!(["body", "name"])));
+    assert_eq!(
+        issues(parse_bulk_body(Body::Json(json!([{"name": "ok"}, {"name": over}])))),
+        expected(json!(["body", 1, "name"]))
+    );
+    let update = json!({"portfolioId": "x", "name": over, "version": 1});
+    assert_eq!(issues(parse_update_body(Body::Json(update))), expected(json!(["body", "name"])));
+}
+
 fn issues(result: Parsed<impl std::fmt::Debug>) -> Value {
     serde_json::to_value(result.expect_err("invalid")).unwrap()
 }
