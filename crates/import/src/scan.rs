@@ -257,7 +257,10 @@ mod tests {
         assert_eq!(err.downcast_ref::<DocumentTooLarge>().map(|e| e.limit), Some(64));
         assert_eq!(seen, 1, "the small element before it was read");
         let fits = format!("[{}]", ["{\"a\":1}"; 50].join(","));
-        assert!(scan_bounded(fits.as_bytes(), 64, |_, _| ControlFlow::Continue(())).is_ok(), "the limit is per element");
+        assert!(
+            scan_bounded(fits.as_bytes(), 64, |_, _| ControlFlow::Continue(())).is_ok(),
+            "the limit is per element"
+        );
     }
 
     #[test]

@@ -104,5 +104,8 @@ async fn a_decompression_bomb_is_refused_once_the_decoded_limit_is_reached() {
     let after = service.footprint();
     eprintln!("decompression bomb: RSS {:.1} -> {:.1} MiB", before.rss_mib(), after.rss_mib());
     assert_within_budget(&service, "a decompression bomb");
-    assert!(after.peak_rss < before.rss + (16 << 20), "the bomb raised peak RSS by 16 MiB or more: {before:?} -> {after:?}");
+    assert!(
+        after.peak_rss < before.rss + (16 << 20),
+        "the bomb raised peak RSS by 16 MiB or more: {before:?} -> {after:?}"
+    );
 }
