@@ -2,8 +2,8 @@
 
 use crate::text::python_strip;
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// The most portfolios one bulk request may create.
 pub const MAX_BULK_ITEMS: usize = 100;

@@ -19,9 +19,9 @@ use crate::job::{JobError, JobHandler, RunContext};
 use async_trait::async_trait;
 use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
 use pfs_import::Location;
+use pfs_import::scan::Scanned;
 /// How uploads are read (the API streams them with these, exactly as the `import` command reads files).
 pub use pfs_import::{document, scan};
-use pfs_import::scan::Scanned;
 use pfs_storage::PortfolioStore;
 use pfs_storage::jobs::{ClaimedJob, JobProgress};
 use serde::{Deserialize, Serialize};
@@ -209,11 +209,10 @@ impl ImportHandler {
             let items: Vec<ImportItem> = serde_json::from_slice(&bytes)
                 .map_err(|e| JobError::Permanent(format!("chunk {seq} of the import is unreadable: {e}")))?;
             drop(bytes);
-            let batch: Vec<Portfolio> = items
-                .iter()
-                .map(ImportItem::to_portfolio)
-                .collect::<Option<_>>()
-                .ok_or_else(|| JobError::Permanent(format!("chunk {seq} of the import holds an invalid id or date")))?;
+            let batch: Vec<Portfolio> =
+                items.iter().map(ImportItem::to_portfolio).collect::<Option<_>>().ok_or_else(|| {
+                    JobError::Permanent(format!("chunk {seq} of the import holds an invalid id or date"))
+                })?;
             drop(items);
             let inserted = self.store.insert_missing(&batch).await.map_err(|e| JobError::Transient(e.into()))?;
             report.counts.created += inserted;

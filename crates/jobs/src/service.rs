@@ -35,14 +35,8 @@ impl JobService {
         priority: i32,
         total: u64,
     ) -> StoreResult<JobId> {
-        let job = NewJob {
-            id,
-            kind: kind.to_owned(),
-            payload,
-            priority,
-            max_attempts: self.max_attempts.max(1),
-            total,
-        };
+        let job =
+            NewJob { id, kind: kind.to_owned(), payload, priority, max_attempts: self.max_attempts.max(1), total };
         self.queue.enqueue(&job, Timestamp::now()).await?;
         self.doorbell.notify_one();
         Ok(job.id)

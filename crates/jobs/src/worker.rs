@@ -243,7 +243,12 @@ impl WorkerPool {
             Ok(purged) if purged == Default::default() => {}
             Ok(purged) => {
                 metrics::counter!("jobs_purged").increment(purged.jobs);
-                tracing::info!(jobs = purged.jobs, dead_payloads = purged.dead_payloads, chunks = purged.chunks, "job retention applied");
+                tracing::info!(
+                    jobs = purged.jobs,
+                    dead_payloads = purged.dead_payloads,
+                    chunks = purged.chunks,
+                    "job retention applied"
+                );
             }
             Err(err) => tracing::warn!(error = %err, "job retention not applied; retrying later"),
         }

@@ -18,7 +18,11 @@ fn settings(lease: Duration) -> WorkerSettings {
         poll_interval: Duration::from_millis(20),
         lease,
         backoff: Backoff { base: Duration::from_millis(10), max: Duration::from_millis(50) },
-        retention: pfs_storage::jobs::Retention { finished: Duration::from_secs(3600), dead_payload: Duration::from_secs(3600), orphan_chunks: Duration::from_secs(3600) },
+        retention: pfs_storage::jobs::Retention {
+            finished: Duration::from_secs(3600),
+            dead_payload: Duration::from_secs(3600),
+            orphan_chunks: Duration::from_secs(3600),
+        },
     }
 }
 

@@ -173,7 +173,11 @@ fn settings(lease: Duration) -> WorkerSettings {
         poll_interval: Duration::from_millis(20),
         lease,
         backoff: Backoff { base: Duration::ZERO, max: Duration::ZERO },
-        retention: pfs_storage::jobs::Retention { finished: Duration::from_secs(3600), dead_payload: Duration::from_secs(3600), orphan_chunks: Duration::from_secs(3600) },
+        retention: pfs_storage::jobs::Retention {
+            finished: Duration::from_secs(3600),
+            dead_payload: Duration::from_secs(3600),
+            orphan_chunks: Duration::from_secs(3600),
+        },
     }
 }
 

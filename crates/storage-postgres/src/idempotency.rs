@@ -121,13 +121,15 @@ impl IdempotencyStore for PostgresStore {
     }
 
     async fn forget(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND token = $3 AND response_status IS NULL")
-            .bind(key.scope)
-            .bind(key.key)
-            .bind(token)
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND token = $3 AND response_status IS NULL",
+        )
+        .bind(key.scope)
+        .bind(key.key)
+        .bind(token)
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
         Ok(())
     }
 

@@ -121,13 +121,15 @@ impl IdempotencyStore for SqliteStore {
     }
 
     async fn forget(&self, key: KeyRef<'_>, token: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND token = ? AND response_status IS NULL")
-            .bind(key.scope)
-            .bind(key.key)
-            .bind(token)
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND token = ? AND response_status IS NULL",
+        )
+        .bind(key.scope)
+        .bind(key.key)
+        .bind(token)
+        .execute(&self.writer)
+        .await
+        .map_err(classify)?;
         Ok(())
     }
 

@@ -259,14 +259,12 @@ impl JobQueue for SqliteStore {
         let finished_before = cutoff(now, retention.finished);
         let dead_before = cutoff(now, retention.dead_payload);
         let mut tx = self.writer.begin().await.map_err(classify)?;
-        let jobs = sqlx::query(
-            "DELETE FROM job WHERE state IN ('succeeded', 'failed', 'dead') AND finished_at <= ?",
-        )
-        .bind(finished_before)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?
-        .rows_affected();
+        let jobs = sqlx::query("DELETE FROM job WHERE state IN ('succeeded', 'failed', 'dead') AND finished_at <= ?")
+            .bind(finished_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?
+            .rows_affected();
         let dead_payloads = sqlx::query(
             "UPDATE job SET payload = X'' WHERE state = 'dead' AND finished_at <= ? AND length(payload) > 0",
         )

@@ -82,7 +82,10 @@ async fn the_portfolio_limit_is_configurable_and_enforced_before_queuing() {
     let Some(app) = spawn(|c| c.jobs.import_max_portfolios = 5).await else { return };
     let (status, body) = status_json(app.post_json(IMPORTS, &portfolios(6, "p")).await).await;
     assert_eq!(status, 413, "{body}");
-    assert_eq!(body["detail"], "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has more");
+    assert_eq!(
+        body["detail"],
+        "Import cannot contain more than 5 portfolios (jobs.import_max_portfolios); it has more"
+    );
     let lines: String =
         (0..6).map(|i| format!("{{\"_id\": \"6740f1c2a1b2c3d4e5f6071{i}\", \"name\": \"f{i}\"}}\n")).collect();
     assert_eq!(post_file(&app, "application/x-ndjson", lines).await.status(), 413);

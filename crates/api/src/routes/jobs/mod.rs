@@ -139,7 +139,8 @@ async fn receive(state: &AppState, jobs: &JobService, id: JobId, request: Reques
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
     if !is_multipart {
-        let source = if crate::wire::json::is_json_content_type(request.headers()) { Source::List } else { Source::Export };
+        let source =
+            if crate::wire::json::is_json_content_type(request.headers()) { Source::List } else { Source::Export };
         let body = request.into_body().into_data_stream();
         return upload::stage(queue, id, body, body_end, source, limits).await;
     }

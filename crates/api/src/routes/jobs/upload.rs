@@ -109,7 +109,8 @@ where
     let (chunks_tx, mut chunks_rx) = mpsc::channel::<Vec<u8>>(1);
     let parser = tokio::task::spawn_blocking(move || {
         let reader = Frames { rx: frames_rx, current: Bytes::new() };
-        let mut chunker = Chunker { items: Vec::new(), bytes: 0, max_items: limits.chunk_items, out: chunks_tx, on: true };
+        let mut chunker =
+            Chunker { items: Vec::new(), bytes: 0, max_items: limits.chunk_items, out: chunks_tx, on: true };
         match source {
             Source::List => parse_list(reader, &limits, &mut chunker),
             Source::Export => parse_export(reader, &limits, &mut chunker),
@@ -237,7 +238,9 @@ fn stopped() -> ApiError {
 /// (not empty, no duplicate names), in the order bulk create applies them.
 fn parse_list(reader: impl Read, limits: &Limits, chunker: &mut Chunker) -> Parsed {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
-    if !starts_with_array(&mut reader).map_err(|_| ApiError::BadRequest("There was an error parsing the body".into()))? {
+    if !starts_with_array(&mut reader)
+        .map_err(|_| ApiError::BadRequest("There was an error parsing the body".into()))?
+    {
         return Err(not_a_list(reader, limits));
     }
     let (mut count, mut issues, mut issue_count) = (0_usize, Vec::new(), 0_usize);
@@ -434,7 +437,8 @@ mod tests {
     #[test]
     fn an_export_with_invalid_documents_becomes_a_report() {
         let (mut chunks, mut rx) = chunker(100);
-        let file = "{\"_id\": \"6740f1c2a1b2c3d4e5f60718\", \"name\": \"Fine\"}\n{\"_id\": \"nope\", \"name\": \"x\"}\n";
+        let file =
+            "{\"_id\": \"6740f1c2a1b2c3d4e5f60718\", \"name\": \"Fine\"}\n{\"_id\": \"nope\", \"name\": \"x\"}\n";
         let (total, report) = parse_export(file.as_bytes(), &limits(), &mut chunks).map_err(|e| e.to_string()).unwrap();
         assert_eq!(total, 2);
         let report = report.expect("rejected");
