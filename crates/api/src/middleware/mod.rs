@@ -6,6 +6,7 @@
 //! Per route: `per_route` (HEAD refusal, RED metrics), `idempotency` (`Idempotency-Key` on the
 //! creating POSTs); `fallback` answers unknown paths and methods.
 
+mod body_deadline;
 mod cors;
 mod etag;
 pub mod fallback;
@@ -32,7 +33,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::timeout::RequestBodyDeadlineLayer;
 
 /// Wraps `routes` in the essential layers. Each `.layer` wraps everything above it, so the
 /// last one (request context) is the outermost and even a 413 or a timeout carries an id.
@@ -57,7 +57,7 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
     let reliability = &config.reliability;
     let routes = routes
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
-        .layer(RequestBodyDeadlineLayer::new(reliability.body_read_timeout))
+        .layer(body_deadline::BodyDeadlineLayer::new(reliability.body_read_timeout))
         .layer(timeout::TimeoutLayer::new(config.server.request_timeout))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
