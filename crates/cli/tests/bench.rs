@@ -67,3 +67,21 @@ async fn bench_refuses_non_loopback_targets() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_check_fails_the_run_when_a_threshold_is_crossed() {
+    let app = TestApp::spawn().await;
+    let run = |floor: &'static str| {
+        ServiceCommand::new(BIN)
+            .args(["bench", "run", "--url", &app.url(""), "--scenario", "health", "--requests", "50"])
+            .args(["--concurrency", "2", "--warmup", "1", "--check", "--min-throughput", floor])
+            .run()
+    };
+    let within = run("1").await;
+    assert!(within.status.success(), "{}", String::from_utf8_lossy(&within.stderr));
+    assert!(String::from_utf8_lossy(&within.stderr).contains("check Health c=2: pass"));
+    let crossed = run("1000000000").await;
+    assert!(!crossed.status.success(), "a floor no server reaches must fail the run");
+    let stderr = String::from_utf8_lossy(&crossed.stderr);
+    assert!(stderr.contains("performance gate failed") && stderr.contains("not over the floor"), "{stderr}");
+}

@@ -6,6 +6,7 @@
 //! Per route: `per_route` (HEAD refusal, RED metrics), `idempotency` (`Idempotency-Key` on the
 //! creating POSTs); `fallback` answers unknown paths and methods.
 
+mod body_deadline;
 mod cors;
 mod etag;
 pub mod fallback;
@@ -22,20 +23,21 @@ pub use request_context::RequestId;
 
 use crate::error::ApiError;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use on_response::OnResponseLayer;
 use pfs_platform::Config;
 use std::sync::Arc;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::timeout::RequestBodyDeadlineLayer;
 
-/// Wraps `routes` in the essential layers. Each `.layer` wraps everything above it, so the
-/// last one (request context) is the outermost and even a 413 or a timeout carries an id.
+/// Wraps `routes` in the essential layers, then, when configured, the rate limiter and
+/// authentication inside them.
 pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_rate_limit::RateLimiter>>) -> Router {
     let security = security_headers::SecurityHeaders::for_profile(config.environment);
     let compress_when = SizeAbove::new(config.server.compression_min_bytes)
@@ -55,29 +57,36 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
         None => routes,
     };
     let reliability = &config.reliability;
-    let routes = routes
-        .layer(DefaultBodyLimit::max(config.server.max_body_bytes))
-        .layer(RequestBodyDeadlineLayer::new(reliability.body_read_timeout))
-        .layer(timeout::TimeoutLayer::new(config.server.request_timeout))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
-        }))
-        .layer(RequestDecompressionLayer::new());
-    // Outside decompression and the timeout: a shed request costs no work and no wait.
-    let routes = match load_shed::LoadShed::new(reliability.max_concurrent_requests, reliability.queue_timeout) {
-        Some(shed) => routes.layer(shed),
-        None => routes,
-    };
-    // Every layer from here out is a hand-written service with a future of its own type: axum's
-    // `from_fn` and `map_response` clone the whole stack inside them and box a future or two
-    // per request, which cost more than the work these layers do (docs/BENCHMARKS.md).
-    routes
-        .layer(etag::EtagLayer)
+    let shed = load_shed::LoadShed::new(reliability.max_concurrent_requests, reliability.queue_timeout);
+    // One tower stack applied with one `Router::layer`: axum wraps every route in a boxed,
+    // cloned-per-request `Route` for each `layer` call, so twelve calls cost twelve nested
+    // clones of everything inside them (and a boxed future each) on every request. Every layer
+    // here is a service with a future of its own type: axum's `from_fn` and `map_response`
+    // clone the stack inside them and box futures per request too (docs/BENCHMARKS.md).
+    // Outermost first; `map_response(into_response)` turns tower-http's body types back into
+    // axum's `Body` where the next layer out expects it.
+    let stack = ServiceBuilder::new()
+        // Outermost, so even a 413 or a timeout carries an id.
+        .layer(request_context::RequestContextLayer)
+        .layer(OnResponseLayer::new(move |response: &mut Response| security.apply(response)))
+        .layer(cors::layer(&config.server.cors_allowed_origins))
+        .layer(OnResponseLayer::new(etag::suffix_encoding))
+        .map_response(IntoResponse::into_response)
         // Level 4 for every codec: most of the size reduction for a fraction of the CPU of the
         // defaults (brotli's can be 11, far too slow for responses built per request).
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)).compress_when(compress_when))
-        .layer(OnResponseLayer::new(etag::suffix_encoding))
-        .layer(cors::layer(&config.server.cors_allowed_origins))
-        .layer(OnResponseLayer::new(move |response: &mut axum::response::Response| security.apply(response)))
-        .layer(request_context::RequestContextLayer)
+        .layer(etag::EtagLayer)
+        // Outside decompression and the timeout: a shed request costs no work and no wait.
+        .option_layer(shed)
+        .map_response(IntoResponse::into_response)
+        .layer(RequestDecompressionLayer::new())
+        .map_request(|req: axum::http::Request<_>| req.map(Body::new))
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
+        }))
+        .layer(timeout::TimeoutLayer::new(config.server.request_timeout))
+        .layer(body_deadline::BodyDeadlineLayer::new(reliability.body_read_timeout))
+        .layer(DefaultBodyLimit::max(config.server.max_body_bytes));
+    routes.layer(stack)
 }
