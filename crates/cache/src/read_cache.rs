@@ -26,7 +26,7 @@ pub struct CacheSettings {
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { max_portfolios: 10_000, max_page_items: 50_000, max_bytes: 32 << 20, ttl: Duration::from_secs(60) }
+        Self { max_portfolios: 10_000, max_page_items: 50_000, max_bytes: 12 << 20, ttl: Duration::from_secs(60) }
     }
 }
 

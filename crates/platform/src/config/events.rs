@@ -26,7 +26,7 @@ impl Default for EventsConfig {
         Self {
             enabled: true,
             history_size: 10_000,
-            history_max_bytes: 16 << 20,
+            history_max_bytes: 8 << 20,
             client_buffer: 1_024,
             keep_alive: Duration::from_secs(15),
             max_subscribers: 1_000,

@@ -131,7 +131,7 @@ pub struct CacheConfig {
 
 impl CacheConfig {
     fn default_max_bytes() -> u64 {
-        32 << 20
+        12 << 20
     }
 }
 
