@@ -85,6 +85,12 @@ impl<S> PerRoute<S> {
             route: RedMetrics::global_route(route),
             method: req.method().clone(),
             measure,
+            // Resolved only for a line that will be written: no cost when logging is off.
+            client: if log {
+                crate::client::address(req.headers(), req.extensions(), telemetry_trust(&self.layer.state))
+            } else {
+                None
+            },
             log,
             _in_flight: measure.then(red::in_flight),
             start: Instant::now(),
@@ -92,11 +98,16 @@ impl<S> PerRoute<S> {
     }
 }
 
+fn telemetry_trust(state: &AppState) -> bool {
+    state.config.rate_limit.trust_forwarded_for
+}
+
 /// What is recorded once the response is ready. Nothing in it is shared with other requests
 /// but the route's `'static` metrics: no reference count changes hands per request.
 struct Record {
     route: &'static RouteMetrics,
     method: Method,
+    client: Option<std::net::IpAddr>,
     measure: bool,
     log: bool,
     /// Counts the request as active until it finishes or is dropped.
@@ -112,6 +123,7 @@ impl Record {
         }
         if self.log {
             tracing::info!(
+                client.address = self.client.map(tracing::field::display),
                 http.request.method = %self.method,
                 http.route = self.route.route(),
                 http.response.status_code = response.status().as_u16(),
