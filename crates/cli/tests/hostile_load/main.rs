@@ -7,3 +7,4 @@
 mod support;
 
 mod baseline;
+mod connections_and_clients;
