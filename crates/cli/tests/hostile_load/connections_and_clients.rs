@@ -50,6 +50,7 @@ async fn idle_http2_connections_are_closed_after_the_idle_timeout() {
         service.footprint().sockets <= at_rest
     })
     .await;
+    println!("100 idle h2c connections (idle_timeout 3s) all closed {took:?} after their request");
     assert!(took >= Duration::from_secs(1), "closed for being idle, not at once ({took:?})");
     assert!(connections.iter().all(H2::is_closed), "the clients saw their connections end");
 }
@@ -151,6 +152,7 @@ async fn junk_forwarded_for_entries_neither_become_clients_nor_grow_memory() {
         .await;
     assert!(statuses.iter().all(|&s| s == 200));
     let after = service.footprint();
+    println!("1,000 junk X-Forwarded-For entries: RSS {:.1} -> {:.1} MiB", before.rss_mib(), after.rss_mib());
     assert!(
         after.rss < before.rss + (12 << 20),
         "1,000 junk X-Forwarded-For entries grew RSS from {:.1} to {:.1} MiB",
@@ -248,4 +250,33 @@ async fn health_detailed_needs_admin_with_auth_on_and_is_rate_limited_while_prob
             assert_eq!(get(probe, None).await, 200, "{probe} stays open and unlimited");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_connection_cap_fits_the_memory_budget() {
+    let service = production(&[]).await;
+    let before = service.footprint();
+    // The default server.max_connections, each an h2c connection that made one request.
+    let connections = futures::stream::iter(0..1024)
+        .map(|_| async {
+            let mut send = h2c(&service).await;
+            assert_eq!(h2_get(&mut send, &service, "/health/live").await.status(), 200);
+            send
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let full = service.footprint();
+    println!(
+        "1024 idle h2c connections: RSS {:.1} -> {:.1} MiB ({} bytes each)",
+        before.rss_mib(),
+        full.rss_mib(),
+        full.rss.saturating_sub(before.rss) / 1024
+    );
+    crate::support::assert_within_budget(&service, "1024 idle h2c connections");
+    let mut one_more = TcpStream::connect(address(&service)).await.unwrap();
+    let mut byte = [0u8; 1];
+    let refused = tokio::time::timeout(Duration::from_secs(2), one_more.read(&mut byte)).await;
+    assert!(matches!(refused, Ok(Ok(0) | Err(_))), "connection 1025 is closed at once: {refused:?}");
+    drop(connections);
 }
