@@ -12,7 +12,10 @@ const MOST_BYTES: u64 = 16 << 20;
 
 fn rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()).unwrap()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .unwrap()
         * 1024
 }
 
@@ -39,8 +42,5 @@ async fn a_full_limiter_holds_its_buckets_in_a_few_hundred_bytes_each_and_evicts
     assert!(limiter.tracked() <= BUCKETS, "{} buckets", limiter.tracked());
     let after = rss();
     println!("after {BUCKETS} more clients: {:.1} MiB more", after.saturating_sub(full) as f64 / f64::from(1 << 20));
-    assert!(
-        after < full + grown / 2,
-        "new clients past the cap evict rather than grow: {full} -> {after} bytes"
-    );
+    assert!(after < full + grown / 2, "new clients past the cap evict rather than grow: {full} -> {after} bytes");
 }
