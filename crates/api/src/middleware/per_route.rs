@@ -87,7 +87,8 @@ impl<S> PerRoute<S> {
             measure,
             // Resolved only for a line that will be written: no cost when logging is off.
             client: if log {
-                crate::client::address(req.headers(), req.extensions(), telemetry_trust(&self.layer.state))
+                let trust_forwarded_for = self.layer.state.config.rate_limit.trust_forwarded_for;
+                crate::client::address(req.headers(), req.extensions(), trust_forwarded_for)
             } else {
                 None
             },
@@ -96,10 +97,6 @@ impl<S> PerRoute<S> {
             start: Instant::now(),
         })
     }
-}
-
-fn telemetry_trust(state: &AppState) -> bool {
-    state.config.rate_limit.trust_forwarded_for
 }
 
 /// What is recorded once the response is ready. Nothing in it is shared with other requests

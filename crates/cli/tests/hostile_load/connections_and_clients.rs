@@ -294,3 +294,19 @@ async fn the_default_connection_cap_fits_the_memory_budget() {
     assert!(closed >= 6, "past the cap, new connections are closed at once ({closed} of 10)");
     drop(connections);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_is_told_its_stream_limit() {
+    let service = production(&[("PORTFOLIO_SERVER__HTTP2_MAX_CONCURRENT_STREAMS", "7")]).await;
+    let tcp = TcpStream::connect(address(&service)).await.unwrap();
+    let (mut client, mut connection) = h2::client::handshake(tcp).await.unwrap();
+    let request = hyper::Request::get(service.url("/health/live")).body(()).unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    // The connection is driven until the answer arrives, by then with the server's SETTINGS.
+    let response = tokio::select! {
+        response = response => response.unwrap(),
+        ended = &mut connection => panic!("connection ended first: {ended:?}"),
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(connection.max_concurrent_send_streams(), 7, "hyper's default was 200");
+}
