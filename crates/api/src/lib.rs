@@ -8,12 +8,14 @@
 //! - [`extract`]: axum extractors built on [`wire`].
 //! - [`error`]: [`ApiError`], the one place that decides status codes and error bodies.
 //! - [`auth`]: who may write and administer (bearer tokens and API keys), when `[auth]` is on.
+//! - [`client`]: the client address every per-client bound and log line uses.
 //! - [`middleware`]: the layers every request passes (request id, security headers, CORS,
 //!   load shedding, timeout, rate limit, ...) and the per-route ones (idempotency keys).
 //! - [`state`]: [`AppState`], what handlers can reach, the store chain among it.
 //! - [`startup`]: [`startup::Startup`], the dependencies a fresh process still waits for.
 
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod middleware;

@@ -54,6 +54,14 @@ pub const ALL: &[&str] = &[
     FAST_STATS,
 ];
 
+/// Paths neither rate limited nor shed under load (docs/OPERATIONS.md, "Exempt paths"): the
+/// four probes, which an orchestrator must always reach and which touch at most one database
+/// round trip within `health.probe_timeout`, and `/metrics`, read once a scrape interval, whose
+/// gaps would hide exactly the overload being limited. Exact matches only.
+pub fn is_exempt(path: &str) -> bool {
+    matches!(path, HEALTH | HEALTH_LIVE | HEALTH_READY | HEALTH_STARTUP | METRICS)
+}
+
 /// Whether `path` matches a template (`{param}` matches one non-empty segment).
 pub fn is_known(path: &str) -> bool {
     ALL.iter().any(|template| matches(template, path))
@@ -78,6 +86,18 @@ fn matches(template: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_probes_and_metrics_are_exempt() {
+        for path in [HEALTH, HEALTH_LIVE, HEALTH_READY, HEALTH_STARTUP, METRICS] {
+            assert!(is_exempt(path), "{path}");
+        }
+        for path in
+            [HEALTH_DETAILED, HEALTH_METRICS, DOCS, OPENAPI, "/docs/x.js", "/healthz", "/health/", PORTFOLIOS_V1]
+        {
+            assert!(!is_exempt(path), "{path}");
+        }
+    }
 
     #[test]
     fn templates_match_one_segment_per_parameter() {

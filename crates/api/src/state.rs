@@ -47,6 +47,8 @@ pub struct Resources {
     pub breakers: Arc<[CircuitBreaker]>,
     /// The change stream, when `events.enabled` (writes through `store` publish to it).
     pub events: Option<Arc<ChangeFeed>>,
+    /// Change-stream subscriptions held per client (`events.max_subscribers_per_client`).
+    pub stream_clients: Arc<crate::client::ClientSlots>,
     /// The background job queue; `None` on a backend without one (MongoDB).
     pub jobs: Option<pfs_jobs::JobService>,
     /// Runtime flags and the Prometheus handle.
@@ -57,6 +59,7 @@ impl AppState {
     /// State without a cache, for a single replica. `telemetry` is the app's: its flags are
     /// shared with the storage decorators.
     pub fn new(store: StoreEntry, config: Config, telemetry: pfs_observability::AppTelemetry) -> Self {
+        let stream_clients = crate::client::ClientSlots::new(config.events.max_subscribers_per_client);
         Self(Arc::new(Resources {
             store,
             telemetry,
@@ -68,6 +71,7 @@ impl AppState {
             idempotency: None,
             breakers: Arc::new([]),
             events: None,
+            stream_clients,
             jobs: None,
         }))
     }

@@ -46,7 +46,7 @@ impl Dependencies {
             breaker: redis.breaker.clone(),
             prefix: format!("{}:ratelimit:", config.redis.channel),
         });
-        pfs_rate_limit::limiter(limits.per_second, limits.burst, shared)
+        pfs_rate_limit::limiter(limits.per_second, limits.burst, limits.max_clients, shared)
     }
 
     /// Every breaker, `database` first, for the health probes.

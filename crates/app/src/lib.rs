@@ -6,6 +6,7 @@
 //! through these two calls.
 
 mod bootstrap;
+mod connections;
 mod dependencies;
 mod events;
 mod jobs;
@@ -198,15 +199,28 @@ impl App {
         let (listener, reliability) = (listener.into_std()?, &state.config.reliability);
         // axum-server rather than `axum::serve` even without TLS: it exposes hyper's header
         // read timeout and bounds the protocol detection before a connection's first request.
+        // The connection limits wrap the raw TCP stream, inside TLS: a refused connection costs
+        // no handshake.
+        let limits = connections::ConnectionLimits::new(
+            axum_server::accept::DefaultAcceptor,
+            server_config.max_connections,
+            server_config.idle_timeout,
+        );
         let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls::config(server_config).await?
         {
             None => Box::pin(
-                slow_clients::limit(axum_server::from_tcp(listener)?, reliability).handle(handle).serve(service),
-            ),
-            Some(tls) => Box::pin(
-                slow_clients::limit(axum_server::tls_rustls::from_tcp_rustls(listener, tls)?, reliability)
+                slow_clients::limit(axum_server::from_tcp(listener)?.acceptor(limits), reliability, server_config)
                     .handle(handle)
                     .serve(service),
+            ),
+            Some(tls) => Box::pin(
+                slow_clients::limit(
+                    axum_server::tls_rustls::from_tcp_rustls(listener, tls)?.map(|tls| tls.acceptor(limits)),
+                    reliability,
+                    server_config,
+                )
+                .handle(handle)
+                .serve(service),
             ),
         };
         let deadline = async {

@@ -22,7 +22,8 @@ fn rss_bytes() -> u64 {
 async fn two_hundred_subscribers_see_a_burst_of_a_thousand_writes_in_one_order() {
     const SUBSCRIBERS: usize = 200;
     const WRITES: usize = 1000;
-    let app = TestApp::spawn().await;
+    // Every subscriber comes from one address here: lift the per-client cap to the count.
+    let app = TestApp::builder().with_config(|c| c.events.max_subscribers_per_client = SUBSCRIBERS).spawn().await;
     let before = rss_bytes();
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let url = app.url(EVENTS);

@@ -225,6 +225,11 @@ async fn json_logs_carry_the_request_id_and_the_trace_id() {
     assert_eq!(line["trace_id"], CALLER_TRACE, "{line}");
     assert_eq!(line["http.route"], "/api/v1/portfolio/{portfolioId}", "{line}");
     assert_eq!(line["http.request.method"], "GET", "the request line names the method: {line}");
+    let request_line = lines
+        .iter()
+        .find(|l| l["request_id"] == "req-observability-1" && l["message"] == "request")
+        .unwrap_or_else(|| panic!("the request line:\n{logs}"));
+    assert_eq!(request_line["client.address"], "127.0.0.1", "the request line names the client: {request_line}");
     assert!(lines.iter().filter(|l| l["message"] == "request").all(|l| l["trace_id"].is_string()), "{logs}");
 }
 

@@ -7,11 +7,16 @@
 //!   own while Redis cannot answer.
 //!
 //! [`limiter`] picks one from the limits and whether Redis is configured.
+//!
+//! - [`FailureThrottle`] (`failures`): failed authentication attempts per address, refused
+//!   past a limit until they cool down.
 
+mod failures;
 mod fallback;
 mod local;
 mod redis;
 
+pub use failures::{FailureThrottle, TRACKED_ADDRESSES};
 pub use fallback::RedisOrLocal;
 pub use local::LocalLimiter;
 pub use redis::RedisRateLimiter;
@@ -48,10 +53,11 @@ pub struct SharedBuckets {
 }
 
 /// `per_second` requests a second per client with bursts of `burst` (both at least 1): in
-/// Redis (falling back to this process) with `shared`, in this process otherwise.
-pub fn limiter(per_second: u32, burst: u32, shared: Option<SharedBuckets>) -> Arc<dyn RateLimiter> {
+/// Redis (falling back to this process) with `shared`, in this process otherwise, where at
+/// most `max_clients` buckets are kept.
+pub fn limiter(per_second: u32, burst: u32, max_clients: u64, shared: Option<SharedBuckets>) -> Arc<dyn RateLimiter> {
     let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-    let local = LocalLimiter::new(nonzero(per_second), nonzero(burst));
+    let local = LocalLimiter::new(nonzero(per_second), nonzero(burst), max_clients);
     match shared {
         None => Arc::new(local),
         Some(SharedBuckets { client, breaker, prefix }) => {

@@ -67,6 +67,11 @@ impl Authenticator {
         Self { keys: config.parsed_api_keys(), jwt, jwt_max_lifetime }
     }
 
+    /// Whether the request carries a credential at all (valid or not), without looking at it.
+    pub fn presents_credential(headers: &HeaderMap) -> bool {
+        headers.contains_key("x-api-key") || headers.contains_key(header::AUTHORIZATION)
+    }
+
     /// `Ok(None)` when the request carries no credential.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Principal>, InvalidCredential> {
         let Some(token) = presented(headers)? else { return Ok(None) };
@@ -155,6 +160,7 @@ mod tests {
             jwt_issuer: "issuer".into(),
             jwt_audience: String::new(),
             jwt_max_lifetime: std::time::Duration::from_secs(2 * 3600),
+            ..AuthConfig::default()
         })
     }
 

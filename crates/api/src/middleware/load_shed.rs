@@ -4,8 +4,10 @@
 //! A tokio semaphore rather than tower's `ConcurrencyLimitLayer` + `LoadShedLayer`: that pair
 //! refuses the instant every slot is busy, so a burst of a few milliseconds turns into errors.
 //! Here a request may wait `queue_timeout` for a slot (the semaphore is fair, first come first
-//! served); only sustained overload outlasts that. Health probes bypass the limit: a replica
-//! that is busy is not dead, and readiness must keep answering.
+//! served); only sustained overload outlasts that. The probes and `/metrics` bypass the limit
+//! (`paths::is_exempt`): a replica that is busy is not dead, readiness must keep answering, and
+//! an overload is exactly when its metrics are needed. `/health/detailed` is shed like any
+//! request: it costs database round trips.
 //!
 //! A hand-written service: a request that gets a slot at once (the common case) costs one
 //! atomic operation and no allocation; only one that has to queue boxes its wait.
@@ -64,7 +66,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if req.uri().path().starts_with("/health") {
+        if crate::paths::is_exempt(req.uri().path()) {
             return ShedFuture::Admitted { inner: self.inner.call(req), slot: None };
         }
         match self.shed.slots.clone().try_acquire_owned() {

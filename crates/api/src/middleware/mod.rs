@@ -2,7 +2,7 @@
 //! outermost first: request context (id and span, `request_context`), security headers
 //! (`security_headers`), CORS (`cors`), entity tags (`etag`) and compression, load shedding
 //! (`load_shed`), decompression, panic recovery, the request timeout (`timeout`) and body limits,
-//! then, when configured, the rate limit (`rate_limit`) and authentication (`crate::auth`).
+//! then, when configured, authentication (`crate::auth`) and the rate limit (`rate_limit`).
 //! Per route: `per_route` (HEAD refusal, RED metrics), `idempotency` (`Idempotency-Key` on the
 //! creating POSTs); `fallback` answers unknown paths and methods.
 
@@ -44,16 +44,18 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE);
-    // Inside the rate limiter, so a client guessing keys is throttled like any other.
-    let routes = match crate::auth::AuthLayer::from_config(&config.auth) {
-        Some(auth) => routes.layer(from_fn_with_state(auth, crate::auth::layer)),
-        None => routes,
-    };
     let routes = match limiter {
         Some(limiter) => {
             let state = rate_limit::RateLimit { limiter, config: Arc::new(config.rate_limit.clone()) };
             routes.layer(from_fn_with_state(state, rate_limit::layer))
         }
+        None => routes,
+    };
+    // Outside the rate limiter, which then knows whether a key verified: only a verified one
+    // gets a bucket of its own (`api_key_or_ip`); a guesser's requests share its address's
+    // bucket, and its failures are throttled here first (`auth.max_failures`).
+    let routes = match crate::auth::AuthLayer::from_config(&config.auth, config.rate_limit.trust_forwarded_for) {
+        Some(auth) => routes.layer(from_fn_with_state(auth, crate::auth::layer)),
         None => routes,
     };
     let reliability = &config.reliability;

@@ -85,6 +85,13 @@ impl<S> PerRoute<S> {
             route: RedMetrics::global_route(route),
             method: req.method().clone(),
             measure,
+            // Resolved only for a line that will be written: no cost when logging is off.
+            client: if log {
+                let trust_forwarded_for = self.layer.state.config.rate_limit.trust_forwarded_for;
+                crate::client::address(req.headers(), req.extensions(), trust_forwarded_for)
+            } else {
+                None
+            },
             log,
             _in_flight: measure.then(red::in_flight),
             start: Instant::now(),
@@ -97,6 +104,7 @@ impl<S> PerRoute<S> {
 struct Record {
     route: &'static RouteMetrics,
     method: Method,
+    client: Option<std::net::IpAddr>,
     measure: bool,
     log: bool,
     /// Counts the request as active until it finishes or is dropped.
@@ -112,6 +120,7 @@ impl Record {
         }
         if self.log {
             tracing::info!(
+                client.address = self.client.map(tracing::field::display),
                 http.request.method = %self.method,
                 http.route = self.route.route(),
                 http.response.status_code = response.status().as_u16(),

@@ -1,10 +1,11 @@
 //! The change stream: `GET /api/v2/portfolios/events`, as Server-Sent Events.
 
+use crate::client::{ClientId, Slot};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use pfs_events::{EventId, Item, Refused, Subscription};
@@ -29,11 +30,13 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
         (status = 200, description = "An endless `text/event-stream` of created, updated, deleted (and reset, dropped) events", content_type = "text/event-stream"),
         (status = 400, description = "Malformed Last-Event-ID"),
         (status = 404, description = "The change stream is disabled (`events.enabled = false`)"),
+        (status = 429, description = "This client already holds `events.max_subscribers_per_client` streams on this replica"),
         (status = 503, description = "Too many subscribers on this replica, or the history is unreachable")))]
-pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn stream(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let Some(feed) = state.events.clone() else {
         return Err(ApiError::RouteNotFound);
     };
+    let headers = req.headers();
     let resume = match headers.get(LAST_EVENT_ID).map(|v| v.to_str().unwrap_or("?").trim()) {
         None | Some("") => None,
         Some(id) => Some(
@@ -41,14 +44,20 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result
                 .map_err(|_| ApiError::BadRequest("Last-Event-ID must be an event id (<ms>-<seq>)".into()))?,
         ),
     };
+    let client = ClientId::of(headers, req.extensions(), state.config.rate_limit.trust_forwarded_for);
+    // Taken before subscribing and held by the body: the slot is given back when the stream
+    // ends, whichever side ends it.
+    let Some(slot) = state.stream_clients.take(client) else {
+        return Ok(too_many_for_client(client, state.config.events.max_subscribers_per_client));
+    };
     let subscription = match feed.subscribe(resume, state.lifecycle.streams_closing()).await {
         Ok(subscription) => subscription,
         Err(refused) => return Ok(unavailable(&refused)),
     };
     let keep_alive = state.config.events.keep_alive;
-    let body = stream::unfold(subscription, move |mut subscription| async move {
+    let body = stream::unfold((subscription, slot), move |(mut subscription, slot): (Subscription, Slot)| async move {
         let chunk = next_chunk(&mut subscription, keep_alive).await?;
-        Some((Ok::<_, Infallible>(chunk), subscription))
+        Some((Ok::<_, Infallible>(chunk), (subscription, slot)))
     });
     let headers = [
         (header::CONTENT_TYPE, "text/event-stream"),
@@ -101,6 +110,16 @@ fn write_frame(out: &mut String, item: Item) {
         let _ = writeln!(out, "id: {id}");
     }
     let _ = write!(out, "event: {event}\ndata: {data}\n\n");
+}
+
+/// 429: this client holds its share of the replica's streams already. Not 503: the replica has
+/// room, this client does not, and it can free a slot by closing one of its streams.
+fn too_many_for_client(client: ClientId, max: usize) -> Response {
+    metrics::counter!("events_subscribers_refused", "reason" => "per_client").increment(1);
+    tracing::warn!(client = ?client, max, "change stream: refused a subscriber, this client holds its limit");
+    let detail = format!("This client already holds {max} change streams on this replica; close one, or retry later");
+    let headers = [(header::CONTENT_TYPE, "application/json"), (header::RETRY_AFTER, "5")];
+    (StatusCode::TOO_MANY_REQUESTS, headers, json!({ "detail": detail }).to_string()).into_response()
 }
 
 fn unavailable(refused: &Refused) -> Response {

@@ -40,7 +40,6 @@ pub fn routes(state: AppState) -> Router {
         .route(HEALTH_LIVE, get(health::live))
         .route(HEALTH_READY, get(health::ready))
         .route(HEALTH_STARTUP, get(health::startup))
-        .route(HEALTH_DETAILED, get(health::detailed))
         .route(HEALTH_METRICS, get(health::metrics))
         .route(OPENAPI, get(docs::openapi_json).layer(revalidate()))
         .route(DOCS, get(docs::index).layer(revalidate()))
@@ -50,6 +49,9 @@ pub fn routes(state: AppState) -> Router {
         .merge(fast::routes(&state))
         .merge(metrics::route(&state))
         .merge(admin::routes())
+        // Open while auth is off (the original's), admin-only once it is on: it names the
+        // backend and its version and costs two database round trips.
+        .merge(crate::auth::admin_when_enabled(Router::new().route(HEALTH_DETAILED, get(health::detailed))))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed);
     // After the fallbacks, so unknown paths and methods are measured too.

@@ -32,7 +32,7 @@ async fn a_patch_takes_effect_at_once_and_shows_in_detailed_health() {
     let body = expect_json(response, 200).await;
     assert_eq!(body["changed"], json!(["trace_sample_ratio", "database_tracing"]), "{body}");
     assert_eq!(body["flags"]["database_tracing"], false);
-    let health = expect_json(app.get("/health/detailed").await, 200).await;
+    let health = expect_json(detailed_health_as_admin(&app).await, 200).await;
     assert_eq!(health["runtime_flags"]["database_tracing"], false, "{health}");
     assert_eq!(health["runtime_flags"]["trace_sample_ratio"], 0.25, "{health}");
     let sources = &health["runtime_flag_sources"];
@@ -52,7 +52,12 @@ async fn invalid_flags_are_refused_and_nothing_changes() {
         let response = patch(&app, "test-admin-key", &body).await;
         assert_eq!(response.status(), 400, "{body}");
     }
-    let health = expect_json(app.get("/health/detailed").await, 200).await;
+    let health = expect_json(detailed_health_as_admin(&app).await, 200).await;
     assert_eq!(health["runtime_flags"]["trace_sample_ratio"], 1.0, "{health}");
     assert_eq!(health["runtime_flags"]["request_logging"], true, "{health}");
+}
+
+/// With auth on, `/health/detailed` is an admin route.
+async fn detailed_health_as_admin(app: &TestApp) -> reqwest::Response {
+    app.client.get(app.url("/health/detailed")).header("x-api-key", "test-admin-key").send().await.unwrap()
 }

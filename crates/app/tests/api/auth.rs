@@ -91,3 +91,18 @@ async fn enabling_auth_without_credentials_is_a_configuration_error() {
     let error = pfs_platform::Config::load(&sources).unwrap_err().to_string();
     assert!(error.contains("auth.enabled"), "{error}");
 }
+
+#[tokio::test]
+async fn detailed_health_is_open_while_auth_is_off_and_admin_only_once_it_is_on() {
+    let open = TestApp::spawn().await;
+    assert_eq!(open.get("/health/detailed").await.status(), 200, "the original's behaviour while auth is off");
+    let app = protected_app().await;
+    assert_eq!(app.get("/health/detailed").await.status(), 401);
+    let as_writer = app.client.get(app.url("/health/detailed")).header("x-api-key", "test-write-key").send();
+    assert_eq!(as_writer.await.unwrap().status(), 403);
+    let as_admin = app.client.get(app.url("/health/detailed")).header("x-api-key", "test-admin-key").send();
+    assert_eq!(as_admin.await.unwrap().status(), 200);
+    for probe in ["/health", "/health/live", "/health/ready", "/health/startup"] {
+        assert_eq!(app.get(probe).await.status(), 200, "{probe} stays open for the orchestrator");
+    }
+}

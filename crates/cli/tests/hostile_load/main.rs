@@ -11,3 +11,4 @@ mod idempotency;
 mod imports;
 mod long_names;
 mod unpaged_list;
+mod connections_and_clients;

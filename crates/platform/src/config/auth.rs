@@ -23,6 +23,12 @@ pub struct AuthConfig {
     /// a far-away expiry is then useless after this long.
     #[serde(with = "humantime_serde")]
     pub jwt_max_lifetime: std::time::Duration,
+    /// Failed authentication attempts one client address may make within `failure_window`;
+    /// past them, requests from it that carry a credential get 429 until the window ends.
+    /// 0 turns the throttle off.
+    pub max_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub failure_window: std::time::Duration,
 }
 
 impl Default for AuthConfig {
@@ -35,6 +41,8 @@ impl Default for AuthConfig {
             jwt_issuer: String::new(),
             jwt_audience: String::new(),
             jwt_max_lifetime: std::time::Duration::from_secs(24 * 3600),
+            max_failures: 10,
+            failure_window: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -111,6 +119,9 @@ impl AuthConfig {
             .collect();
         if !self.jwt_hs256_secret.is_empty() && self.jwt_hs256_secret.len() < 32 {
             problems.push("auth.jwt_hs256_secret: use at least 32 bytes".into());
+        }
+        if self.max_failures > 0 && self.failure_window < std::time::Duration::from_secs(1) {
+            problems.push("auth.failure_window: must be at least 1s".into());
         }
         if self.enabled && self.api_keys.is_empty() && self.jwt_hs256_secret.is_empty() {
             problems

@@ -19,6 +19,9 @@ pub struct EventsConfig {
     pub keep_alive: Duration,
     /// Concurrent streams per replica; more are answered 503.
     pub max_subscribers: usize,
+    /// Concurrent streams per client (principal when authenticated, else address) on this
+    /// replica; more are answered 429.
+    pub max_subscribers_per_client: usize,
 }
 
 impl Default for EventsConfig {
@@ -30,6 +33,7 @@ impl Default for EventsConfig {
             client_buffer: 1_024,
             keep_alive: Duration::from_secs(15),
             max_subscribers: 1_000,
+            max_subscribers_per_client: 8,
         }
     }
 }
@@ -42,6 +46,7 @@ impl EventsConfig {
             ("history_size", self.history_size, 1_000_000),
             ("client_buffer", self.client_buffer, 1_000_000),
             ("max_subscribers", self.max_subscribers, 1_000_000),
+            ("max_subscribers_per_client", self.max_subscribers_per_client, 1_000_000),
         ];
         for (key, value, most) in limits {
             if !(1..=most).contains(&value) {

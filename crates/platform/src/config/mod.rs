@@ -89,6 +89,18 @@ pub struct ServerConfig {
     /// writing absolute URLs; otherwise redirects carry a relative `Location`.
     #[serde(default)]
     pub trust_forwarded_headers: bool,
+    /// Connections open at once; a new one past it is closed at once.
+    pub max_connections: usize,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request in progress for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Requests in progress at once on one HTTP/2 connection.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 pings this often, and a peer that leaves one unanswered this long is dropped.
+    #[serde(with = "humantime_serde")]
+    pub http2_keep_alive_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub http2_keep_alive_timeout: Duration,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -144,6 +156,8 @@ pub struct RateLimitConfig {
     pub by: RateLimitBy,
     pub api_key_header: String,
     pub trust_forwarded_for: bool,
+    /// Buckets kept in this process at most (least recently used evicted).
+    pub max_clients: u64,
 }
 
 /// Who counts as one client for rate limiting.

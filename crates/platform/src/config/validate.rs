@@ -41,6 +41,22 @@ impl Config {
             "server.cors_allowed_origins: \"*\" cannot be combined with other origins".into(),
         );
 
+        check(
+            (1..=1_000_000).contains(&server.max_connections),
+            "server.max_connections: must be between 1 and 1000000".into(),
+        );
+        check(
+            (1..=10_000).contains(&server.http2_max_concurrent_streams),
+            "server.http2_max_concurrent_streams: must be between 1 and 10000".into(),
+        );
+        for (key, value) in [
+            ("idle_timeout", server.idle_timeout),
+            ("http2_keep_alive_interval", server.http2_keep_alive_interval),
+            ("http2_keep_alive_timeout", server.http2_keep_alive_timeout),
+        ] {
+            check(value >= Duration::from_millis(100), format!("server.{key}: must be at least 100ms"));
+        }
+
         let (cert, key) = (&server.tls_cert_path, &server.tls_key_path);
         check(
             cert.as_os_str().is_empty() == key.as_os_str().is_empty(),
@@ -88,6 +104,10 @@ impl Config {
             "rate_limit.per_second: must be between 1 and 1000000".into(),
         );
         check(limit.burst >= 1, "rate_limit.burst: must be at least 1".into());
+        check(
+            (1..=10_000_000).contains(&limit.max_clients),
+            "rate_limit.max_clients: must be between 1 and 10000000".into(),
+        );
         check(
             axum_header_name(&limit.api_key_header),
             format!("rate_limit.api_key_header: {:?} is not a valid header name", limit.api_key_header),
