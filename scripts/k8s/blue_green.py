@@ -225,7 +225,7 @@ def main(argv=None):
     apply.add_argument("rendered")
     args = parser.parse_args(argv)
 
-    from kubectl_driver import KubectlDriver  # noqa: PLC0415 (the tests import this module without kubectl)
+    from kubectl_driver import KubectlDriver  # noqa: PLC0415 (it imports this module's types)
 
     driver = KubectlDriver(args.namespace, args.name, context=args.context)
     try:
@@ -245,4 +245,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the module `blue_green`, the one kubectl_driver imports, so its exceptions are ours.
+    import blue_green  # noqa: PLC0415
+
+    blue_green.main()

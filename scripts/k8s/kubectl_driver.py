@@ -9,8 +9,6 @@ server's service proxy, which forwards to the Service's ready endpoints.
 import json
 import subprocess
 
-import yaml
-
 from blue_green import COLOURS, SLOT_LABEL, ColourState, DriverError, Progress, pin_to_live
 
 
@@ -27,7 +25,9 @@ class KubectlDriver:
         except subprocess.TimeoutExpired as error:
             raise DriverError(f"kubectl {' '.join(args[:3])}: no answer within {self.timeout_s} s") from error
         if result.returncode != 0:
-            raise DriverError(f"kubectl {' '.join(args[:3])}: {result.stderr.strip()}")
+            # kubectl repeats client-side errors; its last line says what failed.
+            last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+            raise DriverError(f"kubectl {' '.join(args[:3])}: {last}")
         return result.stdout
 
     def get(self, *args):
@@ -95,6 +95,8 @@ class KubectlDriver:
                 raise DriverError(f"health request {attempt + 1} of {count} through the Service failed: {error}") from error
 
     def apply(self, rendered):
+        import yaml  # noqa: PLC0415 (only `apply` reads manifests; switch and status need no PyYAML)
+
         with open(rendered) as f:
             documents = list(yaml.safe_load_all(f))
         try:
