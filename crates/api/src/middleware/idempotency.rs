@@ -211,10 +211,15 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
 /// Whose key it is: the authenticated principal, else the client's address (the connection's
 /// peer). Digested, so the scope is short and holds neither in clear.
 fn caller(req: &Request) -> String {
-    let principal = req.extensions().get::<Authentication>().and_then(|auth| auth.principal.as_ref());
-    let who = match (principal, req.extensions().get::<ConnectInfo<SocketAddr>>()) {
+    let authentication = req.extensions().get::<Authentication>();
+    let principal = authentication.and_then(|auth| auth.principal.as_ref());
+    // The address the authentication layer resolved (a trusted X-Forwarded-For), else the peer.
+    let address = authentication
+        .and_then(|auth| auth.client)
+        .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip()));
+    let who = match (principal, address) {
         (Some(principal), _) => format!("principal:{}", principal.name),
-        (None, Some(ConnectInfo(peer))) => format!("address:{}", peer.ip()),
+        (None, Some(address)) => format!("address:{address}"),
         (None, None) => "address:unknown".to_owned(),
     };
     let digest = Sha256::digest(who.as_bytes());
@@ -338,7 +343,7 @@ mod tests {
             let mut req = Request::new(Body::empty());
             if let Some(name) = principal {
                 let principal = crate::auth::Principal { name: name.into(), role: None };
-                req.extensions_mut().insert(Authentication { principal: Some(principal), invalid: false });
+                req.extensions_mut().insert(Authentication { principal: Some(principal), invalid: false, client: None });
             }
             if let Some(peer) = peer {
                 req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
