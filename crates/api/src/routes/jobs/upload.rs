@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn list_limits_are_refused_as_they_are_reached() {
         let (mut chunks, _rx) = chunker(100);
-        let many = format!("[{}]", vec![r#"{"name": "x"}"#; 11].join(","));
+        let many = format!("[{}]", [r#"{"name": "x"}"#; 11].join(","));
         let err = parse_list(many.as_bytes(), &limits(), &mut chunks).err().unwrap();
         assert!(err.to_string().contains("more than 10 portfolios"), "{err}");
         let huge = format!(r#"[{{"name": "{}"}}]"#, "x".repeat(300));
