@@ -137,10 +137,16 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let mut received = 0_usize;
-    while let Some(frame) = body.next().await {
+    loop {
+        // The parser may have its answer before the body ends: then stop waiting for the rest.
+        let frame = tokio::select! {
+            frame = body.next() => frame,
+            () = frames.closed() => return BodyEnd::NotNeeded,
+        };
         let frame = match frame {
-            Ok(frame) => frame,
-            Err(err) => return classify(&err),
+            None => return BodyEnd::Complete,
+            Some(Ok(frame)) => frame,
+            Some(Err(err)) => return classify(&err),
         };
         received = received.saturating_add(frame.len());
         if received > limit {
@@ -150,7 +156,6 @@ where
             return BodyEnd::NotNeeded;
         }
     }
-    BodyEnd::Complete
 }
 
 /// The parser's side of the frame channel, as a blocking reader.
