@@ -9,6 +9,7 @@ mod bootstrap;
 mod connections;
 mod dependencies;
 mod events;
+mod idempotency_purge;
 mod jobs;
 mod one_shot;
 mod push_metrics;
@@ -148,6 +149,9 @@ impl App {
             .with_jobs(service)
             .with_idempotency(idempotency);
         push_metrics::spawn(config, state.clone(), &tasks, stop_tasks.clone());
+        if let Some(keys) = state.idempotency.clone().filter(|_| config.idempotency.enabled) {
+            idempotency_purge::spawn(keys, &tasks, stop_tasks.clone());
+        }
         let limiter = config.rate_limit.enabled.then(|| dependencies.rate_limiter(config));
         let router = pfs_api::router(state.clone(), config, limiter);
         Ok(Self { state, router, tasks, stop_tasks, workers })

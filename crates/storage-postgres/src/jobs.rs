@@ -260,10 +260,11 @@ impl JobQueue for PostgresStore {
     async fn purge(&self, retention: &Retention, now: Timestamp) -> StoreResult<Purged> {
         let finished_before = cutoff(now, retention.finished);
         let dead_before = cutoff(now, retention.dead_payload);
-        let mut tx = self.writer.begin().await.map_err(classify)?;
+        // Three statements, not one transaction: each rule stands alone and is idempotent, and
+        // a purge cut off (a process stopping) must not leave a transaction holding locks.
         let jobs = sqlx::query("DELETE FROM job WHERE state IN ('succeeded', 'failed', 'dead') AND finished_at <= $1")
             .bind(finished_before)
-            .execute(&mut *tx)
+            .execute(&self.writer)
             .await
             .map_err(classify)?
             .rows_affected();
@@ -271,7 +272,7 @@ impl JobQueue for PostgresStore {
             "UPDATE job SET payload = ''::bytea WHERE state = 'dead' AND finished_at <= $1 AND length(payload) > 0",
         )
         .bind(dead_before)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await
         .map_err(classify)?
         .rows_affected();
@@ -284,11 +285,10 @@ impl JobQueue for PostgresStore {
         )
         .bind(cutoff(now, retention.orphan_chunks))
         .bind(dead_before)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await
         .map_err(classify)?
         .rows_affected();
-        tx.commit().await.map_err(classify)?;
         Ok(Purged { jobs, dead_payloads, chunks })
     }
 }

@@ -20,8 +20,8 @@
 //! `idempotency.max_response_bytes` (a larger one is recorded as a 409 saying the request
 //! succeeded, which is what a replay gets). A client error (4xx) wrote nothing, so its key is
 //! forgotten and a corrected retry may use it; on a 5xx the lease is released at once, so the
-//! next retry recovers as above. Expired keys are purged (at most once a minute per replica,
-//! driven by keyed requests: without them no key is added either).
+//! next retry recovers as above. Expired keys are purged at most once a minute per replica
+//! after a keyed request, and on a timer by the application (`idempotency_purge`).
 
 use crate::auth::Authentication;
 use crate::error::{ApiError, V1_FAILURE};

@@ -288,3 +288,26 @@ async fn a_body_slower_than_the_read_timeout_is_408_not_400() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(stored(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_refusal_found_early_is_answered_without_waiting_for_the_rest_of_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = spawn(|c| {
+        c.jobs.import_max_portfolios = 2;
+        c.reliability.body_read_timeout = Duration::from_secs(20);
+    })
+    .await
+    else {
+        return;
+    };
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = format!(
+        "POST {IMPORTS} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(br#"[{"name": "a"}, {"name": "b"}, {"name": "c"},"#).await.unwrap();
+    let mut answer = vec![0; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}

@@ -140,10 +140,16 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let mut received = 0_usize;
-    while let Some(frame) = body.next().await {
+    loop {
+        // The parser may have its answer before the body ends: then stop waiting for the rest.
+        let frame = tokio::select! {
+            frame = body.next() => frame,
+            () = frames.closed() => return BodyEnd::NotNeeded,
+        };
         let frame = match frame {
-            Ok(frame) => frame,
-            Err(err) => return classify(&err),
+            None => return BodyEnd::Complete,
+            Some(Ok(frame)) => frame,
+            Some(Err(err)) => return classify(&err),
         };
         received = received.saturating_add(frame.len());
         if received > limit {
@@ -153,7 +159,6 @@ where
             return BodyEnd::NotNeeded;
         }
     }
-    BodyEnd::Complete
 }
 
 /// The parser's side of the frame channel, as a blocking reader.
@@ -426,7 +431,7 @@ mod tests {
     #[test]
     fn list_limits_are_refused_as_they_are_reached() {
         let (mut chunks, _rx) = chunker(100);
-        let many = format!("[{}]", vec![r#"{"name": "x"}"#; 11].join(","));
+        let many = format!("[{}]", [r#"{"name": "x"}"#; 11].join(","));
         let err = parse_list(many.as_bytes(), &limits(), &mut chunks).err().unwrap();
         assert!(err.to_string().contains("more than 10 portfolios"), "{err}");
         let huge = format!(r#"[{{"name": "{}"}}]"#, "x".repeat(300));
