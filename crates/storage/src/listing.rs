@@ -83,7 +83,7 @@ where
             Next::After(id) => read(Some(id)).await?,
         };
         let next = batch.resume_after().map_or(Next::Done, Next::After);
-        Ok((!batch.items.is_empty()).then(|| (batch.items, (next, read))))
+        Ok((!batch.items.is_empty()).then_some((batch.items, (next, read))))
     });
     Ok(stream.boxed())
 }
