@@ -141,13 +141,13 @@ mod tests {
         let big = |n: usize| Change { kind: EventKind::Created, data: format!("{n}{}", "x".repeat(10_000)) };
         let log = LocalLog::new(1_000, 50_000, Hub::new(16, 16, 1));
         log.publish((0..100).map(big).collect()).await;
-        let ring = log.ring.lock().unwrap();
-        assert!(ring.bytes <= 50_000 && ring.bytes == ring.events.iter().map(|e| weight(e)).sum::<usize>());
-        assert_eq!(ring.events.len(), 4, "four 10 KB events fit in 50 KB");
-        assert!(ring.events.back().unwrap().data.starts_with("99"), "the newest are kept");
-        let oldest = ring.events[0].id;
-        let floor = ring.floor;
-        drop(ring);
+        let (oldest, floor) = {
+            let ring = log.ring.lock().unwrap();
+            assert!(ring.bytes <= 50_000 && ring.bytes == ring.events.iter().map(|e| weight(e)).sum::<usize>());
+            assert_eq!(ring.events.len(), 4, "four 10 KB events fit in 50 KB");
+            assert!(ring.events.back().unwrap().data.starts_with("99"), "the newest are kept");
+            (ring.events[0].id, ring.floor)
+        };
         // What was evicted for its bytes is a gap, like what was evicted for the count.
         assert!(matches!(log.after(EventId { seq: floor.seq - 1, ..floor }, 10).await.unwrap(), Page::Gap { .. }));
         assert_eq!(events(log.after(oldest, 10).await.unwrap()).len(), 3);

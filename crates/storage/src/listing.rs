@@ -83,9 +83,10 @@ where
             Next::After(id) => read(Some(id)).await?,
         };
         let next = batch.resume_after().map_or(Next::Done, Next::After);
-        Ok((!batch.items.is_empty()).then(|| (batch.items, (next, read))))
+        Ok((!batch.items.is_empty()).then_some((batch.items, (next, read))))
     });
-    Ok(stream.boxed())
+    // Fused, so a consumer polling past the end gets `None` again instead of a panic.
+    Ok(stream.fuse().boxed())
 }
 
 /// The whole list in memory: for tests and small stores. The v1 route streams instead.

@@ -51,7 +51,8 @@ pub async fn get(
     })
 }
 
-/// Create one portfolio. Any name is accepted; a missing, null or 0 version becomes 1.
+/// Create one portfolio. Any name up to `limits.max_name_bytes` is accepted; a missing, null or
+/// 0 version becomes 1.
 #[utoipa::path(post, path = "/api/v1/portfolios", tag = "v1",
     params(crate::middleware::idempotency::KeyHeader),
     request_body = dto::PortfolioPostSchema,

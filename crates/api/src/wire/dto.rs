@@ -80,7 +80,8 @@ impl From<Pagination> for PaginationDto {
 #[allow(dead_code)]
 #[schema(as = PortfolioPostDTO)]
 pub struct PortfolioPostSchema {
-    /// Any string; stored verbatim.
+    /// Any string of at most `limits.max_name_bytes` UTF-8 bytes (4096 by default; longer is a
+    /// 422 `string_too_long`), without U+0000; stored verbatim.
     name: String,
     /// Optional; defaults to now. ISO 8601 (offset, `Z` or naive = UTC), a date, or a Unix timestamp.
     #[schema(rename = "dateCreated", format = DateTime, nullable)]

@@ -55,7 +55,8 @@ pub async fn respond(mut batches: PortfolioBatches) -> StoreResult<Response> {
             }
         }
     });
-    let body = stream::once(std::future::ready(Ok::<_, std::io::Error>(Bytes::from(head)))).chain(rest);
+    // Fused: the compression layer polls the body once more after its end.
+    let body = stream::once(std::future::ready(Ok::<_, std::io::Error>(Bytes::from(head)))).chain(rest).fuse();
     Ok(json(Body::from_stream(body)))
 }
 
@@ -124,7 +125,13 @@ mod tests {
         let all: Vec<Portfolio> = batches.concat();
         let response = respond(of(batches.into_iter().map(Ok).collect())).await.unwrap();
         assert_eq!(http_body::Body::size_hint(response.body()).upper(), None, "streamed, no length");
-        assert_eq!(body(response).await.unwrap(), buffered(&all));
+        let mut body_stream = response.into_body().into_data_stream();
+        let mut sent = Vec::new();
+        while let Some(chunk) = body_stream.next().await {
+            sent.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(sent, buffered(&all));
+        assert!(body_stream.next().await.is_none(), "polling past the end is harmless (compression does)");
     }
 
     #[tokio::test]

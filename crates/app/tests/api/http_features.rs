@@ -175,3 +175,31 @@ async fn bulk_lists_far_over_the_limit_are_refused_without_validating_each_item(
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["detail"], "Request cannot contain more than 100 portfolios");
 }
+
+#[tokio::test]
+async fn a_long_v1_list_streams_compressed_without_an_etag_and_a_short_one_keeps_both() {
+    let app = TestApp::spawn().await;
+    seed(&app, 3).await;
+    let short = app.get("/api/v1/portfolios").await;
+    assert!(header(&short, "etag").is_some() && header(&short, "content-length").is_some(), "one body under 64 KiB");
+    // 600 portfolios of ~220 bytes: a list past 64 KiB, sent in chunks as it is read.
+    for round in 0..6 {
+        let batch: Vec<_> = (0..100).map(|i| json!({"name": format!("{round}-{i} {}", "s".repeat(200))})).collect();
+        assert_eq!(app.post_json("/api/v2/portfolios", &serde_json::Value::Array(batch)).await.status(), 201);
+    }
+    let plain = app.get("/api/v1/portfolios").await;
+    assert_eq!(plain.status(), 200);
+    assert_eq!((header(&plain, "etag"), header(&plain, "content-length")), (None, None), "streamed");
+    assert_eq!(header(&plain, "content-type").as_deref(), Some("application/json"));
+    let plain = plain.bytes().await.unwrap();
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(listed.len(), 603);
+    let ids: Vec<&str> = listed.iter().map(|p| p["portfolioId"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "creation (id) order");
+
+    let gzip = get_with(&app, "/api/v1/portfolios", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(header(&gzip, "content-encoding").as_deref(), Some("gzip"));
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&gzip.bytes().await.unwrap()[..]).read_to_end(&mut decoded).unwrap();
+    assert_eq!(decoded, plain, "the same bytes, compressed as they stream");
+}
