@@ -6,16 +6,18 @@
 # (4 connections) and the counts dumped; the per-request figure covers every thread of the server.
 # With ANNOTATE=DIR, callgrind_annotate's inclusive costs of each run are written there, to
 # attribute the difference between the three to layers (docs/BENCHMARKS.md).
-# BIN=path compares another build of the binary (e.g. the one before a change).
+# BIN=path measures another build of the server (e.g. the one before a change); the load always
+# comes from this tree's `bench run` (LOAD_BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests="${REQUESTS:-3000}"
 warmup="${WARMUP:-500}"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
-if [ -z "${BIN:-}" ]; then
+if [ -z "${LOAD_BIN:-}" ]; then
   cargo build --release -p portfolio-service >/dev/null
-  BIN=target/release/portfolio-service
+  LOAD_BIN=target/release/portfolio-service
 fi
+BIN="${BIN:-$LOAD_BIN}"
 work=$(mktemp -d)
 pid=
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -32,7 +34,7 @@ count() { # count NAME SCENARIO baseline|serve: prints NAME and instructions per
     valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" "${command[@]}" >/dev/null 2>"$work/$name.log" &
   pid=$!
   until curl -sf -o /dev/null "http://127.0.0.1:$port/" || curl -sf -o /dev/null "http://127.0.0.1:$port/health"; do sleep 0.2; done
-  local load=("$BIN" bench run --url "http://127.0.0.1:$port" --scenario "$scenario" --pool 200 --concurrency 4)
+  local load=("$LOAD_BIN" bench run --url "http://127.0.0.1:$port" --scenario "$scenario" --pool 200 --concurrency 4)
   "${load[@]}" --requests "$warmup" >/dev/null 2>&1
   callgrind_control -z "$pid" >/dev/null 2>&1
   "${load[@]}" --requests "$requests" --warmup 0 >/dev/null 2>&1

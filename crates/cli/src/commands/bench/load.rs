@@ -175,7 +175,8 @@ async fn level(
         }
     }
     let elapsed = started.elapsed();
-    let client_cpu_cores = cpu_before.zip(cpu_seconds()).map(|(before, after)| (after - before) / elapsed.as_secs_f64());
+    let client_cpu_cores =
+        cpu_before.zip(cpu_seconds()).map(|(before, after)| (after - before) / elapsed.as_secs_f64());
     if let Some(err) = first_error {
         return Err(err);
     }
