@@ -22,10 +22,7 @@ async fn ordinary_traffic_stays_far_under_the_budget_and_closes_its_connections(
     drop(client);
     assert_within_budget(&service, "500 creates and a list");
     let after = service.footprint();
-    assert!(
-        after.rss < at_rest.rss + (16 << 20),
-        "500 small portfolios grew RSS by more than 16 MiB: {at_rest:?} -> {after:?}"
-    );
+    assert!(after.rss < at_rest.rss + (16 << 20), "500 small portfolios grew RSS by more than 16 MiB: {at_rest:?} -> {after:?}");
     pfs_test_support::eventually(std::time::Duration::from_secs(5), "client sockets closed", async || {
         service.footprint().sockets <= at_rest.sockets
     })
