@@ -76,7 +76,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<()> {
             writeln!(file, "{}", serde_json::to_string(&result)?)?;
         }
         if opts.check {
-            let gate = Thresholds::for_scenario(opts.scenario, opts.min_throughput);
+            let gate = Thresholds::for_scenario(opts.scenario, opts.min_throughput, opts.min_hit_rate);
             let found = gate.breaches(&result);
             let verdict = if found.is_empty() { "pass".to_owned() } else { found.join("; ") };
             eprintln!("check {:?} c={concurrency}: {verdict}", opts.scenario);
@@ -297,6 +297,7 @@ mod tests {
             record: None,
             check: false,
             min_throughput: None,
+            min_hit_rate: None,
         };
         let result = summarise(&opts, 4, &h, 10, Duration::from_secs(2), Some(0.5));
         assert_eq!((result.requests, result.throughput_rps, result.error_rate), (1000, 500.0, 0.01));
