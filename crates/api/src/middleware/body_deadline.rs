@@ -9,8 +9,8 @@
 use axum::body::Body;
 use axum::extract::Request;
 use http_body::Body as _;
-use std::time::Duration;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tower::{Layer, Service};
 use tower_http::timeout::DeadlineBody;
 

@@ -24,12 +24,13 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    /// The gate for `scenario`; `min_throughput_rps` overrides the scenario's own floor.
-    pub fn for_scenario(scenario: Scenario, min_throughput_rps: Option<f64>) -> Self {
+    /// The gate for `scenario`; `min_throughput_rps` overrides the scenario's own floor and
+    /// `min_mixed_hit_rate` the original's 80%.
+    pub fn for_scenario(scenario: Scenario, min_throughput_rps: Option<f64>, min_mixed_hit_rate: Option<f64>) -> Self {
         Self {
             max_p95_ms: 200.0,
             max_error_rate: 0.01,
-            min_mixed_hit_rate: 0.80,
+            min_mixed_hit_rate: min_mixed_hit_rate.unwrap_or(0.80),
             min_throughput_rps: min_throughput_rps.unwrap_or_else(|| floor(scenario)),
         }
     }
@@ -111,7 +112,7 @@ mod tests {
     }
 
     fn gate(scenario: Scenario) -> Thresholds {
-        Thresholds::for_scenario(scenario, Some(1_000.0))
+        Thresholds::for_scenario(scenario, Some(1_000.0), None)
     }
 
     #[test]
@@ -158,8 +159,10 @@ mod tests {
 
     #[test]
     fn floors_are_per_scenario_unless_overridden() {
-        assert_eq!(Thresholds::for_scenario(Scenario::GetById, None).min_throughput_rps, 1_500.0);
-        assert_eq!(Thresholds::for_scenario(Scenario::Bulk10, None).min_throughput_rps, 150.0);
-        assert_eq!(Thresholds::for_scenario(Scenario::Bulk10, Some(7.0)).min_throughput_rps, 7.0);
+        assert_eq!(Thresholds::for_scenario(Scenario::GetById, None, None).min_throughput_rps, 1_500.0);
+        assert_eq!(Thresholds::for_scenario(Scenario::Bulk10, None, None).min_throughput_rps, 150.0);
+        assert_eq!(Thresholds::for_scenario(Scenario::Bulk10, Some(7.0), None).min_throughput_rps, 7.0);
+        assert_eq!(Thresholds::for_scenario(Scenario::Mixed, None, None).min_mixed_hit_rate, 0.80);
+        assert_eq!(Thresholds::for_scenario(Scenario::Mixed, None, Some(0.7)).min_mixed_hit_rate, 0.7);
     }
 }

@@ -76,7 +76,7 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<()> {
             writeln!(file, "{}", serde_json::to_string(&result)?)?;
         }
         if opts.check {
-            let gate = Thresholds::for_scenario(opts.scenario, opts.min_throughput);
+            let gate = Thresholds::for_scenario(opts.scenario, opts.min_throughput, opts.min_hit_rate);
             let found = gate.breaches(&result);
             let verdict = if found.is_empty() { "pass".to_owned() } else { found.join("; ") };
             eprintln!("check {:?} c={concurrency}: {verdict}", opts.scenario);
@@ -175,7 +175,8 @@ async fn level(
         }
     }
     let elapsed = started.elapsed();
-    let client_cpu_cores = cpu_before.zip(cpu_seconds()).map(|(before, after)| (after - before) / elapsed.as_secs_f64());
+    let client_cpu_cores =
+        cpu_before.zip(cpu_seconds()).map(|(before, after)| (after - before) / elapsed.as_secs_f64());
     if let Some(err) = first_error {
         return Err(err);
     }
@@ -296,6 +297,7 @@ mod tests {
             record: None,
             check: false,
             min_throughput: None,
+            min_hit_rate: None,
         };
         let result = summarise(&opts, 4, &h, 10, Duration::from_secs(2), Some(0.5));
         assert_eq!((result.requests, result.throughput_rps, result.error_rate), (1000, 500.0, 0.01));

@@ -87,6 +87,9 @@ pub struct RunOpts {
     /// With --check: the throughput floor in req/s, instead of the scenario's own.
     #[arg(long, requires = "check")]
     pub min_throughput: Option<f64>,
+    /// With --check: the mixed scenario's minimum cache hit rate (0 to 1), instead of 0.80.
+    #[arg(long, requires = "check")]
+    pub min_hit_rate: Option<f64>,
 }
 
 pub async fn run(opts: Opts) -> anyhow::Result<()> {

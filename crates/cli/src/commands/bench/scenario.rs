@@ -103,7 +103,9 @@ impl Target {
             sequence: AtomicU64::new(0),
             deepest_offset: 0,
             by_id: Vec::new(),
-            pages: (0..20).map(|page| endpoint.uri(&format!("/api/v2/portfolios?limit=50&offset={}", page * 50))).collect(),
+            pages: (0..20)
+                .map(|page| endpoint.uri(&format!("/api/v2/portfolios?limit=50&offset={}", page * 50)))
+                .collect(),
             by_name: Vec::new(),
             root: endpoint.uri("/"),
             health: endpoint.uri("/health"),
