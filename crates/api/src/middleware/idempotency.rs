@@ -343,7 +343,11 @@ mod tests {
             let mut req = Request::new(Body::empty());
             if let Some(name) = principal {
                 let principal = crate::auth::Principal { name: name.into(), role: None };
-                req.extensions_mut().insert(Authentication { principal: Some(principal), invalid: false, client: None });
+                req.extensions_mut().insert(Authentication {
+                    principal: Some(principal),
+                    invalid: false,
+                    client: None,
+                });
             }
             if let Some(peer) = peer {
                 req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));

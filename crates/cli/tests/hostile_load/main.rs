@@ -7,8 +7,8 @@
 mod support;
 
 mod baseline;
+mod connections_and_clients;
 mod idempotency;
 mod imports;
 mod long_names;
 mod unpaged_list;
-mod connections_and_clients;

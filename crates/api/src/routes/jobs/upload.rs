@@ -301,7 +301,10 @@ fn not_a_list(reader: impl BufRead, limits: &Limits) -> ApiError {
     if bytes.len() > limits.max_document_bytes {
         return document_too_large(limits.max_document_bytes);
     }
-    match json::read(true, &bytes).map_err(|issue| vec![issue]).and_then(|body| dto::parse_bulk_body(body, limits.names)) {
+    match json::read(true, &bytes)
+        .map_err(|issue| vec![issue])
+        .and_then(|body| dto::parse_bulk_body(body, limits.names))
+    {
         Err(issues) => ApiError::Validation(issues),
         // Only a list parses as one, and a list starts with `[`.
         Ok(_) => ApiError::BadRequest(BulkError::Empty.to_string()),
