@@ -27,7 +27,7 @@ use crate::auth::Authentication;
 use crate::error::{ApiError, V1_FAILURE};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
+use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -36,7 +36,6 @@ use pfs_domain::{Portfolio, PortfolioId};
 use pfs_platform::IdempotencyConfig;
 use pfs_storage::{Begin, BeginRequest, IdempotencyStore, KeyRef, PortfolioStore, StoreResult, StoredResponse};
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -109,6 +108,9 @@ struct Keys {
     store: Arc<dyn IdempotencyStore>,
     config: IdempotencyConfig,
     last_purge_ms: Arc<AtomicI64>,
+    /// `rate_limit.trust_forwarded_for`: callers without credentials are told apart by the
+    /// address a trusted proxy forwarded, as the rate limit tells them apart.
+    trust_forwarded_for: bool,
 }
 
 /// `route` (a creating POST) with the key handling in front; unchanged in behaviour when
@@ -118,6 +120,7 @@ pub fn keyed(state: &AppState, route: MethodRouter<AppState>) -> MethodRouter<Ap
         store,
         config: state.config.idempotency.clone(),
         last_purge_ms: Arc::new(AtomicI64::new(0)),
+        trust_forwarded_for: state.config.rate_limit.trust_forwarded_for,
     });
     route.layer(from_fn_with_state(keys, handle))
 }
@@ -133,7 +136,7 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
         "{} {} {}",
         req.method(),
         req.extensions().get::<MatchedPath>().map_or(req.uri().path(), MatchedPath::as_str),
-        caller(&req)
+        caller(&req, keys.trust_forwarded_for)
     );
     let content_type = req.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
     let (parts, body) = req.into_parts();
@@ -210,13 +213,13 @@ async fn handle(State(keys): State<Option<Keys>>, req: Request, next: Next) -> R
 
 /// Whose key it is: the authenticated principal, else the client's address (the connection's
 /// peer). Digested, so the scope is short and holds neither in clear.
-fn caller(req: &Request) -> String {
+fn caller(req: &Request, trust_forwarded_for: bool) -> String {
     let authentication = req.extensions().get::<Authentication>();
     let principal = authentication.and_then(|auth| auth.principal.as_ref());
-    // The address the authentication layer resolved (a trusted X-Forwarded-For), else the peer.
+    // The address the rate limit and the audit lines use: a trusted X-Forwarded-For, else the peer.
     let address = authentication
         .and_then(|auth| auth.client)
-        .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip()));
+        .or_else(|| crate::client::address(req.headers(), req.extensions(), trust_forwarded_for));
     let who = match (principal, address) {
         (Some(principal), _) => format!("principal:{}", principal.name),
         (None, Some(address)) => format!("address:{address}"),
@@ -308,6 +311,8 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -341,6 +346,7 @@ mod tests {
     fn callers_are_told_apart_by_principal_then_address() {
         let request = |principal: Option<&str>, peer: Option<&str>| {
             let mut req = Request::new(Body::empty());
+            req.headers_mut().insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
             if let Some(name) = principal {
                 let principal = crate::auth::Principal { name: name.into(), role: None };
                 req.extensions_mut().insert(Authentication {
@@ -352,7 +358,7 @@ mod tests {
             if let Some(peer) = peer {
                 req.extensions_mut().insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
             }
-            caller(&req)
+            caller(&req, false)
         };
         assert_eq!(request(Some("alice"), Some("10.0.0.1:1")), request(Some("alice"), Some("10.0.0.2:2")));
         assert_ne!(request(Some("alice"), None), request(Some("bob"), None));
@@ -360,6 +366,18 @@ mod tests {
         assert_ne!(request(None, Some("10.0.0.1:1")), request(None, Some("10.0.0.2:1")));
         assert_ne!(request(Some("10.0.0.1"), None), request(None, Some("10.0.0.1:1")), "a principal is not an address");
         assert!(!request(Some("alice"), None).contains("alice"), "digested");
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_callers_are_told_apart_by_the_forwarded_address() {
+        let request = |forwarded: &str, trust: bool| {
+            let mut req = Request::new(Body::empty());
+            req.headers_mut().insert("x-forwarded-for", forwarded.parse().unwrap());
+            req.extensions_mut().insert(ConnectInfo("10.0.0.1:1".parse::<SocketAddr>().unwrap()));
+            caller(&req, trust)
+        };
+        assert_ne!(request("203.0.113.9", true), request("203.0.113.10", true));
+        assert_eq!(request("203.0.113.9", false), request("203.0.113.10", false), "untrusted: the proxy's peer");
     }
 
     #[test]
