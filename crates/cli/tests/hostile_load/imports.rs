@@ -34,14 +34,13 @@ fn compressed_list(count: usize, name_bytes: usize) -> (Vec<u8>, usize) {
 #[tokio::test]
 async fn a_30_mib_import_from_a_small_gzip_stays_within_the_budget() {
     // The test binary is a debug build on a shared machine: give the upload time to be read
-    // (about 6 s here for 30 MB; the release build is many times faster). The change-stream
-    // history is kept short so that this measures the import itself: loading 15,000 portfolios
-    // of 2 KB publishes 15,000 events, which the history holds (bounded separately).
+    // (about 6 s here for 30 MB; the release build is many times faster). Loading 15,000
+    // portfolios of 2 KB publishes 15,000 events: the production history holds them only up to
+    // its byte bound (`events.history_max_bytes`), so the peak includes that too.
     let service = production(&[
         ("PORTFOLIO_RELIABILITY__BODY_READ_TIMEOUT", "120s"),
         ("PORTFOLIO_SERVER__REQUEST_TIMEOUT", "150s"),
         ("PORTFOLIO_IDEMPOTENCY__LEASE", "160s"),
-        ("PORTFOLIO_EVENTS__HISTORY_SIZE", "100"),
     ])
     .await;
     let before = service.footprint();
@@ -77,9 +76,11 @@ async fn a_30_mib_import_from_a_small_gzip_stays_within_the_budget() {
         loaded.peak_rss as f64 / f64::from(1 << 20)
     );
     assert_within_budget(&service, "a 30 MiB import");
+    // The import's own working set (about 40 MiB in this debug build, whatever the upload's
+    // size) plus what the 15,000 events fill of the 8 MiB history and the read cache.
     assert!(
-        loaded.peak_rss < before.rss + (48 << 20),
-        "reading and loading {decoded} bytes raised peak RSS by more than 48 MiB: {before:?} -> {loaded:?}"
+        loaded.peak_rss < before.rss + (64 << 20),
+        "reading and loading {decoded} bytes raised peak RSS by more than 64 MiB: {before:?} -> {loaded:?}"
     );
 }
 
