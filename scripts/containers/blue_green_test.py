@@ -75,29 +75,10 @@ class BlueGreenHAProxy:
         ports = sorted(ports)
         self.slots = {colour: ports[i * SLOTS_PER_COLOUR:(i + 1) * SLOTS_PER_COLOUR]
                       for i, colour in enumerate(blue_green.COLOURS)}
-        backends = ""
-        for colour, slot_ports in self.slots.items():
-            servers = "\n".join(f"  server s{i} 127.0.0.1:{port} check" for i, port in enumerate(slot_ports))
-            backends += f"""backend {colour}
-  balance roundrobin
-  option httpchk GET /health/ready
-  default-server inter {probe.period_s}s fall {probe.failure_threshold} rise {probe.success_threshold}
-{servers}
-"""
-        config = f"""global
-  stats socket {self.socket_path} mode 600 level admin
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  timeout check {probe.timeout_s}s
-  retries 0
-frontend service
-  bind 127.0.0.1:{self.port}
-  use_backend %[str(live),map({self.map_path})]
-{backends}"""
+        config = (harness.haproxy_frontend(self.socket_path, self.port, probe)
+                  + f"  use_backend %[str(live),map({self.map_path})]\n"
+                  + "".join(harness.haproxy_backend(colour, slot_ports, probe, server_prefix="s")
+                            for colour, slot_ports in self.slots.items()))
         path = os.path.join(cleanup.dir, "haproxy.cfg")
         with open(path, "w") as f:
             f.write(config)

@@ -176,18 +176,12 @@ def fresh_postgres_database(cleanup, server_url):
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
-class HAProxy:
-    """HAProxy in front of `slots` replica ports, health-checking /health/ready the way the
-    readiness probe does, so a replica takes traffic only once it is ready. No retries: a request
-    that reaches a replica which cannot answer it fails, as behind a Kubernetes Service."""
-
-    def __init__(self, cleanup, slots, probe):
-        self.port = free_port()
-        self.socket_path = os.path.join(cleanup.dir, "haproxy.sock")
-        self.slots = slots
-        servers = "\n".join(f"  server r{i} 127.0.0.1:{port} check" for i, port in enumerate(slots))
-        config = f"""global
-  stats socket {self.socket_path} mode 600 level admin
+def haproxy_frontend(socket_path, port, probe):
+    """The part of every test HAProxy configuration before the frontend picks its backend: the
+    admin socket (runtime API), timeouts with checks as long as the readiness probe's, no
+    retries, and the frontend on `port`."""
+    return f"""global
+  stats socket {socket_path} mode 600 level admin
   maxconn 4096
 defaults
   mode http
@@ -197,14 +191,33 @@ defaults
   timeout check {probe.timeout_s}s
   retries 0
 frontend service
-  bind 127.0.0.1:{self.port}
-  default_backend replicas
-backend replicas
+  bind 127.0.0.1:{port}
+"""
+
+
+def haproxy_backend(name, ports, probe, server_prefix):
+    """A backend of one server per port, health-checked on /health/ready as the readiness probe
+    checks it (period, failure and success thresholds)."""
+    servers = "\n".join(f"  server {server_prefix}{i} 127.0.0.1:{port} check" for i, port in enumerate(ports))
+    return f"""backend {name}
   balance roundrobin
   option httpchk GET /health/ready
   default-server inter {probe.period_s}s fall {probe.failure_threshold} rise {probe.success_threshold}
 {servers}
 """
+
+
+class HAProxy:
+    """HAProxy in front of `slots` replica ports, health-checking /health/ready the way the
+    readiness probe does, so a replica takes traffic only once it is ready. No retries: a request
+    that reaches a replica which cannot answer it fails, as behind a Kubernetes Service."""
+
+    def __init__(self, cleanup, slots, probe):
+        self.port = free_port()
+        self.socket_path = os.path.join(cleanup.dir, "haproxy.sock")
+        self.slots = slots
+        config = (haproxy_frontend(self.socket_path, self.port, probe) + "  default_backend replicas\n"
+                  + haproxy_backend("replicas", slots, probe, server_prefix="r"))
         path = os.path.join(cleanup.dir, "haproxy.cfg")
         with open(path, "w") as f:
             f.write(config)
