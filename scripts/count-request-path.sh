@@ -6,7 +6,8 @@
 # with 4 connections, and the count is divided by the requests wrk counted; it covers every thread
 # of the server. wrk sends the same requests to every build.
 # With ANNOTATE=DIR, callgrind_annotate's inclusive costs of each run are written there, to
-# attribute the difference between the three to layers (docs/BENCHMARKS.md).
+# attribute the difference between the three to layers (docs/BENCHMARKS.md), with the raw
+# profiles beside them.
 # BIN=path measures another build of the server (e.g. the one before a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,8 @@ count() { # count NAME PATH baseline|serve: prints NAME and instructions per req
   if [ -n "${ANNOTATE:-}" ]; then
     mkdir -p "$ANNOTATE"
     callgrind_annotate --inclusive=yes --threshold=100 "$work/$name.out.1" >"$ANNOTATE/$name.txt" 2>/dev/null
+    # The raw profile too, for callers and callees (`callgrind_annotate --tree=caller`).
+    cp "$work/$name.out.1" "$ANNOTATE/$name.callgrind.out"
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   echo "$name $((total / requests)) $requests"

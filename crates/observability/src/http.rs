@@ -7,6 +7,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use pfs_domain::hex::Hex;
+use pfs_platform::telemetry::{RequestIds, request_spans_logged};
 use std::cell::Cell;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -49,15 +50,24 @@ macro_rules! request_span {
 /// unsampled one has no span to name; the caller finds its log lines by `x-request-id`, which
 /// every response carries and every line of the request holds, or by the trace id it sent.
 /// Writing and sending that header was a fifth of what production tracing cost a request.
+///
+/// An unsampled request whose span no log output would record (the log level is below INFO,
+/// as in production) gets no span at all: its ids are made current on the thread while its
+/// future is polled instead ([`RequestIds`]), and a log line written in it still carries them.
 pub struct RequestTrace {
     span: Span,
+    /// The ids of a request without a span.
+    ids: Option<RequestIds>,
     sampled: bool,
 }
 
 impl RequestTrace {
     pub fn start(method: &Method, path: &str, headers: &HeaderMap, request_id: &str) -> Self {
         if !tracing_active() {
-            return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), sampled: false };
+            if !request_spans_logged() {
+                return Self::spanless(request_id, None);
+            }
+            return Self { span: request_span!(UNSAMPLED, method, path, request_id, Empty), ids: None, sampled: false };
         }
         if crate::propagation::carries_context(headers) {
             return Self::continued(method, path, headers, request_id);
@@ -70,6 +80,11 @@ impl RequestTrace {
             return Self::sampled(root, method, path, request_id);
         }
         Self::unsampled(trace_id, method, path, request_id)
+    }
+
+    fn spanless(request_id: &str, trace_id: Option<TraceId>) -> Self {
+        let ids = RequestIds::new(request_id, trace_id.map(TraceId::to_bytes));
+        Self { span: Span::none(), ids: Some(ids), sampled: false }
     }
 
     /// A request whose caller sent a trace context (`traceparent`, or B3 when configured): the caller's trace, and its sampling decision
@@ -98,25 +113,37 @@ impl RequestTrace {
         };
         let trace_id = span.in_scope(|| opentelemetry::Context::current().span().span_context().trace_id());
         span.record("trace_id", Hex::<32>::of(&trace_id.to_bytes()).as_str());
-        Self { span, sampled: true }
+        Self { span, ids: None, sampled: true }
     }
 
     /// The span's `trace_id` is given at creation, as hex written by hand, rather than recorded
     /// after with `display`: a JSON log layer re-serialises a span's fields on every record,
     /// and the formatting machinery cost more than the rest of the span.
     fn unsampled(trace_id: TraceId, method: &Method, path: &str, request_id: &str) -> Self {
+        if !request_spans_logged() {
+            return Self::spanless(request_id, Some(trace_id));
+        }
         let trace_id = Hex::<32>::of(&trace_id.to_bytes());
-        Self { span: request_span!(UNSAMPLED, method, path, request_id, trace_id.as_str()), sampled: false }
+        Self { span: request_span!(UNSAMPLED, method, path, request_id, trace_id.as_str()), ids: None, sampled: false }
     }
 
-    pub fn span(&self) -> &Span {
-        &self.span
+    /// Runs `f` in the request's span, or with its ids current when it has none.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.ids {
+            Some(ids) => ids.scope(f),
+            None => self.span.in_scope(f),
+        }
     }
 
-    /// Runs the request's future in its span. While a sampled request's future is polled,
-    /// [`in_sampled_trace`] holds on that thread, so storage and cache calls open child spans.
+    /// Runs the request's future in its span (or with its ids current). While a sampled
+    /// request's future is polled, [`in_sampled_trace`] holds on that thread, so storage and
+    /// cache calls open child spans.
     pub fn instrument<F: Future>(&self, future: F) -> InRequest<F> {
-        InRequest { inner: future.instrument(self.span.clone()), sampled: self.sampled }
+        let inner = match &self.ids {
+            Some(ids) => Scoped::Ids { inner: future, ids: ids.clone() },
+            None => Scoped::Span { inner: future.instrument(self.span.clone()) },
+        };
+        InRequest { inner, sampled: self.sampled }
     }
 
     /// A sampled request: records the status on the span, and adds `traceparent` to the
@@ -149,8 +176,29 @@ pin_project_lite::pin_project! {
     /// A request's future in its span, marking the thread as in a sampled trace while polled.
     pub struct InRequest<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: Scoped<F>,
         sampled: bool,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ScopedProjection]
+    enum Scoped<F> {
+        /// Entered into its span on every poll.
+        Span { #[pin] inner: Instrumented<F> },
+        /// A request without a span: its ids are current on the thread on every poll.
+        Ids { #[pin] inner: F, ids: RequestIds },
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            ScopedProjection::Span { inner } => inner.poll(cx),
+            ScopedProjection::Ids { inner, ids } => ids.scope(|| inner.poll(cx)),
+        }
     }
 }
 

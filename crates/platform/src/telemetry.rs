@@ -6,6 +6,7 @@
 //! log level does not hide the INFO request spans from the tracing layer.
 
 mod json;
+mod request_scope;
 mod sampling;
 
 use crate::config::{Config, LogFormat, LoggingConfig};
@@ -19,6 +20,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 pub use json::{Ids, IdsLayer};
+pub use request_scope::{RequestIds, request_spans_logged};
 pub use sampling::Sampling;
 
 /// One of the logging layers.
@@ -41,13 +43,26 @@ pub fn parse_filter(spec: &str) -> Result<EnvFilter, ParseError> {
 pub struct LogControl {
     filter: reload::Handle<EnvFilter, Registry>,
     sampling: Arc<Sampling>,
+    /// Whether this is the process's subscriber, whose level decides whether requests get
+    /// spans ([`request_spans_logged`]).
+    installed: bool,
 }
 
 impl LogControl {
     /// Replaces the level filter; the old one stays if `spec` does not parse.
     pub fn set_level(&self, spec: &str) -> Result<(), String> {
         let filter = parse_filter(spec).map_err(|e| format!("invalid log level {spec:?}: {e}"))?;
-        self.filter.reload(filter).map_err(|e| e.to_string())
+        self.filter.reload(filter).map_err(|e| e.to_string())?;
+        if self.installed {
+            self.announce_level();
+        }
+        Ok(())
+    }
+
+    fn announce_level(&self) {
+        if let Ok(hint) = self.filter.with_current(|filter| filter.max_level_hint()) {
+            request_scope::set_log_level(hint);
+        }
     }
 
     pub fn set_sample_rate(&self, rate: f64) {
@@ -88,10 +103,12 @@ where
     L: Layer<Logging> + Send + Sync + 'static,
 {
     let spec = std::env::var("RUST_LOG").ok().filter(|spec| parse_filter(spec).is_ok());
-    let (dispatch, control) = subscriber(config, spec.as_deref(), redact, sample_rate, extra);
+    let (dispatch, mut control) = subscriber(config, spec.as_deref(), redact, sample_rate, extra);
     if dispatch.try_init().is_err() {
         return false;
     }
+    control.installed = true;
+    control.announce_level();
     let _ = CONTROL.set(control);
     true
 }
@@ -142,7 +159,7 @@ where
     let layers: Vec<LogLayer> = vec![IdsLayer.boxed(), output];
     let dispatch = Dispatch::new(tracing_subscriber::registry().with(layers).with(extra));
     let _ = owner.set(dispatch.downgrade());
-    (dispatch, LogControl { filter: handle, sampling })
+    (dispatch, LogControl { filter: handle, sampling, installed: false })
 }
 
 /// For tests: logs only when `TEST_LOG` is set, so passing runs stay quiet.

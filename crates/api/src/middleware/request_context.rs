@@ -12,8 +12,14 @@ use std::time::Instant;
 use tower::{Layer, Service};
 use tracing::Level;
 
-/// Headers a caller may carry its id in, in the original's order of preference.
-const INCOMING: &[&str] = &["x-request-id", "x-correlation-id", "x-trace-id", "request-id"];
+/// Headers a caller may carry its id in, in the original's order of preference. Names, not
+/// strings: a lookup by `&str` parses and validates the name on every request.
+const INCOMING: [HeaderName; 4] = [
+    REQUEST_ID,
+    CORRELATION_ID,
+    HeaderName::from_static("x-trace-id"),
+    HeaderName::from_static("request-id"),
+];
 
 /// Ids longer than this, or with characters outside visible ASCII, are replaced: they end up
 /// in every log line, so they must not be able to forge or flood one.
@@ -24,7 +30,7 @@ const MAX_LEN: usize = 128;
 pub struct RequestId(pub HeaderValue);
 
 fn incoming(headers: &HeaderMap) -> Option<HeaderValue> {
-    INCOMING.iter().filter_map(|name| headers.get(*name)).find(|value| acceptable(value)).cloned()
+    INCOMING.iter().filter_map(|name| headers.get(name)).find(|value| acceptable(value)).cloned()
 }
 
 fn acceptable(value: &HeaderValue) -> bool {
@@ -113,7 +119,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for RequestContext
         // Checked first: entering the span only to find the line filtered out costs a registry
         // lookup per layer, on every request of a production process.
         if let Some(start) = start.filter(|_| tracing::enabled!(Level::DEBUG)) {
-            trace.span().in_scope(|| {
+            trace.in_scope(|| {
                 tracing::debug!(
                     status = response.status().as_u16(),
                     latency_ms = start.elapsed().as_secs_f64() * 1000.0,

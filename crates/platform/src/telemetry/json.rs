@@ -2,6 +2,7 @@
 //! a request, and configured fields redacted.
 
 use super::REDACTED;
+use super::request_scope::RequestIds;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The correlation ids a span carries (fields `request_id` and `trace_id`), kept in one buffer:
 /// a request span has both, and one allocation per request costs less than two.
@@ -50,6 +53,19 @@ impl Ids {
         let start = self.text.len();
         self.text.push_str(value);
         *slot = Some((start, self.text.len()));
+    }
+
+    /// Takes the ids of a request that has no span.
+    fn fill_from_request(&mut self, request: &RequestIds) {
+        self.set("request_id", request.request_id());
+        if let (None, Some(trace_id)) = (self.trace_id, request.trace_id()) {
+            let mut hex = [0; 32];
+            for (i, byte) in trace_id.iter().enumerate() {
+                hex[2 * i] = HEX[usize::from(byte >> 4)];
+                hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+            }
+            self.set("trace_id", std::str::from_utf8(&hex).unwrap_or_default());
+        }
     }
 
     /// Takes each id this one lacks from `outer` (the ids of an enclosing span).
@@ -195,16 +211,18 @@ fn enclosing(dispatch: &Dispatch, event: &Event<'_>) -> (Option<&'static str>, I
     let mut ids = Ids::default();
     let Some(registry) = dispatch.downcast_ref::<Registry>() else { return (None, ids) };
     let current = || registry.current_span().id().cloned();
-    let Some(span) = event.parent().cloned().or_else(current).and_then(|id| registry.span(&id)) else {
-        return (None, ids);
-    };
-    let innermost = span.name();
-    for span in span.scope() {
+    let span = event.parent().cloned().or_else(current).and_then(|id| registry.span(&id));
+    let innermost = span.as_ref().map(|span| span.name());
+    for span in span.iter().flat_map(|span| span.scope()) {
         if let Some(found) = span.extensions().get::<Ids>() {
             ids.fill_from(found);
         }
     }
-    (Some(innermost), ids)
+    if ids.request_id.is_none() {
+        // A request made without a span (`request_scope`): its ids are the thread's.
+        RequestIds::with_current(|current| ids.fill_from_request(current));
+    }
+    (innermost, ids)
 }
 
 /// RFC 3339 with microseconds, UTC.
@@ -298,5 +316,37 @@ mod tests {
         assert_eq!(line["request_id"], "req-2");
         assert_eq!(line["trace_id"], "def456");
         assert_eq!(line["span"], "request");
+    }
+    #[test]
+    fn a_line_of_a_request_without_a_span_carries_its_ids() {
+        use tracing_subscriber::Layer;
+        let buffer = Buffer::default();
+        let sink = buffer.clone();
+        let owner = Arc::default();
+        let output = tracing_subscriber::fmt::layer()
+            .event_format(JsonLines { redact: Vec::new().into(), owner: Arc::clone(&owner) })
+            .with_writer(move || sink.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+        let subscriber = Dispatch::new(tracing_subscriber::registry().with(IdsLayer).with(output));
+        owner.set(subscriber.downgrade()).unwrap();
+        let mut trace_id = [0; 16];
+        trace_id[0] = 0xab;
+        trace_id[15] = 0x01;
+        tracing::dispatcher::with_default(&subscriber, || {
+            RequestIds::new("req-3", Some(trace_id)).scope(|| tracing::error!("store failed"));
+            RequestIds::new("req-4", None).scope(|| {
+                tracing::info_span!("db").in_scope(|| tracing::warn!("slow"));
+            });
+            tracing::warn!("outside any request");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0]["request_id"], "req-3");
+        assert_eq!(lines[0]["trace_id"], "ab000000000000000000000000000001");
+        assert!(lines[0].get("span").is_none(), "no span: {}", lines[0]);
+        assert_eq!((&lines[1]["request_id"], &lines[1]["span"]), (&Value::from("req-4"), &Value::from("db")));
+        assert!(lines[1].get("trace_id").is_none(), "tracing off: no trace id: {}", lines[1]);
+        assert!(lines[2].get("request_id").is_none(), "{}", lines[2]);
     }
 }
