@@ -1,15 +1,18 @@
 //! The layers around the routes. [`essentials`] puts on the ones every request passes through,
 //! outermost first: request context (id and span, `request_context`), security headers
 //! (`security_headers`), CORS (`cors`), entity tags (`etag`) and compression, load shedding
-//! (`load_shed`), decompression, panic recovery, the request timeout (`timeout`) and body limits,
+//! (`load_shed`), decompression (`codings`, with compression), panic recovery and the request
+//! timeout (`guard`) and body limits,
 //! then, when configured, authentication (`crate::auth`) and the rate limit (`rate_limit`).
 //! Per route: `per_route` (HEAD refusal, RED metrics), `idempotency` (`Idempotency-Key` on the
 //! creating POSTs); `fallback` answers unknown paths and methods.
 
 mod body_deadline;
+mod codings;
 mod cors;
 mod etag;
 pub mod fallback;
+mod guard;
 pub mod idempotency;
 pub mod load_shed;
 mod on_response;
@@ -17,24 +20,19 @@ pub mod per_route;
 pub mod rate_limit;
 mod request_context;
 mod security_headers;
-mod timeout;
 
 pub use request_context::RequestId;
 
-use crate::error::ApiError;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use on_response::OnResponseLayer;
 use pfs_platform::Config;
 use std::sync::Arc;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
-use tower_http::decompression::RequestDecompressionLayer;
 
 /// Wraps `routes` in the essential layers, then, when configured, the rate limiter and
 /// authentication inside them.
@@ -65,29 +63,26 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
     // clones of everything inside them (and a boxed future each) on every request. Every layer
     // here is a service with a future of its own type: axum's `from_fn` and `map_response`
     // clone the stack inside them and box futures per request too (docs/BENCHMARKS.md).
-    // Outermost first; `map_response(into_response)` turns tower-http's body types back into
-    // axum's `Body` where the next layer out expects it.
+    // Outermost first. Every layer answers axum's `Response`: tower-http's own body types are
+    // boxed back into `Body` only on the rare paths that use them (`codings`).
     let stack = ServiceBuilder::new()
         // Outermost, so even a 413 or a timeout carries an id.
         .layer(request_context::RequestContextLayer)
         .layer(OnResponseLayer::new(move |response: &mut Response| security.apply(response)))
         .layer(cors::layer(&config.server.cors_allowed_origins))
         .layer(OnResponseLayer::new(etag::suffix_encoding))
-        .map_response(IntoResponse::into_response)
         // Level 4 for every codec: most of the size reduction for a fraction of the CPU of the
         // defaults (brotli's can be 11, far too slow for responses built per request).
-        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)).compress_when(compress_when))
+        .layer(codings::NegotiatedCompressionLayer::new(
+            CompressionLayer::new().quality(CompressionLevel::Precise(4)).compress_when(compress_when.clone()),
+            compress_when,
+        ))
         .layer(etag::EtagLayer)
         // Outside decompression and the timeout: a shed request costs no work and no wait.
         .option_layer(shed)
-        .map_response(IntoResponse::into_response)
-        .layer(RequestDecompressionLayer::new())
-        .map_request(|req: axum::http::Request<_>| req.map(Body::new))
-        .map_response(IntoResponse::into_response)
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal { detail: crate::error::V1_FAILURE, source: None }.into_response()
-        }))
-        .layer(timeout::TimeoutLayer::new(config.server.request_timeout))
+        .layer(codings::DecompressionLayer)
+        // Panics and the request timeout; room for the headers every layer above adds.
+        .layer(guard::GuardLayer::new(config.server.request_timeout))
         .layer(body_deadline::BodyDeadlineLayer::new(reliability.body_read_timeout))
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes));
     routes.layer(stack)

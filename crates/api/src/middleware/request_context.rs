@@ -14,12 +14,8 @@ use tracing::Level;
 
 /// Headers a caller may carry its id in, in the original's order of preference. Names, not
 /// strings: a lookup by `&str` parses and validates the name on every request.
-const INCOMING: [HeaderName; 4] = [
-    REQUEST_ID,
-    CORRELATION_ID,
-    HeaderName::from_static("x-trace-id"),
-    HeaderName::from_static("request-id"),
-];
+const INCOMING: [HeaderName; 4] =
+    [REQUEST_ID, CORRELATION_ID, HeaderName::from_static("x-trace-id"), HeaderName::from_static("request-id")];
 
 /// Ids longer than this, or with characters outside visible ASCII, are replaced: they end up
 /// in every log line, so they must not be able to forge or flood one.
