@@ -84,7 +84,10 @@ mod tests {
         outer.scope(|| {
             assert_eq!(RequestIds::with_current(|ids| ids.request_id().to_owned()).as_deref(), Some("outer"));
             inner.scope(|| {
-                assert_eq!(RequestIds::with_current(|ids| (ids.request_id().to_owned(), ids.trace_id())).unwrap(), ("inner".to_owned(), None));
+                assert_eq!(
+                    RequestIds::with_current(|ids| (ids.request_id().to_owned(), ids.trace_id())).unwrap(),
+                    ("inner".to_owned(), None)
+                );
             });
             assert_eq!(RequestIds::with_current(RequestIds::trace_id).flatten(), Some([7; 16]));
         });
