@@ -231,6 +231,8 @@ async fn run_thread(shared: Arc<Level>, workers: usize) -> anyhow::Result<Outcom
 async fn worker(shared: Arc<Level>) -> anyhow::Result<Outcome> {
     let target = &shared.target;
     let mut connection = target.connection();
+    // Allocated before the start: the measured time (and CPU) does not pay for it.
+    let mut outcome = Outcome::new();
     let mut warm_up_error = None;
     for _ in 0..shared.warmup {
         if let Err(err) = target.send(&mut connection).await {
@@ -244,7 +246,6 @@ async fn worker(shared: Arc<Level>) -> anyhow::Result<Outcome> {
     if let Some(err) = warm_up_error {
         return Err(err.context("warm-up request failed"));
     }
-    let mut outcome = Outcome::new();
     if shared.warm_up_failed.load(Ordering::Relaxed) {
         return Ok(outcome);
     }
