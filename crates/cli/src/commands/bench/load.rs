@@ -13,7 +13,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, oneshot};
+use tokio::task::JoinSet;
 
 /// One concurrency level's outcome; also the line format of `--out` files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,11 +90,40 @@ pub async fn run(opts: RunOpts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What one worker brings back.
+/// What one worker (and then one thread, and then the level) brings back.
 struct Outcome {
     latencies: Histogram<u64>,
     errors: u64,
     records: Vec<Record>,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self { latencies: histogram(), errors: 0, records: Vec::new() }
+    }
+
+    fn absorb(&mut self, other: Self) -> anyhow::Result<()> {
+        self.latencies.add(other.latencies)?;
+        self.errors += other.errors;
+        self.records.extend(other.records);
+        Ok(())
+    }
+}
+
+/// What every worker of a level shares: the scenario, the plan, and the two barriers that start
+/// the measured phase together (`warmed` gathers the workers once warm, `go` releases them
+/// once the cache counters have been read).
+struct Level {
+    target: Arc<Target>,
+    warmed: Barrier,
+    go: Barrier,
+    warm_up_failed: AtomicBool,
+    /// Requests handed out so far, when the level runs for a request count.
+    sent: AtomicU64,
+    warmup: u64,
+    total: u64,
+    duration: Option<Duration>,
+    recording: bool,
 }
 
 async fn level(
@@ -102,75 +132,28 @@ async fn level(
     opts: &RunOpts,
     concurrency: u64,
 ) -> anyhow::Result<RunResult> {
-    // Every worker warms its own connection, then all start together once the cache counters
-    // have been read: `warmed` gathers them, `go` releases them.
-    let warmed = Arc::new(Barrier::new(concurrency as usize + 1));
-    let go = Arc::new(Barrier::new(concurrency as usize + 1));
-    let warm_up_failed = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let (recording, warmup, total, duration) = (opts.record.is_some(), opts.warmup, opts.requests, opts.duration);
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (target, sent, warmed, go, failed) =
-                (target.clone(), sent.clone(), warmed.clone(), go.clone(), warm_up_failed.clone());
-            tokio::spawn(async move {
-                let mut connection = target.connection();
-                let mut warm_up_error = None;
-                for _ in 0..warmup {
-                    if let Err(err) = target.send(&mut connection).await {
-                        failed.store(true, Ordering::Relaxed);
-                        warm_up_error = Some(err);
-                        break;
-                    }
-                }
-                warmed.wait().await;
-                go.wait().await;
-                if let Some(err) = warm_up_error {
-                    return Err(err.context("warm-up request failed"));
-                }
-                let mut outcome = Outcome { latencies: histogram(), errors: 0, records: Vec::new() };
-                if failed.load(Ordering::Relaxed) {
-                    return Ok(outcome);
-                }
-                let deadline = duration.map(|d| Instant::now() + d);
-                let mut now = Instant::now();
-                loop {
-                    let more = match deadline {
-                        Some(deadline) => now < deadline,
-                        None => sent.fetch_add(1, Ordering::Relaxed) < total,
-                    };
-                    if !more {
-                        break;
-                    }
-                    let started = recording.then(SystemTime::now);
-                    let answer = target.send(&mut connection).await;
-                    let (start, end) = (now, Instant::now());
-                    now = end;
-                    let latency = end - start;
-                    outcome.latencies.saturating_record(latency.as_micros() as u64);
-                    outcome.errors += u64::from(!matches!(&answer, Ok(a) if response_ok(a.status)));
-                    if let Some(started) = started {
-                        outcome.records.push(Record::new(started, latency, &answer));
-                    }
-                }
-                Ok(outcome)
-            })
-        })
-        .collect();
-    warmed.wait().await;
+    let shared = Arc::new(Level {
+        target: target.clone(),
+        warmed: Barrier::new(concurrency as usize + 1),
+        go: Barrier::new(concurrency as usize + 1),
+        warm_up_failed: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        warmup: opts.warmup,
+        total: opts.requests,
+        duration: opts.duration,
+        recording: opts.record.is_some(),
+    });
+    let threads = spawn_threads(&shared, concurrency)?;
+    shared.warmed.wait().await;
     let cache_before = target.cache_counters(setup).await;
     let cpu_before = cpu_seconds();
-    go.wait().await;
+    shared.go.wait().await;
     let started = Instant::now();
-    let (mut latencies, mut errors, mut records) = (histogram(), 0, Vec::new());
+    let mut outcome = Outcome::new();
     let mut first_error = None;
-    for worker in workers {
-        match worker.await? {
-            Ok(outcome) => {
-                latencies.add(outcome.latencies)?;
-                errors += outcome.errors;
-                records.extend(outcome.records);
-            }
+    for thread in threads {
+        match thread.await.context("a load thread ended without its results")? {
+            Ok(theirs) => outcome.absorb(theirs)?,
             Err(err) => first_error = first_error.or(Some(err)),
         }
     }
@@ -181,7 +164,7 @@ async fn level(
         return Err(err);
     }
     if let Some(path) = &opts.record {
-        record::append(path, &mut records)?;
+        record::append(path, &mut outcome.records)?;
     }
     let cache_after = target.cache_counters(setup).await;
     let cache_hit_rate = match (cache_before, cache_after) {
@@ -190,9 +173,105 @@ async fn level(
         }
         _ => None,
     };
-    let mut result = summarise(opts, concurrency, &latencies, errors, elapsed, cache_hit_rate);
+    let mut result = summarise(opts, concurrency, &outcome.latencies, outcome.errors, elapsed, cache_hit_rate);
     result.client_cpu_cores = client_cpu_cores;
     Ok(result)
+}
+
+/// Starts the workers of a level on as many OS threads as there are cores (at most one per
+/// worker), each thread with a single-threaded runtime of its own, like wrk's threads: a
+/// worker is only ever woken on its own thread, and no work stealing moves it. The runtimes
+/// are built here, before any worker starts, so a failure cannot leave the barriers waiting.
+fn spawn_threads(
+    shared: &Arc<Level>,
+    concurrency: u64,
+) -> anyhow::Result<Vec<oneshot::Receiver<anyhow::Result<Outcome>>>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as u64;
+    let threads = cores.min(concurrency);
+    let runtimes = (0..threads)
+        .map(|_| tokio::runtime::Builder::new_current_thread().enable_all().build())
+        .collect::<Result<Vec<_>, _>>()
+        .context("starting the load threads' runtimes")?;
+    let mut results = Vec::new();
+    for (index, runtime) in (0..threads).zip(runtimes) {
+        // Workers index, index + threads, ...: the connections split evenly.
+        let workers = (index..concurrency).step_by(threads as usize).count();
+        let (done, result) = oneshot::channel();
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("bench-load-{index}"))
+            .spawn(move || {
+                let _ = done.send(runtime.block_on(run_thread(shared, workers)));
+            })
+            .context("starting a load thread")?;
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// One thread's workers, run to the end and merged.
+async fn run_thread(shared: Arc<Level>, workers: usize) -> anyhow::Result<Outcome> {
+    let mut tasks = JoinSet::new();
+    for _ in 0..workers {
+        tasks.spawn(worker(shared.clone()));
+    }
+    let mut outcome = Outcome::new();
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.context("a load worker panicked")? {
+            Ok(theirs) => outcome.absorb(theirs)?,
+            Err(err) => first_error = first_error.or(Some(err)),
+        }
+    }
+    first_error.map_or(Ok(outcome), Err)
+}
+
+/// One connection's closed loop: warm up, wait for the start, then send the next request as
+/// soon as the previous one is answered.
+async fn worker(shared: Arc<Level>) -> anyhow::Result<Outcome> {
+    let target = &shared.target;
+    let mut connection = target.connection();
+    // Allocated before the start: the measured time (and CPU) does not pay for it.
+    let mut outcome = Outcome::new();
+    let mut warm_up_error = None;
+    for _ in 0..shared.warmup {
+        if let Err(err) = target.send(&mut connection).await {
+            shared.warm_up_failed.store(true, Ordering::Relaxed);
+            warm_up_error = Some(err);
+            break;
+        }
+    }
+    shared.warmed.wait().await;
+    shared.go.wait().await;
+    if let Some(err) = warm_up_error {
+        return Err(err.context("warm-up request failed"));
+    }
+    if shared.warm_up_failed.load(Ordering::Relaxed) {
+        return Ok(outcome);
+    }
+    let deadline = shared.duration.map(|d| Instant::now() + d);
+    // One clock reading per request: the end of one request is the start of the next.
+    let mut now = Instant::now();
+    loop {
+        let more = match deadline {
+            Some(deadline) => now < deadline,
+            None => shared.sent.fetch_add(1, Ordering::Relaxed) < shared.total,
+        };
+        if !more {
+            break;
+        }
+        let started = shared.recording.then(SystemTime::now);
+        let answer = target.send(&mut connection).await;
+        let end = Instant::now();
+        let latency = end - now;
+        now = end;
+        outcome.latencies.saturating_record(latency.as_micros() as u64);
+        outcome.errors += u64::from(!matches!(&answer, Ok(a) if response_ok(a.status)));
+        if let Some(started) = started {
+            outcome.records.push(Record::new(started, latency, &answer));
+        }
+    }
+    Ok(outcome)
 }
 
 /// Clock ticks per second of `/proc/self/stat` CPU times: 100 on every Linux platform Rust

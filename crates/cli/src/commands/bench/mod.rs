@@ -1,17 +1,19 @@
 //! `portfolio-service bench`: measure a running service over loopback.
 //!
 //! - `bench run`: a closed-loop load driver ([`load`]) over one scenario ([`scenario`]) at one
-//!   or more concurrency levels, for a duration or a request count, one lean hyper connection
-//!   per worker ([`client`]); prints JSON and, with `--out`, writes it to a file for the
-//!   report. `--check` holds each level to the performance gate ([`check`]).
+//!   or more concurrency levels, for a duration or a request count: one keep-alive HTTP/1.1
+//!   connection per worker ([`client`], answers read by [`http1`]), the workers spread over one
+//!   single-threaded runtime per core. Prints JSON and, with `--out`, writes it to a file for
+//!   the report; `--record` keeps every request (time, latency, status, created id) as CSV
+//!   ([`record`]). `--check` holds each level to the performance gate ([`check`]).
 //! - `bench baseline`: a bare hyper server answering a fixed JSON body ([`baseline`]): the
 //!   ceiling this machine and this load driver can reach, to quote the service against.
-//!   `--record` keeps every request (time, latency, status, created id) as CSV ([`record`]).
 //! - `bench report`: Markdown with SVG latency plots from saved runs ([`report`]).
 
 mod baseline;
 mod check;
 mod client;
+mod http1;
 mod load;
 mod record;
 mod report;

@@ -2,7 +2,6 @@
 
 use super::client::{Call, Connection, Endpoint};
 use anyhow::Context;
-use hyper::Uri;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -73,15 +72,15 @@ pub struct Target {
     /// The highest offset `PageRandom` asks for: the last full page of the collection.
     deepest_offset: u64,
     /// `GET /api/v1/portfolio/{id}` for each pooled id.
-    by_id: Vec<Uri>,
+    by_id: Vec<String>,
     /// The first 20 search pages.
-    pages: Vec<Uri>,
+    pages: Vec<String>,
     /// `GET /api/v2/portfolios?name=...` for each pooled name (or one that matches nothing).
-    by_name: Vec<Uri>,
-    root: Uri,
-    health: Uri,
-    create_v1: Uri,
-    create_v2: Uri,
+    by_name: Vec<String>,
+    root: String,
+    health: String,
+    create_v1: String,
+    create_v2: String,
 }
 
 impl Target {
@@ -104,13 +103,13 @@ impl Target {
             deepest_offset: 0,
             by_id: Vec::new(),
             pages: (0..20)
-                .map(|page| endpoint.uri(&format!("/api/v2/portfolios?limit=50&offset={}", page * 50)))
+                .map(|page| endpoint.path(&format!("/api/v2/portfolios?limit=50&offset={}", page * 50)))
                 .collect(),
             by_name: Vec::new(),
-            root: endpoint.uri("/"),
-            health: endpoint.uri("/health"),
-            create_v1: endpoint.uri("/api/v1/portfolios"),
-            create_v2: endpoint.uri("/api/v2/portfolios"),
+            root: endpoint.path("/"),
+            health: endpoint.path("/health"),
+            create_v1: endpoint.path("/api/v1/portfolios"),
+            create_v2: endpoint.path("/api/v2/portfolios"),
             endpoint,
         };
         if !matches!(scenario, Scenario::Baseline | Scenario::Health) {
@@ -119,11 +118,11 @@ impl Target {
         if scenario == Scenario::PageRandom {
             target.deepest_offset = target.total(client).await?.saturating_sub(PAGE_SIZE);
         }
-        target.by_id = target.ids.iter().map(|id| target.endpoint.uri(&format!("/api/v1/portfolio/{id}"))).collect();
+        target.by_id = target.ids.iter().map(|id| target.endpoint.path(&format!("/api/v1/portfolio/{id}"))).collect();
         target.by_name =
-            target.names.iter().map(|name| target.endpoint.uri(&format!("/api/v2/portfolios?name={name}"))).collect();
+            target.names.iter().map(|name| target.endpoint.path(&format!("/api/v2/portfolios?name={name}"))).collect();
         if target.by_name.is_empty() {
-            target.by_name.push(target.endpoint.uri("/api/v2/portfolios?name=none"));
+            target.by_name.push(target.endpoint.path("/api/v2/portfolios?name=none"));
         }
         Ok(target)
     }
@@ -177,30 +176,33 @@ impl Target {
     /// Sends the next request of this scenario on `connection`; `Ok` when an answer arrived.
     pub async fn send(&self, connection: &mut Connection) -> anyhow::Result<Answer> {
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let pick = |items: &[Uri]| items[(n as usize).wrapping_mul(7919) % items.len()].clone();
+        let pick = |items: &[String]| -> usize { (n as usize).wrapping_mul(7919) % items.len() };
+        // Targets and bodies made for this request only (the others are prepared targets).
+        let (path, json);
         let (kind, call) = match self.scenario {
-            Scenario::Baseline => (RequestKind::Read, Call::get(self.root.clone())),
-            Scenario::Health => (RequestKind::Read, Call::get(self.health.clone())),
-            Scenario::GetById => (RequestKind::Read, Call::get(pick(&self.by_id))),
-            Scenario::SearchPage => (RequestKind::Read, Call::get(self.pages[(n % 20) as usize].clone())),
+            Scenario::Baseline => (RequestKind::Read, Call::get(&self.root)),
+            Scenario::Health => (RequestKind::Read, Call::get(&self.health)),
+            Scenario::GetById => (RequestKind::Read, Call::get(&self.by_id[pick(&self.by_id)])),
+            Scenario::SearchPage => (RequestKind::Read, Call::get(&self.pages[(n % 20) as usize])),
             Scenario::PageRandom => {
                 let offset = spread(n) % (self.deepest_offset + 1);
-                let uri = self.endpoint.uri(&format!("/api/v2/portfolios?limit={PAGE_SIZE}&offset={offset}"));
-                (RequestKind::Read, Call::get(uri))
+                path = self.endpoint.path(&format!("/api/v2/portfolios?limit={PAGE_SIZE}&offset={offset}"));
+                (RequestKind::Read, Call::get(&path))
             }
-            Scenario::SearchName => (RequestKind::Read, Call::get(pick(&self.by_name))),
+            Scenario::SearchName => (RequestKind::Read, Call::get(&self.by_name[pick(&self.by_name)])),
             Scenario::Bulk10 => {
                 let batch: Vec<Value> =
                     (0..10).map(|i| json!({ "name": format!("{}-{n}-{i}", self.run_tag) })).collect();
-                (RequestKind::BulkCreate, Call::post(self.create_v2.clone(), serde_json::to_vec(&batch)?, false))
+                json = serde_json::to_vec(&batch)?;
+                (RequestKind::BulkCreate, Call::post(&self.create_v2, &json, false))
             }
             Scenario::Mixed => match n % 10 {
                 0 => {
-                    let body = serde_json::to_vec(&json!({ "name": format!("{}-{n}", self.run_tag) }))?;
-                    (RequestKind::Create, Call::post(self.create_v1.clone(), body, true))
+                    json = serde_json::to_vec(&json!({ "name": format!("{}-{n}", self.run_tag) }))?;
+                    (RequestKind::Create, Call::post(&self.create_v1, &json, true))
                 }
-                1 | 2 => (RequestKind::Read, Call::get(self.pages[(n % 20) as usize].clone())),
-                _ => (RequestKind::Read, Call::get(pick(&self.by_id))),
+                1 | 2 => (RequestKind::Read, Call::get(&self.pages[(n % 20) as usize])),
+                _ => (RequestKind::Read, Call::get(&self.by_id[pick(&self.by_id)])),
             },
         };
         let reply = connection.send(&call).await?;
