@@ -150,8 +150,8 @@ mod tests {
         assert_eq!([1, 2, 3, 8, 16, 50].map(pipelined_share), [0, 1, 1, 2, 4, 4]);
     }
 
-    #[test]
-    fn the_pool_keeps_the_rest_of_the_budget() {
+    #[tokio::test]
+    async fn the_pool_keeps_the_rest_of_the_budget() {
         let settings = PostgresSettings::default();
         let store = PostgresStore::connect_lazy("postgres://u@127.0.0.1/db", &settings).unwrap();
         let pipelined = store.pipelined.as_ref().map(|p| p.connections()).unwrap();
