@@ -141,24 +141,6 @@ impl PostgresStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pipelined_reads_take_a_quarter_of_the_budget_and_at_most_four() {
-        assert_eq!([1, 2, 3, 8, 16, 50].map(pipelined_share), [0, 1, 1, 2, 4, 4]);
-    }
-
-    #[tokio::test]
-    async fn the_pool_keeps_the_rest_of_the_budget() {
-        let settings = PostgresSettings::default();
-        let store = PostgresStore::connect_lazy("postgres://u@127.0.0.1/db", &settings).unwrap();
-        let pipelined = store.pipelined.as_ref().map(|p| p.connections()).unwrap();
-        assert_eq!(pipelined + store.writer.options().get_max_connections(), settings.max_connections);
-    }
-}
-
 /// The pipelined read connections: a quarter of the server's budget, at most four (each keeps
 /// one server process busy, and a few saturate the cores a server has), none when the budget
 /// is a single connection or sqlx must make the TLS checks the URL asks for.
@@ -204,4 +186,22 @@ fn pool_options(settings: &PostgresSettings, pipelined: u32) -> PgPoolOptions {
                     .map(drop)
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pipelined_reads_take_a_quarter_of_the_budget_and_at_most_four() {
+        assert_eq!([1, 2, 3, 8, 16, 50].map(pipelined_share), [0, 1, 1, 2, 4, 4]);
+    }
+
+    #[tokio::test]
+    async fn the_pool_keeps_the_rest_of_the_budget() {
+        let settings = PostgresSettings::default();
+        let store = PostgresStore::connect_lazy("postgres://u@127.0.0.1/db", &settings).unwrap();
+        let pipelined = store.pipelined.as_ref().map(|p| p.connections()).unwrap();
+        assert_eq!(pipelined + store.writer.options().get_max_connections(), settings.max_connections);
+    }
 }
