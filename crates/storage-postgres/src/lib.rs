@@ -175,7 +175,6 @@ fn pool_options(settings: &PostgresSettings, pipelined: u32) -> PgPoolOptions {
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(settings.idle_timeout)
         .max_lifetime(settings.max_lifetime)
-        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             let statement_timeout = statement_timeout.clone();
             Box::pin(async move {
