@@ -99,12 +99,17 @@ impl PostgresStore {
             _ => (url, &primary),
         };
         let pipelined = pipelined_reads(read_url, read_options, settings, replica.is_some());
+        // The pipelined connections come out of the budget of the server they read from.
         let share = pipelined.as_ref().map_or(0, |p| p.connections());
-        let (writer_share, reader_share) = if replica.is_some() { (0, share) } else { (share, share) };
-        let writer = pool_options(settings, writer_share).connect_lazy_with(primary);
-        let reader = match replica {
-            Some(replica) => pool_options(settings, reader_share).connect_lazy_with(replica),
-            None => writer.clone(),
+        let (writer, reader) = match replica {
+            Some(replica) => (
+                pool_options(settings, 0).connect_lazy_with(primary),
+                pool_options(settings, share).connect_lazy_with(replica),
+            ),
+            None => {
+                let writer = pool_options(settings, share).connect_lazy_with(primary);
+                (writer.clone(), writer)
+            }
         };
         Ok(Self { writer, reader, replica: settings.read_url.is_some(), pipelined })
     }
