@@ -18,6 +18,29 @@ fn is_transient(err: &sqlx::Error) -> bool {
     }
 }
 
+/// The same decision for the pipelined reads' driver: a closed connection, a failed connect
+/// (refused, reset, TLS) or a timeout is transient; a server error goes by its SQLSTATE as
+/// above; anything else (a type mismatch, a protocol error) is not.
+pub(crate) fn classify_pg(err: tokio_postgres::Error) -> StoreError {
+    let transient = match err.code() {
+        Some(code) => is_transient_sqlstate(code.code()),
+        None => err.is_closed() || has_io_source(&err),
+    };
+    if transient { StoreError::Unavailable(Box::new(err)) } else { StoreError::Backend(Box::new(err)) }
+}
+
+/// tokio-postgres keeps the network error (connect, TLS handshake, read, write) as the source.
+fn has_io_source(err: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() || cause.is::<rustls::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// SQLSTATEs a retry can cure: class 08 (connection exception), class 53 (insufficient
 /// resources: too many connections, out of memory or disk), 57P01..57P03 (the server is
 /// shutting down, crashed or still starting), 40001 and 40P01 (serialization failure and

@@ -4,16 +4,23 @@
 //! - [`PostgresStore`] (this file): pools and lifecycle.
 //! - [`settings`]: [`PostgresSettings`], pool sizes and timeouts with their reasons.
 //! - `queries`: the [`PortfolioStore`](pfs_storage::PortfolioStore) implementation.
-//! - `errors`: mapping sqlx errors onto [`StoreError`](pfs_storage::StoreError).
+//! - `pipelined`: get-by-id and get-many on a few shared tokio-postgres connections.
+//! - `errors`: mapping driver errors onto [`StoreError`](pfs_storage::StoreError).
 //! - `testing` (feature `testing`): a fresh schema per test.
 //!
 //! Unlike SQLite, Postgres takes concurrent writers, so one pool serves reads and writes;
 //! row locks taken by `UPDATE ... WHERE version = $n` make optimistic locking exact under
 //! READ COMMITTED. An optional second pool reads from a replica.
+//!
+//! The lookups by id, the hot path of a service whose cache is off, do not go through a pool:
+//! a quarter of the read budget (at most two connections) is a set of pipelined tokio-postgres
+//! connections shared by every request (`pipelined`); the pool keeps the rest. The total
+//! stays `max_connections` per server.
 
 mod errors;
 mod idempotency;
 mod jobs;
+mod pipelined;
 mod queries;
 pub mod settings;
 #[cfg(feature = "testing")]
@@ -22,10 +29,12 @@ pub mod testing;
 pub use settings::PostgresSettings;
 
 use pfs_storage::{StoreError, StoreResult};
+use pipelined::{PipelinedReads, ReadConfig};
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The schema history, embedded so the binary migrates itself.
@@ -39,6 +48,9 @@ pub struct PostgresStore {
     reader: PgPool,
     /// Whether `reader` is a pool of its own; otherwise its metrics are the writer's.
     replica: bool,
+    /// Get-by-id and get-many, on the reader's server; `None` when the URL's TLS settings are
+    /// sqlx's alone or the budget is a single connection (then `reader` serves them).
+    pipelined: Option<Arc<PipelinedReads>>,
 }
 
 impl PostgresStore {
@@ -51,8 +63,9 @@ impl PostgresStore {
         let store = Self::connect_lazy(url, settings)?;
         store.reachable(settings.acquire_timeout).await?;
         let primary = PgConnectOptions::from_str(url).map_err(errors::classify)?;
-        let writer = pool_options(settings).connect_with(primary).await.map_err(errors::classify)?;
-        Self::with_writer(writer, settings)
+        let pipelined = store.pipelined.as_ref().filter(|_| !store.replica).map_or(0, |p| p.connections());
+        let writer = pool_options(settings, pipelined).connect_with(primary).await.map_err(errors::classify)?;
+        Ok(Self { writer: writer.clone(), reader: if store.replica { store.reader } else { writer }, ..store })
     }
 
     /// One connection attempt outside the pool, bounded by `timeout`. A pool's acquire retries
@@ -77,18 +90,28 @@ impl PostgresStore {
     /// background). Only a malformed URL fails here.
     pub fn connect_lazy(url: &str, settings: &PostgresSettings) -> StoreResult<Self> {
         let primary = PgConnectOptions::from_str(url).map_err(errors::classify)?;
-        Self::with_writer(pool_options(settings).connect_lazy_with(primary), settings)
-    }
-
-    fn with_writer(writer: PgPool, settings: &PostgresSettings) -> StoreResult<Self> {
-        let reader = match &settings.read_url {
-            Some(read_url) => {
-                let replica = PgConnectOptions::from_str(read_url).map_err(errors::classify)?;
-                pool_options(settings).connect_lazy_with(replica)
-            }
-            None => writer.clone(),
+        let replica = match &settings.read_url {
+            Some(read_url) => Some(PgConnectOptions::from_str(read_url).map_err(errors::classify)?),
+            None => None,
         };
-        Ok(Self { writer, reader, replica: settings.read_url.is_some() })
+        let (read_url, read_options) = match (&settings.read_url, &replica) {
+            (Some(read_url), Some(options)) => (read_url.as_str(), options),
+            _ => (url, &primary),
+        };
+        let pipelined = pipelined_reads(read_url, read_options, settings, replica.is_some());
+        // The pipelined connections come out of the budget of the server they read from.
+        let share = pipelined.as_ref().map_or(0, |p| p.connections());
+        let (writer, reader) = match replica {
+            Some(replica) => (
+                pool_options(settings, 0).connect_lazy_with(primary),
+                pool_options(settings, share).connect_lazy_with(replica),
+            ),
+            None => {
+                let writer = pool_options(settings, share).connect_lazy_with(primary);
+                (writer.clone(), writer)
+            }
+        };
+        Ok(Self { writer, reader, replica: settings.read_url.is_some(), pipelined })
     }
 
     /// Applies every pending migration. Concurrent callers serialize on sqlx's advisory lock.
@@ -123,11 +146,35 @@ impl PostgresStore {
     }
 }
 
-/// Both pools share the settings. `statement_timeout` is set with `set_config` after connect
-/// rather than in the `options` startup parameter, which connection poolers such as
-/// PgBouncer reject.
-fn pool_options(settings: &PostgresSettings) -> PgPoolOptions {
-    let max = settings.max_connections.max(1);
+/// The pipelined read connections: a quarter of the server's budget, at most two, none when
+/// the budget is a single connection or sqlx must make the TLS checks the URL asks for. Each
+/// keeps one server process busy back to back; a third or fourth one measured no faster and
+/// cost the server more per read (fewer statements per wake-up), and two already serve more
+/// than one replica's HTTP stack can ask.
+fn pipelined_reads(
+    url: &str,
+    options: &PgConnectOptions,
+    settings: &PostgresSettings,
+    replica: bool,
+) -> Option<Arc<PipelinedReads>> {
+    let share = pipelined_share(settings.max_connections);
+    if share == 0 {
+        return None;
+    }
+    let config = ReadConfig::from_url(url, options, settings.statement_timeout)?;
+    let pool_name = if replica { "reader" } else { "writer" };
+    Some(Arc::new(PipelinedReads::new(config, share, settings.acquire_timeout, settings.max_lifetime, pool_name)))
+}
+
+fn pipelined_share(max_connections: u32) -> usize {
+    if max_connections < 2 { 0 } else { (max_connections / 4).clamp(1, 2) as usize }
+}
+
+/// Both pools share the settings, less the connections `pipelined` takes from the same
+/// server. `statement_timeout` is set with `set_config` after connect rather than in the
+/// `options` startup parameter, which connection poolers such as PgBouncer reject.
+fn pool_options(settings: &PostgresSettings, pipelined: u32) -> PgPoolOptions {
+    let max = settings.max_connections.saturating_sub(pipelined).max(1);
     let statement_timeout = settings.statement_timeout.as_millis().to_string();
     PgPoolOptions::new()
         .max_connections(max)
@@ -145,4 +192,22 @@ fn pool_options(settings: &PostgresSettings) -> PgPoolOptions {
                     .map(drop)
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pipelined_reads_take_a_quarter_of_the_budget_and_at_most_two() {
+        assert_eq!([1, 2, 3, 4, 8, 10, 16, 50].map(pipelined_share), [0, 1, 1, 1, 2, 2, 2, 2]);
+    }
+
+    #[tokio::test]
+    async fn the_pool_keeps_the_rest_of_the_budget() {
+        let settings = PostgresSettings::default();
+        let store = PostgresStore::connect_lazy("postgres://u@127.0.0.1/db", &settings).unwrap();
+        let pipelined = store.pipelined.as_ref().map(|p| p.connections()).unwrap();
+        assert_eq!(pipelined + store.writer.options().get_max_connections(), settings.max_connections);
+    }
 }

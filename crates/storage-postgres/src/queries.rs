@@ -236,6 +236,9 @@ impl PortfolioStore for PostgresStore {
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        if let Some(pipelined) = &self.pipelined {
+            return pipelined.get(id).await;
+        }
         let mut conn = self.read().await?;
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id = $1"))
             .bind(id.to_hex())
@@ -246,6 +249,9 @@ impl PortfolioStore for PostgresStore {
     }
 
     async fn get_many(&self, ids: &[PortfolioId]) -> StoreResult<Vec<Portfolio>> {
+        if let Some(pipelined) = &self.pipelined {
+            return pipelined.get_many(ids).await;
+        }
         let ids: Vec<String> = ids.iter().map(PortfolioId::to_hex).collect();
         let mut conn = self.read().await?;
         let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM portfolio WHERE id = ANY($1)"))
@@ -326,13 +332,30 @@ impl PortfolioStore for PostgresStore {
     }
 
     async fn close(&self) {
+        if let Some(pipelined) = &self.pipelined {
+            pipelined.close();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
 
+    /// The pipelined read connections count in the pool of their server: `max` stays the
+    /// configured budget, and what the dashboards show is every connection to that server.
     fn pool_stats(&self) -> Vec<PoolStats> {
+        let with_pipelined = |mut stats: PoolStats| {
+            if let Some(pipelined) = self.pipelined.as_ref().map(|p| p.stats()) {
+                stats.used += pipelined.used;
+                stats.idle += pipelined.idle;
+                stats.max += pipelined.max;
+            }
+            stats
+        };
         let writer = pfs_storage::pool::sqlx_stats(&self.writer, "writer");
-        if self.replica { vec![writer, pfs_storage::pool::sqlx_stats(&self.reader, "reader")] } else { vec![writer] }
+        if self.replica {
+            vec![writer, with_pipelined(pfs_storage::pool::sqlx_stats(&self.reader, "reader"))]
+        } else {
+            vec![with_pipelined(writer)]
+        }
     }
 }
 
