@@ -90,9 +90,7 @@ impl SqliteStore {
             .await
             .map_err(errors::classify)?;
         let (point_readers, sqlx_readers) = split_readers(settings.max_read_connections);
-        let point = database_file(&writer)
-            .await?
-            .map(|path| Arc::new(PointReader::new(path, point_readers, settings.busy_timeout)));
+        let point = database_file(&writer).await?.map(|path| Arc::new(PointReader::new(path, point_readers)));
         let reader = SqlitePoolOptions::new()
             .max_connections(sqlx_readers)
             .min_connections(1)

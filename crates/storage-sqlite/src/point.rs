@@ -8,6 +8,10 @@
 //! one is held for the length of one statement and the pool never needs a queue of waiters.
 //! When every connection is out (more threads reading at once than the pool holds), or the pool
 //! is closed, [`PointReader::checkout`] says so and the caller reads through sqlx instead.
+//! These connections never wait on SQLite's locks either (no busy timeout): waiting would
+//! block a runtime thread. A WAL reader is refused only in rare moments (a recovery, a
+//! checkpoint resetting the log); the read then reports `Unavailable` at once and the caller
+//! reads through sqlx, whose connection thread waits out the lock.
 //!
 //! Each read is one autocommit statement, whose read transaction ends when the statement is
 //! reset (a cached statement is reset when it goes back to the cache), so no snapshot outlives
@@ -35,7 +39,6 @@ pub(crate) const MAX_MANY: usize = 64;
 /// A fixed-size pool of read-only connections to one database file, opened on first need.
 pub(crate) struct PointReader {
     path: PathBuf,
-    busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
     opened: AtomicU32,
     max: u32,
@@ -49,11 +52,10 @@ impl fmt::Debug for PointReader {
 }
 
 impl PointReader {
-    pub(crate) fn new(path: PathBuf, max: u32, busy_timeout: Duration) -> Self {
+    pub(crate) fn new(path: PathBuf, max: u32) -> Self {
         let max = max.max(1);
         Self {
             path,
-            busy_timeout,
             idle: Mutex::new(Vec::with_capacity(max as usize)),
             opened: AtomicU32::new(0),
             max,
@@ -87,7 +89,8 @@ impl PointReader {
         // NO_MUTEX: a connection is only ever used by the one thread that checked it out.
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(classify)?;
-        conn.busy_timeout(self.busy_timeout).map_err(classify)?;
+        // rusqlite sets a 5 s busy timeout on open; see the module comment for why none.
+        conn.busy_timeout(Duration::ZERO).map_err(classify)?;
         Ok(conn)
     }
 
@@ -190,7 +193,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x); PRAGMA journal_mode = WAL;").unwrap();
-        (PointReader::new(path, max, Duration::from_millis(10)), dir)
+        (PointReader::new(path, max), dir)
     }
 
     #[test]
@@ -224,10 +227,24 @@ mod tests {
     #[test]
     fn a_file_that_cannot_be_opened_is_a_backend_error_and_frees_its_slot() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = PointReader::new(dir.path().join("missing"), 1, Duration::ZERO);
+        let pool = PointReader::new(dir.path().join("missing"), 1);
         let err = pool.checkout().unwrap().err().unwrap();
         assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
         assert_eq!(pool.stats(), (0, 0, 1));
+    }
+
+    /// A writer holding an exclusive lock (here `locking_mode = EXCLUSIVE`) refuses readers:
+    /// the point read says so at once instead of sleeping on the runtime thread.
+    #[test]
+    fn a_locked_database_is_reported_transient_without_waiting() {
+        let (pool, dir) = reader(1);
+        let writer = Connection::open(dir.path().join("db")).unwrap();
+        writer.execute_batch("PRAGMA locking_mode = EXCLUSIVE; INSERT INTO t VALUES (1);").unwrap();
+        let started = Instant::now();
+        let lease = pool.checkout().unwrap().unwrap();
+        let err = lease.conn().query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)).map_err(classify);
+        assert!(err.unwrap_err().is_transient());
+        assert!(started.elapsed() < Duration::from_secs(1), "no busy wait: {:?}", started.elapsed());
     }
 
     #[test]

@@ -116,9 +116,17 @@ impl SqliteStore {
         pfs_storage::pool::acquire(&self.writer, "writer").await.map_err(classify)
     }
 
-    /// A connection for a point read on this thread; `None` means read through sqlx instead.
-    fn point_lease(&self) -> Option<StoreResult<point::Lease<'_>>> {
-        self.point.as_deref()?.checkout()
+    /// `read` on this thread, on a point-read connection. `None` means read through sqlx
+    /// instead: no connection was free, or SQLite refused the read for a moment (a lock that
+    /// sqlx's connection thread can wait out without holding up this one).
+    fn point_read<T>(&self, read: impl FnOnce(&point::Lease<'_>) -> StoreResult<T>) -> Option<StoreResult<T>> {
+        match self.point.as_deref()?.checkout()? {
+            Ok(lease) => match read(&lease) {
+                Err(err) if err.is_transient() => None,
+                done => Some(done),
+            },
+            Err(err) => Some(Err(err)),
+        }
     }
 
     async fn read(&self) -> StoreResult<PoolConnection<Sqlite>> {
@@ -203,9 +211,9 @@ impl PortfolioStore for SqliteStore {
             return Ok(Vec::new());
         }
         if ids.len() <= point::MAX_MANY
-            && let Some(lease) = self.point_lease()
+            && let Some(found) = self.point_read(|lease| lease.get_many(ids))
         {
-            return lease?.get_many(ids);
+            return found;
         }
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio WHERE id IN ("));
         let mut list = query.separated(", ");
@@ -219,8 +227,8 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
-        if let Some(lease) = self.point_lease() {
-            return lease?.get(id);
+        if let Some(found) = self.point_read(|lease| lease.get(id)) {
+            return found;
         }
         let mut conn = self.read().await?;
         let row = sqlx::query("SELECT id, name, date_created, version FROM portfolio WHERE id = ?")
