@@ -3,23 +3,29 @@
 //! # Layout
 //! - [`SqliteStore`] (this file): pools and lifecycle.
 //! - `queries`: the [`PortfolioStore`](pfs_storage::PortfolioStore) implementation.
+//! - `point`: reads by primary key on the calling thread (rusqlite).
 //! - `errors`: mapping sqlx errors onto [`StoreError`](pfs_storage::StoreError).
 //!
 //! SQLite allows one writer at a time. Rather than let several pooled connections fight over
 //! the write lock (and spin in `busy_timeout`), writes go through a pool of exactly one
 //! connection and reads through a separate read-only pool; in WAL mode readers never block
-//! the writer and always see its committed transactions.
+//! the writer and always see its committed transactions. Reads by primary key skip sqlx's
+//! connection threads and run on the caller's, on a pool of their own (`point`); the read
+//! connections of `max_read_connections` are shared between the two reader pools.
 
 mod errors;
 mod idempotency;
 mod jobs;
+mod point;
 mod queries;
 
 use pfs_storage::StoreResult;
+use point::PointReader;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The schema history, embedded so the binary migrates itself.
@@ -29,7 +35,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct SqliteSettings {
     /// Read-only connections. SQLite reads run in parallel, so about one per core is enough;
-    /// more only adds memory (each connection has its own page cache).
+    /// more only adds memory (each connection has its own page cache). Up to one per core
+    /// (and at least one) serve the reads by primary key, the rest (at least one) sqlx's
+    /// reader pool.
     pub max_read_connections: u32,
     /// How long a request waits for a free connection before the store reports unavailable.
     pub acquire_timeout: Duration,
@@ -43,11 +51,23 @@ impl Default for SqliteSettings {
     }
 }
 
-/// A SQLite database with a single-connection writer pool and a read-only reader pool.
+/// A SQLite database with a single-connection writer pool and two read-only reader pools.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// `None` for an in-memory database, which another connection could not open.
+    point: Option<Arc<PointReader>>,
+}
+
+/// How `max_read_connections` is split: (point reads, sqlx reader). A point read holds its
+/// connection without yielding, so there are never more in use than threads running tasks:
+/// one per core is enough, and the rest serve searches and listings, which hold theirs across
+/// awaits.
+fn split_readers(max_read_connections: u32) -> (u32, u32) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    let point = cores.min(max_read_connections.saturating_sub(1)).max(1);
+    (point, max_read_connections.saturating_sub(point).max(1))
 }
 
 impl SqliteStore {
@@ -69,14 +89,16 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(errors::classify)?;
+        let (point_readers, sqlx_readers) = split_readers(settings.max_read_connections);
+        let point = database_file(&writer).await?.map(|path| Arc::new(PointReader::new(path, point_readers)));
         let reader = SqlitePoolOptions::new()
-            .max_connections(settings.max_read_connections.max(1))
+            .max_connections(sqlx_readers)
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(base.read_only(true))
             .await
             .map_err(errors::classify)?;
-        Ok(Self { writer, reader })
+        Ok(Self { writer, reader, point })
     }
 
     /// Opens the database file at `path`, creating parent directories.
@@ -116,5 +138,30 @@ impl SqliteStore {
     /// The writer pool, for tests that inspect the schema.
     pub fn pool(&self) -> &SqlitePool {
         &self.writer
+    }
+}
+
+/// The file the writer opened, as SQLite resolved the URL; `None` for an in-memory database.
+async fn database_file(writer: &SqlitePool) -> StoreResult<Option<PathBuf>> {
+    let file: String = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .fetch_one(writer)
+        .await
+        .map_err(errors::classify)?;
+    Ok(Some(PathBuf::from(file)).filter(|path| !path.as_os_str().is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_readers;
+
+    #[test]
+    fn the_read_connections_are_split_without_leaving_either_pool_empty() {
+        for max in 2..=40 {
+            let (point, sqlx) = split_readers(max);
+            assert!(point >= 1 && sqlx >= 1, "{max}: ({point}, {sqlx})");
+            assert_eq!(point + sqlx, max, "the configured total holds");
+        }
+        assert_eq!(split_readers(1), (1, 1), "one connection each at the least");
+        assert_eq!(split_readers(0), (1, 1));
     }
 }

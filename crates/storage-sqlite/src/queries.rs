@@ -1,6 +1,6 @@
 //! The [`PortfolioStore`] implementation: one statement (or one transaction) per call.
 
-use crate::{SqliteStore, errors::classify};
+use crate::{SqliteStore, errors::classify, point};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use pfs_domain::{Keyset, NameFilter, PageRequest, Portfolio, PortfolioChanges, PortfolioId, Timestamp, Version};
@@ -116,6 +116,19 @@ impl SqliteStore {
         pfs_storage::pool::acquire(&self.writer, "writer").await.map_err(classify)
     }
 
+    /// `read` on this thread, on a point-read connection. `None` means read through sqlx
+    /// instead: no connection was free, or SQLite refused the read for a moment (a lock that
+    /// sqlx's connection thread can wait out without holding up this one).
+    fn point_read<T>(&self, read: impl FnOnce(&point::Lease<'_>) -> StoreResult<T>) -> Option<StoreResult<T>> {
+        match self.point.as_deref()?.checkout()? {
+            Ok(lease) => match read(&lease) {
+                Err(err) if err.is_transient() => None,
+                done => Some(done),
+            },
+            Err(err) => Some(Err(err)),
+        }
+    }
+
     async fn read(&self) -> StoreResult<PoolConnection<Sqlite>> {
         pfs_storage::pool::acquire(&self.reader, "reader").await.map_err(classify)
     }
@@ -197,6 +210,11 @@ impl PortfolioStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        if ids.len() <= point::MAX_MANY
+            && let Some(found) = self.point_read(|lease| lease.get_many(ids))
+        {
+            return found;
+        }
         let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM portfolio WHERE id IN ("));
         let mut list = query.separated(", ");
         for id in ids {
@@ -209,6 +227,9 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn get(&self, id: PortfolioId) -> StoreResult<Option<Portfolio>> {
+        if let Some(found) = self.point_read(|lease| lease.get(id)) {
+            return found;
+        }
         let mut conn = self.read().await?;
         let row = sqlx::query("SELECT id, name, date_created, version FROM portfolio WHERE id = ?")
             .bind(id.to_hex())
@@ -285,14 +306,23 @@ impl PortfolioStore for SqliteStore {
     }
 
     async fn close(&self) {
+        if let Some(point) = &self.point {
+            point.close();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
-        vec![
-            pfs_storage::pool::sqlx_stats(&self.writer, "writer"),
-            pfs_storage::pool::sqlx_stats(&self.reader, "reader"),
-        ]
+        // Both reader pools are one to the dashboard and the exhaustion alert: together they
+        // are the read connections configured.
+        let mut reader = pfs_storage::pool::sqlx_stats(&self.reader, "reader");
+        if let Some(point) = &self.point {
+            let (used, idle, max) = point.stats();
+            reader.used += used;
+            reader.idle += idle;
+            reader.max += max;
+        }
+        vec![pfs_storage::pool::sqlx_stats(&self.writer, "writer"), reader]
     }
 }
