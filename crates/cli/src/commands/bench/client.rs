@@ -186,3 +186,70 @@ fn still_open(stream: &TcpStream) -> bool {
     let mut probe = [0_u8; 1];
     matches!(stream.try_read(&mut probe), Err(err) if err.kind() == std::io::ErrorKind::WouldBlock)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A server that reads each request whole and, per connection, answers the first `answers`
+    /// of them, then closes without a word; returns its URL and the requests it read.
+    async fn server(answers: usize) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let read = Arc::new(AtomicUsize::new(0));
+        let counter = read.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    for answered in 0..=answers {
+                        let mut request = Vec::new();
+                        while !request.ends_with(b"\r\n\r\n") && !request.ends_with(b"}") {
+                            if stream.read_buf(&mut request).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        if answered == answers {
+                            return;
+                        }
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                    }
+                });
+            }
+        });
+        (url, read)
+    }
+
+    #[tokio::test]
+    async fn a_get_the_server_dropped_unanswered_is_sent_again_on_a_fresh_connection() {
+        let (url, read) = server(2).await;
+        let endpoint = Endpoint::resolve(&url).await.unwrap();
+        let mut connection = Connection::new(endpoint.clone());
+        let path = endpoint.path("/");
+        for _ in 0..5 {
+            let reply = connection.send(&Call::get(&path)).await.expect("every GET answered");
+            assert_eq!(reply.status, 200);
+        }
+        // Requests 3 and 5 are each the third on their connection: dropped, then sent again.
+        assert_eq!(read.load(Ordering::SeqCst), 7);
+    }
+
+    #[tokio::test]
+    async fn a_post_that_may_have_been_processed_is_never_sent_twice() {
+        let (url, read) = server(1).await;
+        let endpoint = Endpoint::resolve(&url).await.unwrap();
+        let mut connection = Connection::new(endpoint.clone());
+        let path = endpoint.path("/api/v1/portfolios");
+        connection.send(&Call::get(&path)).await.expect("the first request is answered");
+        // The second on a reused connection: read by the server, then dropped unanswered.
+        let failed = connection.send(&Call::post(&path, b"{}", true)).await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(read.load(Ordering::SeqCst), 2, "the POST reached the server once");
+    }
+}
