@@ -24,7 +24,8 @@ cargo build --release -p portfolio-service >/dev/null
 bin=target/release/portfolio-service
 runs="$work/runs.jsonl"
 python3 scripts/make-sample-export.py 10000 > "$work/sample.json"
-psql -qX "$PG" -c "CREATE SCHEMA $schema" >/dev/null
+# pg_trgm in `public` first, or the migration would create it in this schema (first on its path).
+psql -qX "$PG" -c "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public" -c "CREATE SCHEMA $schema" >/dev/null
 declare -A urls=(
   [sqlite]="sqlite://$work/bench.db"
   [postgres]="$PG?options=-c%20search_path%3D$schema,public"

@@ -49,7 +49,9 @@ declare -A ports urls scenarios
 python3 scripts/make-sample-export.py "$PORTFOLIOS" > "$work/sample.json"
 sqlite="sqlite://$work/bench.db"
 PORTFOLIO_LOG_LEVEL=error PORTFOLIO_DATABASE_URL="$sqlite" "$bin" import --batch-size 5000 "$work/sample.json" >/dev/null
-if psql -qX "$PG" -c "CREATE SCHEMA $schema" >/dev/null 2>&1; then
+# pg_trgm in `public` first: the migration's `CREATE EXTENSION IF NOT EXISTS` would otherwise put
+# it in the benchmark's schema (first on its search path), where other schemas cannot see it.
+if psql -qX "$PG" -c "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public" -c "CREATE SCHEMA $schema" >/dev/null 2>&1; then
   with_postgres=1
   postgres="$PG?options=-c%20search_path%3D$schema,public"
   PORTFOLIO_LOG_LEVEL=error PORTFOLIO_DATABASE_URL="$postgres" "$bin" import --batch-size 5000 "$work/sample.json" >/dev/null
