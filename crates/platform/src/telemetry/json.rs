@@ -292,8 +292,8 @@ mod tests {
         assert!(!text.contains("hunter2"));
     }
 
-    #[test]
-    fn a_warning_carries_the_ids_of_a_request_span_its_level_filters_out() {
+    /// JSON lines at WARN into a buffer, with the request ids layer: what production logs.
+    fn json_lines_at_warn() -> (Buffer, Dispatch) {
         use tracing_subscriber::Layer;
         let buffer = Buffer::default();
         let sink = buffer.clone();
@@ -304,6 +304,12 @@ mod tests {
             .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
         let subscriber = Dispatch::new(tracing_subscriber::registry().with(IdsLayer).with(output));
         owner.set(subscriber.downgrade()).unwrap();
+        (buffer, subscriber)
+    }
+
+    #[test]
+    fn a_warning_carries_the_ids_of_a_request_span_its_level_filters_out() {
+        let (buffer, subscriber) = json_lines_at_warn();
         tracing::dispatcher::with_default(&subscriber, || {
             let span = tracing::info_span!("request", request_id = "req-2", trace_id = "def456");
             let _entered = span.enter();
@@ -317,18 +323,10 @@ mod tests {
         assert_eq!(line["trace_id"], "def456");
         assert_eq!(line["span"], "request");
     }
+
     #[test]
     fn a_line_of_a_request_without_a_span_carries_its_ids() {
-        use tracing_subscriber::Layer;
-        let buffer = Buffer::default();
-        let sink = buffer.clone();
-        let owner = Arc::default();
-        let output = tracing_subscriber::fmt::layer()
-            .event_format(JsonLines { redact: Vec::new().into(), owner: Arc::clone(&owner) })
-            .with_writer(move || sink.clone())
-            .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
-        let subscriber = Dispatch::new(tracing_subscriber::registry().with(IdsLayer).with(output));
-        owner.set(subscriber.downgrade()).unwrap();
+        let (buffer, subscriber) = json_lines_at_warn();
         let mut trace_id = [0; 16];
         trace_id[0] = 0xab;
         trace_id[15] = 0x01;
