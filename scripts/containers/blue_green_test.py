@@ -90,17 +90,11 @@ class BlueGreenHAProxy:
             and name[1] != "BACKEND"))
 
     command = harness.HAProxy.command
+    stat_rows = harness.HAProxy.stat_rows
 
     def stats(self):
         """(proxy, server) -> the `show stat` row."""
-        lines = self.command("show stat").splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        rows = {}
-        for line in lines[1:]:
-            if line.strip():
-                row = dict(zip(header, line.split(",")))
-                rows[(row["pxname"], row["svname"])] = row
-        return rows
+        return {(row["pxname"], row["svname"]): row for row in self.stat_rows()}
 
     def live(self):
         for line in self.command(f"show map {self.map_path}").splitlines():

@@ -234,16 +234,15 @@ class HAProxy:
             s.sendall(text.encode() + b"\n")
             return s.makefile().read()
 
-    def stats(self):
-        """Per server (and FRONTEND/BACKEND): the `show stat` row as a dict."""
+    def stat_rows(self):
+        """Every row of `show stat` (servers, FRONTEND and BACKEND of each proxy) as a dict."""
         lines = self.command("show stat").splitlines()
         header = lines[0].lstrip("# ").split(",")
-        rows = {}
-        for line in lines[1:]:
-            if line.strip():
-                row = dict(zip(header, line.split(",")))
-                rows[row["svname"]] = row
-        return rows
+        return [dict(zip(header, line.split(","))) for line in lines[1:] if line.strip()]
+
+    def stats(self):
+        """Per server (and FRONTEND/BACKEND): the `show stat` row as a dict."""
+        return {row["svname"]: row for row in self.stat_rows()}
 
     def remove_endpoint(self, slot):
         """What endpoint removal does: no new request reaches the replica."""

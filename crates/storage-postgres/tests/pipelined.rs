@@ -8,12 +8,7 @@ use pfs_storage_postgres::{PostgresSettings, PostgresStore};
 use std::time::Duration;
 
 fn portfolio(name: &str) -> Portfolio {
-    Portfolio {
-        id: PortfolioId::generate(),
-        name: name.to_owned(),
-        date_created: Timestamp::from_millis(1_700_000_000_123).unwrap(),
-        version: Version(1),
-    }
+    Portfolio::new(name.to_owned(), Some(Timestamp::from_millis(1_700_000_000_123).unwrap()), Version(1))
 }
 
 #[tokio::test]

@@ -14,12 +14,7 @@ async fn fresh() -> (SqliteStore, tempfile::TempDir) {
 }
 
 fn portfolio(name: &str) -> Portfolio {
-    Portfolio {
-        id: PortfolioId::generate(),
-        name: name.to_owned(),
-        date_created: Timestamp::from_millis(1_700_000_000_000).unwrap(),
-        version: Version(1),
-    }
+    Portfolio::new(name.to_owned(), Some(Timestamp::from_millis(1_700_000_000_000).unwrap()), Version(1))
 }
 
 /// Each write is read back at once: a snapshot kept open between reads would answer with the
