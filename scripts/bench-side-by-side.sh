@@ -2,6 +2,8 @@
 # The service against bare hyper, side by side in one run, measured by wrk and by the service's
 # own `bench run` under the same load (docs/BENCHMARKS.md, "Side by side with bare hyper"):
 #   - bare hyper answering a fixed JSON body (`portfolio-service bench baseline`): the limit;
+#   - bare hyper answering what `/health` answers, headers and body (`--answer-from`): what the
+#     response itself costs on the wire, the bound of the `/health` row;
 #   - `GET /health` (the whole HTTP stack, no storage);
 #   - `GET /api/v1/portfolio/{id}` with the read cache on (SQLite);
 #   - the same with the cache off, on SQLite and on PostgreSQL.
@@ -11,6 +13,9 @@
 # round. Prints the medians, the ratios to bare hyper (median of each round's ratio), the bench
 # client's share of wrk on bare hyper and its CPU, as the Markdown table the doc quotes; raw rows
 # in $OUT/side-by-side.jsonl. PostgreSQL is skipped (and said so) when it does not answer.
+# BEFORE=path of an earlier build's binary adds its PostgreSQL cache-off row, the same load on
+# the same machine in the same run (e.g. a build of the commit before a change, made in a
+# `git worktree` of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-7}"
@@ -35,11 +40,11 @@ trap cleanup EXIT
 cargo build --release -p portfolio-service >/dev/null
 bin=target/release/portfolio-service
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-serve() { # serve NAME ENV...: a production-profile server; sets ports[NAME]
+serve() { # [SERVE_BIN=binary] serve NAME ENV...: a production-profile server; sets ports[NAME]
   local name=$1; shift
   local port; port=$(free_port)
   env PORTFOLIO_ENV=production PORTFOLIO_LOG_LEVEL=error PORTFOLIO_HOST=127.0.0.1 PORTFOLIO_PORT="$port" \
-    "$@" "$bin" serve >"$work/$name.log" 2>&1 &
+    "$@" "${SERVE_BIN:-$bin}" serve >"$work/$name.log" 2>&1 &
   pids+=($!)
   until curl -sf -o /dev/null "http://127.0.0.1:$port/health/ready"; do sleep 0.05; done
   ports[$name]=$port
@@ -65,20 +70,28 @@ pids+=($!)
 until curl -sf -o /dev/null "http://127.0.0.1:${ports[baseline]}/"; do sleep 0.05; done
 serve cached PORTFOLIO_DATABASE_URL="$sqlite"
 serve sqlite_off PORTFOLIO_DATABASE_URL="$sqlite" PORTFOLIO_CACHE__ENABLED=false
-targets=(baseline health cached sqlite_off)
+ports[health_answer]=$(free_port)
+"$bin" bench baseline --port "${ports[health_answer]}" --answer-from "http://127.0.0.1:${ports[cached]}/health" 2>/dev/null &
+pids+=($!)
+until curl -sf -o /dev/null "http://127.0.0.1:${ports[health_answer]}/"; do sleep 0.05; done
+targets=(baseline health_answer health cached sqlite_off)
 if [ -n "$with_postgres" ]; then
   serve postgres_off PORTFOLIO_DATABASE_URL="$postgres" PORTFOLIO_CACHE__ENABLED=false
   targets+=(postgres_off)
+  if [ -n "${BEFORE:-}" ]; then
+    SERVE_BIN=$BEFORE serve postgres_before PORTFOLIO_DATABASE_URL="$postgres" PORTFOLIO_CACHE__ENABLED=false
+    targets+=(postgres_before)
+  fi
 fi
 ports[health]=${ports[cached]}
-scenarios=([baseline]=baseline [health]=health [cached]=get-by-id [sqlite_off]=get-by-id [postgres_off]=get-by-id)
+scenarios=([baseline]=baseline [health_answer]=baseline [health]=health [cached]=get-by-id [sqlite_off]=get-by-id [postgres_off]=get-by-id [postgres_before]=get-by-id)
 # wrk's request targets: the ids `bench run` cycles over (the first 1,000 of a search).
 curl -sf "http://127.0.0.1:${ports[cached]}/api/v2/portfolios?limit=1000&fields=portfolioId" \
   | python3 -c 'import json, sys; [print("/api/v1/portfolio/" + p["portfolioId"]) for p in json.load(sys.stdin)["portfolios"]]' \
   > "$work/by-id.txt"
 echo "/" > "$work/baseline.txt"
 echo "/health" > "$work/health.txt"
-paths_of() { case $1 in baseline) echo "$work/baseline.txt" ;; health) echo "$work/health.txt" ;; *) echo "$work/by-id.txt" ;; esac; }
+paths_of() { case $1 in baseline | health_answer) echo "$work/baseline.txt" ;; health) echo "$work/health.txt" ;; *) echo "$work/by-id.txt" ;; esac; }
 
 rows="$work/rows.jsonl"
 measure() { # measure ROUND TARGET TOOL: one run, one JSON row
@@ -123,10 +136,12 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 connections, threads, duration, rounds, cores = sys.argv[2:]
 names = {
     "baseline": ("bare hyper, fixed JSON (the limit)", None),
+    "health_answer": ("bare hyper answering `/health`'s headers and body", None),
     "health": ("`/health` (no storage)", 0.75),
     "cached": ("`GET /api/v1/portfolio/{id}`, cache on", 0.60),
     "sqlite_off": ("same, cache off, SQLite", 0.30),
     "postgres_off": ("same, cache off, PostgreSQL", None),
+    "postgres_before": ("same, cache off, PostgreSQL, the build before (`BEFORE`)", None),
 }
 by = {}
 for r in rows:
@@ -143,6 +158,8 @@ for target, (label, goal) in names.items():
     if (target, "wrk") not in by:
         continue
     goal_text = f">= {goal:.2f}" if goal else ("2x 7,271 req/s" if target == "postgres_off" else "")
+    if target == "postgres_off" and (target, "wrk") in by and ("postgres_before", "wrk") in by:
+        goal_text = f"2x the build before: **{median_rps(target, 'wrk') / median_rps('postgres_before', 'wrk'):.2f}x** (wrk)"
     print(f"| {label} | {median_rps(target, 'wrk'):,.0f} | **{median_ratio(target, 'wrk'):.2f}** | "
           f"{median_rps(target, 'bench'):,.0f} | {median_ratio(target, 'bench'):.2f} | {goal_text} |")
 share = statistics.median(by[("baseline", "bench")][n]["rps"] / r["rps"] for n, r in by[("baseline", "wrk")].items())

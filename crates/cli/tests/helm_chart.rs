@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{BIN, Service, free_port};
+use common::{BIN, Service};
 use pfs_observability::testing::Receiver;
 use pfs_storage_mongo::testing::TestDatabase;
+use pfs_test_support::free_port;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::{Service, free_port};
+use common::Service;
 use pfs_observability::testing::{ReceivedSpan, Receiver};
+use pfs_test_support::free_port;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Stdio;

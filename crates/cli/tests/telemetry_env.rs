@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::{BIN, Service, free_port};
+use common::{BIN, Service};
 use pfs_observability::testing::Receiver;
+use pfs_test_support::free_port;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -78,9 +78,10 @@ impl Log for LocalLog {
     }
 }
 
-/// What a held event costs: its data and the `Arc`'d struct around it.
+/// What a held event costs: the buffer of its data (not just the text in it) and the `Arc`'d
+/// struct around it.
 fn weight(event: &Event) -> usize {
-    event.data.len() + std::mem::size_of::<Event>() + 16
+    event.data.capacity() + std::mem::size_of::<Event>() + 16
 }
 
 #[cfg(test)]
@@ -151,6 +152,20 @@ mod tests {
         // What was evicted for its bytes is a gap, like what was evicted for the count.
         assert!(matches!(log.after(EventId { seq: floor.seq - 1, ..floor }, 10).await.unwrap(), Page::Gap { .. }));
         assert_eq!(events(log.after(oldest, 10).await.unwrap()).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_history_is_weighed_by_the_memory_its_events_hold() {
+        let roomy = |n: usize| {
+            let mut data = String::with_capacity(10_000);
+            data.push_str(&n.to_string());
+            Change { kind: EventKind::Created, data }
+        };
+        let log = LocalLog::new(1_000, 50_000, Hub::new(16, 16, 1));
+        log.publish((0..100).map(roomy).collect()).await;
+        let ring = log.ring.lock().unwrap();
+        let held: usize = ring.events.iter().map(|e| e.data.capacity()).sum();
+        assert!(held <= 50_000, "{} events hold {held} bytes", ring.events.len());
     }
 
     #[tokio::test]

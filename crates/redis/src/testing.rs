@@ -1,6 +1,5 @@
 //! A private `redis-server` for tests that need to stop and restart Redis.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,9 @@ impl RedisProcess {
     /// Starts a server on a free port. Panics with a clear message if `redis-server` is missing
     /// (the test command installs it).
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        // Not a port from binding port 0: while the server is killed, such a port is back in the
+        // kernel's pool, and another test's server may be sitting on it when this one restarts.
+        let port = pfs_test_ports::free_port();
         let mut redis = Self { port, child: None };
         redis.restart();
         redis

@@ -45,7 +45,7 @@ async fn reads_by_id_reconnect_after_the_server_closes_their_connections() {
 
 #[tokio::test]
 async fn reads_by_id_from_a_server_that_is_not_there_are_unavailable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = pfs_test_ports::free_port();
     let settings = PostgresSettings { acquire_timeout: Duration::from_secs(2), ..PostgresSettings::default() };
     let store =
         PostgresStore::connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/postgres"), &settings).unwrap();

@@ -5,6 +5,7 @@
 //! - `queries`: the [`PortfolioStore`](pfs_storage::PortfolioStore) implementation.
 //! - `point`: reads by primary key on the calling thread (rusqlite).
 //! - `errors`: mapping sqlx errors onto [`StoreError`](pfs_storage::StoreError).
+//! - `checkpoint`: folding the write-ahead log back into the database file, off the request path.
 //!
 //! SQLite allows one writer at a time. Rather than let several pooled connections fight over
 //! the write lock (and spin in `busy_timeout`), writes go through a pool of exactly one
@@ -13,6 +14,7 @@
 //! connection threads and run on the caller's, on a pool of their own (`point`); the read
 //! connections of `max_read_connections` are shared between the two reader pools.
 
+mod checkpoint;
 mod errors;
 mod idempotency;
 mod jobs;
@@ -58,6 +60,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// `None` for an in-memory database, which another connection could not open.
     point: Option<Arc<PointReader>>,
+    /// Stops with the last clone of the store; `None` for an in-memory database (no log).
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 /// How `max_read_connections` is split: (point reads, sqlx reader). A point read holds its
@@ -82,15 +86,25 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.busy_timeout)
             .foreign_keys(false);
+        let writer_options = checkpoint::writer_pragmas()
+            .into_iter()
+            .fold(base.clone().create_if_missing(true), |options, (name, value)| options.pragma(name, value));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(base.clone().create_if_missing(true))
+            .connect_with(writer_options)
             .await
             .map_err(errors::classify)?;
         let (point_readers, sqlx_readers) = split_readers(settings.max_read_connections);
-        let point = database_file(&writer).await?.map(|path| Arc::new(PointReader::new(path, point_readers)));
+        let file = database_file(&writer).await?;
+        let point = file.clone().map(|path| Arc::new(PointReader::new(path, point_readers)));
+        let checkpointer = match file {
+            Some(path) => Some(Arc::new(
+                checkpoint::Checkpointer::start(path).map_err(|e| pfs_storage::StoreError::Backend(Box::new(e)))?,
+            )),
+            None => None,
+        };
         let reader = SqlitePoolOptions::new()
             .max_connections(sqlx_readers)
             .min_connections(1)
@@ -98,7 +112,7 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(errors::classify)?;
-        Ok(Self { writer, reader, point })
+        Ok(Self { writer, reader, point, _checkpointer: checkpointer })
     }
 
     /// Opens the database file at `path`, creating parent directories.

@@ -18,12 +18,13 @@
 //! a read: the next one sees everything the writer had committed when it started.
 
 use pfs_domain::{Portfolio, PortfolioId, Timestamp, Version};
+use pfs_storage::pool::WaitRecorder;
 use pfs_storage::{StoreError, StoreResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 const GET: &str = "SELECT id, name, date_created, version FROM portfolio WHERE id = ?1";
@@ -43,6 +44,8 @@ pub(crate) struct PointReader {
     opened: AtomicU32,
     max: u32,
     closed: AtomicBool,
+    /// The reader pool's wait histogram, found once (by name and labels) on the first read.
+    wait: OnceLock<WaitRecorder>,
 }
 
 impl fmt::Debug for PointReader {
@@ -60,6 +63,7 @@ impl PointReader {
             opened: AtomicU32::new(0),
             max,
             closed: AtomicBool::new(false),
+            wait: OnceLock::new(),
         }
     }
 
@@ -81,7 +85,7 @@ impl PointReader {
                 })
             }
         };
-        pfs_storage::pool::record_wait("reader", started.elapsed());
+        self.wait.get_or_init(|| WaitRecorder::for_pool("reader")).record(started.elapsed());
         Some(conn.map(|conn| Lease { pool: self, conn: Some(conn) }))
     }
 

@@ -39,7 +39,21 @@ pub fn record(pools: &[PoolStats]) {
 /// Records one wait for a connection of `pool_name`, failed waits included: a pool timing
 /// out is exactly when the figure matters.
 pub fn record_wait(pool_name: &'static str, waited: Duration) {
-    metrics::histogram!(WAIT_TIME_METRIC, "pool_name" => pool_name).record(waited.as_secs_f64());
+    WaitRecorder::for_pool(pool_name).record(waited);
+}
+
+/// What [`record_wait`] records into, kept by a path that records on every request instead of
+/// being found by name and labels each time. Bound to the recorder installed when it is made.
+pub struct WaitRecorder(metrics::Histogram);
+
+impl WaitRecorder {
+    pub fn for_pool(pool_name: &'static str) -> Self {
+        Self(metrics::histogram!(WAIT_TIME_METRIC, "pool_name" => pool_name))
+    }
+
+    pub fn record(&self, waited: Duration) {
+        self.0.record(waited.as_secs_f64());
+    }
 }
 
 /// Checks a connection out of `pool`, recording how long that took. sqlx has no hook for

@@ -20,8 +20,9 @@ mod wait;
 pub use app::TestApp;
 pub use builder::TestAppBuilder;
 pub use footprint::{Footprint, disk_usage};
+pub use pfs_test_ports::free_port;
 pub use process::{ServiceCommand, ServiceProcess, Signal};
-pub use wait::{eventually, free_port};
+pub use wait::eventually;
 
 pub use reqwest;
 pub use serde_json::json;

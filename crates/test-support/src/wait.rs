@@ -1,4 +1,4 @@
-//! Waiting for something that happens on its own time, and a port to give a process.
+//! Waiting for something that happens on its own time.
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +11,4 @@ pub async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     start.elapsed()
-}
-
-/// A loopback port nothing listens on right now, for a process (or a server the test starts
-/// later) to bind. Another process could take it in between; on a test machine none does.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }

@@ -4,12 +4,13 @@
 //! only one that carries `Access-Control-Request-Method`. A plain `OPTIONS` must reach the
 //! router and get its 405 (or 404), so this service sends it past CORS untouched.
 //!
-//! Preflights are answered by tower-http's `Cors`. Every other request gets the headers
-//! tower-http would add to its response, but worked out once: they depend only on the
-//! configuration and, with a list of origins, on whether the request's `Origin` is in it. They
-//! are taken from tower-http itself at start (its answer to a request without an `Origin`), so
-//! the two cannot drift apart. tower-http builds a header map, joins its `Vary` list and clones
-//! its configuration (`Vec`s included) on every request.
+//! Preflights are answered by tower-http's `Cors` ([`PreflightOnly`]). Every other request gets
+//! the headers tower-http would add to its response ([`Regular`], added with the service's other
+//! headers in `response_headers`), but worked out once: they depend only on the configuration
+//! and, with a list of origins, on whether the request's `Origin` is in it. They are taken from
+//! tower-http itself at start (its answer to a request without an `Origin`), so the two cannot
+//! drift apart. tower-http builds a header map, joins its `Vary` list and clones its
+//! configuration (`Vec`s included) on every request.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -18,10 +19,8 @@ use axum::response::Response;
 use futures_util::FutureExt;
 use futures_util::future::Either;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ResponseFuture};
 
@@ -31,8 +30,9 @@ use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, Respo
 /// user visited could act with the user's ambient credentials.) A list of origins allows
 /// exactly those, with credentials; `null` is never in it (validation takes http(s) origins).
 /// Headers are mirrored in both cases, so scripts can still send `Authorization` or
-/// `X-API-Key` explicitly.
-pub fn layer(origins: &[String]) -> PreflightOnlyLayer {
+/// `X-API-Key` explicitly. Returns the layer answering preflights and what every other
+/// request's response gets.
+pub fn configure(origins: &[String]) -> (PreflightOnlyLayer, Regular) {
     let any = origins.iter().any(|o| o == "*");
     let listed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     let allow_origin = if any { AllowOrigin::any() } else { AllowOrigin::list(listed.clone()) };
@@ -43,17 +43,11 @@ pub fn layer(origins: &[String]) -> PreflightOnlyLayer {
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([header::HeaderName::from_static("x-request-id")]);
     let regular = Regular::of(&preflight, (!any).then_some(listed));
-    PreflightOnlyLayer(Arc::new(Config { preflight, regular }))
-}
-
-struct Config {
-    /// Answers preflights.
-    preflight: CorsLayer,
-    regular: Regular,
+    (PreflightOnlyLayer(Arc::new(preflight)), regular)
 }
 
 /// What a request that is not a preflight gets on its response.
-struct Regular {
+pub struct Regular {
     /// Appended to any `Vary` the response has.
     vary: Option<HeaderValue>,
     /// Set, replacing the response's own values, in tower-http's order.
@@ -84,13 +78,21 @@ impl Regular {
         Self { vary, set, listed }
     }
 
-    fn apply(&self, origin: Option<HeaderValue>, response: &mut Response) {
-        let headers = response.headers_mut();
+    /// The headers set on every such response, whatever the response had.
+    pub fn set(&self) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
+        self.set.iter()
+    }
+
+    /// Whether `name` is one of [`Regular::set`]'s: a response's own value of it is replaced.
+    pub fn sets(&self, name: &HeaderName) -> bool {
+        self.set.iter().any(|(set, _)| set == name)
+    }
+
+    /// Once the response has every other header: appends to its `Vary` and answers a listed
+    /// origin.
+    pub fn finish(&self, origin: Option<HeaderValue>, headers: &mut HeaderMap) {
         if let Some(vary) = &self.vary {
             headers.append(header::VARY, vary.clone());
-        }
-        for (name, value) in &self.set {
-            headers.insert(name, value.clone());
         }
         if let Some(origin) = origin {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -98,20 +100,20 @@ impl Regular {
     }
 
     /// The request's origin, when it is one of a list of allowed ones.
-    fn allowed_origin(&self, request: &Request) -> Option<HeaderValue> {
+    pub fn allowed_origin(&self, request: &Request) -> Option<HeaderValue> {
         let listed = self.listed.as_ref()?;
         request.headers().get(header::ORIGIN).filter(|origin| listed.contains(origin)).cloned()
     }
 }
 
 #[derive(Clone)]
-pub struct PreflightOnlyLayer(Arc<Config>);
+pub struct PreflightOnlyLayer(pub(super) Arc<CorsLayer>);
 
 impl<S> Layer<S> for PreflightOnlyLayer {
     type Service = PreflightOnly<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PreflightOnly { inner, config: self.0.clone() }
+        PreflightOnly { inner, preflight: self.0.clone() }
     }
 }
 
@@ -120,7 +122,7 @@ impl<S> Layer<S> for PreflightOnlyLayer {
 #[derive(Clone)]
 pub struct PreflightOnly<S> {
     inner: S,
-    config: Arc<Config>,
+    preflight: Arc<CorsLayer>,
 }
 
 impl<S> Service<Request> for PreflightOnly<S>
@@ -130,45 +132,18 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<ResponseFuture<S::Future>, CorsFuture<S::Future>>;
+    type Future = Either<ResponseFuture<S::Future>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if req.method() == Method::OPTIONS {
-            if req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-                // Rare, and answered by tower-http without calling the inner service.
-                return Either::Left(self.config.preflight.layer(self.inner.clone()).call(req));
-            }
-            return Either::Right(CorsFuture { inner: self.inner.call(req), add: None });
+        if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+            // Rare, and answered by tower-http without calling the inner service.
+            return Either::Left(self.preflight.layer(self.inner.clone()).call(req));
         }
-        let origin = self.config.regular.allowed_origin(&req);
-        Either::Right(CorsFuture { inner: self.inner.call(req), add: Some((self.config.clone(), origin)) })
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A request that is not a preflight: its response gets the CORS headers (none for a plain
-    /// `OPTIONS`).
-    pub struct CorsFuture<F> {
-        #[pin]
-        inner: F,
-        add: Option<(Arc<Config>, Option<HeaderValue>)>,
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for CorsFuture<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(mut response) = ready!(this.inner.poll(cx));
-        if let Some((config, origin)) = this.add.take() {
-            config.regular.apply(origin, &mut response);
-        }
-        Poll::Ready(Ok(response))
+        Either::Right(self.inner.call(req))
     }
 }
 
@@ -197,30 +172,9 @@ mod tests {
         headers.iter().map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned())).collect()
     }
 
-    /// Every request that is not a preflight gets exactly the headers tower-http would give it,
-    /// in the same order, for both kinds of configuration.
-    #[tokio::test]
-    async fn regular_requests_get_what_tower_http_answers() {
-        for origins in [vec!["*".to_owned()], vec!["https://portal.example".to_owned(), "https://b.example".into()]] {
-            let layer = layer(&origins);
-            for (method, origin) in [
-                (Method::GET, None),
-                (Method::GET, Some("https://portal.example")),
-                (Method::POST, Some("https://b.example")),
-                (Method::DELETE, Some("https://evil.example")),
-                (Method::GET, Some("null")),
-            ] {
-                let ours = layer.layer(tower::service_fn(route)).oneshot(request(method.clone(), origin)).await;
-                let theirs = layer.0.preflight.layer(tower::service_fn(route)).oneshot(request(method, origin)).await;
-                let (Ok(ours), Ok(theirs)) = (ours, theirs);
-                assert_eq!(listed(ours.headers()), listed(theirs.headers()), "{origins:?} {origin:?}");
-            }
-        }
-    }
-
     #[tokio::test]
     async fn only_options_with_a_request_method_is_a_preflight() {
-        let layer = layer(&["*".to_owned()]);
+        let (layer, _) = configure(&["*".to_owned()]);
         let mut preflight = request(Method::OPTIONS, Some("https://client.example"));
         preflight.headers_mut().insert(header::ACCESS_CONTROL_REQUEST_METHOD, HeaderValue::from_static("PUT"));
         let Ok(answered) = layer.layer(tower::service_fn(route)).oneshot(preflight).await;

@@ -162,14 +162,13 @@ fn copy_validators(from: &HeaderMap, to: &mut HeaderMap) {
 }
 
 /// Outside compression: `"tag"` becomes `"tag-gzip"` when the body was gzip-encoded.
-pub fn suffix_encoding(response: &mut Response) {
-    let headers = response.headers();
+pub fn suffix_encoding(headers: &mut HeaderMap) {
     let (Some(coding), Some(tag)) = (headers.get(header::CONTENT_ENCODING), headers.get(header::ETAG)) else {
         return;
     };
     let (Ok(coding), Ok(tag)) = (coding.to_str(), tag.to_str()) else { return };
     if let Ok(value) = HeaderValue::from_str(&format!("\"{}-{coding}\"", tag.trim_matches('"'))) {
-        response.headers_mut().insert(header::ETAG, value);
+        headers.insert(header::ETAG, value);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The layers around the routes. [`essentials`] puts on the ones every request passes through,
-//! outermost first: request context (id and span, `request_context`), security headers
-//! (`security_headers`), CORS (`cors`), entity tags (`etag`) and compression, load shedding
+//! outermost first: request context (id and span, `request_context`, which also gives every
+//! response the service's headers: `response_headers`, from `security_headers` and `cors`),
+//! CORS preflights (`cors`), compression and entity tags (`etag`), load shedding
 //! (`load_shed`), decompression (`codings`, with compression), panic recovery and the request
 //! timeout (`guard`) and body limits,
 //! then, when configured, authentication (`crate::auth`) and the rate limit (`rate_limit`).
@@ -15,10 +16,10 @@ pub mod fallback;
 mod guard;
 pub mod idempotency;
 pub mod load_shed;
-mod on_response;
 pub mod per_route;
 pub mod rate_limit;
 mod request_context;
+mod response_headers;
 mod security_headers;
 
 pub use request_context::RequestId;
@@ -26,8 +27,6 @@ pub use request_context::RequestId;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::response::Response;
-use on_response::OnResponseLayer;
 use pfs_platform::Config;
 use std::sync::Arc;
 use tower::ServiceBuilder;
@@ -37,7 +36,8 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 /// Wraps `routes` in the essential layers, then, when configured, the rate limiter and
 /// authentication inside them.
 pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_rate_limit::RateLimiter>>) -> Router {
-    let security = security_headers::SecurityHeaders::for_profile(config.environment);
+    let (preflights, cors) = cors::configure(&config.server.cors_allowed_origins);
+    let headers = response_headers::ResponseHeaders::new(config.environment, cors);
     let compress_when = SizeAbove::new(config.server.compression_min_bytes)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
@@ -62,15 +62,14 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
     // cloned-per-request `Route` for each `layer` call, so twelve calls cost twelve nested
     // clones of everything inside them (and a boxed future each) on every request. Every layer
     // here is a service with a future of its own type: axum's `from_fn` and `map_response`
-    // clone the stack inside them and box futures per request too (docs/BENCHMARKS.md).
+    // clone the stack inside them and box futures per request too (docs/BENCHMARKS.md); and the
+    // response's headers are edited once, not by a layer each (`response_headers`).
     // Outermost first. Every layer answers axum's `Response`: tower-http's own body types are
     // boxed back into `Body` only on the rare paths that use them (`codings`).
     let stack = ServiceBuilder::new()
-        // Outermost, so even a 413 or a timeout carries an id.
-        .layer(request_context::RequestContextLayer)
-        .layer(OnResponseLayer::new(move |response: &mut Response| security.apply(response)))
-        .layer(cors::layer(&config.server.cors_allowed_origins))
-        .layer(OnResponseLayer::new(etag::suffix_encoding))
+        // Outermost, so even a 413 or a timeout carries an id and the service's headers.
+        .layer(request_context::RequestContextLayer::new(headers))
+        .layer(preflights)
         // Level 4 for every codec: most of the size reduction for a fraction of the CPU of the
         // defaults (brotli's can be 11, far too slow for responses built per request).
         .layer(codings::NegotiatedCompressionLayer::new(
@@ -81,7 +80,7 @@ pub fn essentials(routes: Router, config: &Config, limiter: Option<Arc<dyn pfs_r
         // Outside decompression and the timeout: a shed request costs no work and no wait.
         .option_layer(shed)
         .layer(codings::DecompressionLayer)
-        // Panics and the request timeout; room for the headers every layer above adds.
+        // Panics and the request timeout.
         .layer(guard::GuardLayer::new(config.server.request_timeout))
         .layer(body_deadline::BodyDeadlineLayer::new(reliability.body_read_timeout))
         .layer(DefaultBodyLimit::max(config.server.max_body_bytes));

@@ -1,5 +1,7 @@
-//! The request id and the span every log line of a request is written in.
+//! The request id and the span every log line of a request is written in; once the request is
+//! answered, the service's own headers (`response_headers`, with the id among them).
 
+use super::response_headers::{Cors, ResponseHeaders};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
@@ -7,6 +9,7 @@ use pfs_observability::http::{InRequest, RequestTrace};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 use tower::{Layer, Service};
@@ -45,22 +48,32 @@ fn fresh() -> HeaderValue {
     HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
-/// Gives each request its id and span; outermost, so even a 413 or a timeout carries the id.
-/// A hand-written service: no clone of the stack inside and no boxed future per request.
-#[derive(Clone, Copy)]
-pub struct RequestContextLayer;
+/// Gives each request its id and span, and its response the service's headers; outermost, so
+/// even a 413 or a timeout carries them. A hand-written service: no clone of the stack inside
+/// and no boxed future per request.
+#[derive(Clone)]
+pub struct RequestContextLayer {
+    headers: Arc<ResponseHeaders>,
+}
+
+impl RequestContextLayer {
+    pub fn new(headers: ResponseHeaders) -> Self {
+        Self { headers: Arc::new(headers) }
+    }
+}
 
 impl<S> Layer<S> for RequestContextLayer {
     type Service = RequestContext<S>;
 
     fn layer(&self, inner: S) -> RequestContext<S> {
-        RequestContext { inner }
+        RequestContext { inner, headers: self.headers.clone() }
     }
 }
 
 #[derive(Clone)]
 pub struct RequestContext<S> {
     inner: S,
+    headers: Arc<ResponseHeaders>,
 }
 
 impl<S> Service<Request> for RequestContext<S>
@@ -79,11 +92,13 @@ where
         let id = incoming(req.headers()).unwrap_or_else(fresh);
         let correlation = req.headers().get(CORRELATION_ID).filter(|v| acceptable(v)).cloned();
         let trace = RequestTrace::start(req.method(), req.uri().path(), req.headers(), id.to_str().unwrap_or_default());
+        let cors = self.headers.cors_of(&req);
         req.extensions_mut().insert(RequestId(id.clone()));
         // The clock is read only when the completion line can be written.
         let start = tracing::enabled!(Level::DEBUG).then(Instant::now);
         let inner = trace.instrument(self.inner.call(req));
-        RequestContextFuture { inner, finish: Some(Finish { trace, id, correlation, start }) }
+        let headers = self.headers.clone();
+        RequestContextFuture { inner, finish: Some(Finish { trace, id, correlation, start, headers, cors }) }
     }
 }
 
@@ -93,6 +108,8 @@ struct Finish {
     id: HeaderValue,
     correlation: Option<HeaderValue>,
     start: Option<Instant>,
+    headers: Arc<ResponseHeaders>,
+    cors: Cors,
 }
 
 pin_project_lite::pin_project! {
@@ -109,7 +126,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for RequestContext
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(mut response) = ready!(this.inner.poll(cx));
-        let Some(Finish { trace, id, correlation, start }) = this.finish.take() else {
+        let Some(Finish { trace, id, correlation, start, headers, cors }) = this.finish.take() else {
             return Poll::Ready(Ok(response));
         };
         // Checked first: entering the span only to find the line filtered out costs a registry
@@ -123,6 +140,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for RequestContext
                 );
             });
         }
+        headers.apply(cors, &mut response);
         trace.finish(response.status(), response.headers_mut());
         response.headers_mut().insert(REQUEST_ID, id);
         if let Some(correlation) = correlation {

@@ -1,10 +1,9 @@
 //! What the process tests share: a `portfolio-service` child process, killed if a test ends
-//! without stopping it, and free ports for it and its collectors.
+//! without stopping it.
 
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portfolio-service");
@@ -59,8 +58,4 @@ pub fn serve(port: u16, data: &std::path::Path) -> Command {
         .env("PORTFOLIO_PORT", port.to_string())
         .env("PORTFOLIO_DATA_DIR", data);
     command
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

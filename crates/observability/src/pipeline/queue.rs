@@ -1,6 +1,11 @@
 //! The bounded queue in front of a span or log exporter: `offer` never waits (a full queue
 //! drops the item and counts it), and one background task sends batches (up to
 //! `max_batch`, or whatever arrived within `delay`) to its [`Sink`].
+//!
+//! After a batch was not delivered, an idle queue sends an empty batch every `delay` (the
+//! breaker decides whether it reaches the network) until one is delivered: otherwise a
+//! signal with nothing to send, such as WARN-level logs on a quiet service, would report the
+//! outage it had seen for as long as the process runs.
 
 use super::export::dropped;
 use super::plan::Batching;
@@ -72,7 +77,20 @@ impl<T: Send + 'static> Queue<T> {
 
 async fn run<T, S: Sink<T>>(sink: S, mut queue: mpsc::Receiver<Message<T>>, batching: Batching, signal: &'static str) {
     let mut batch = Vec::with_capacity(batching.max_batch);
-    while let Some(first) = queue.recv().await {
+    let mut delivering = true;
+    loop {
+        let first = if delivering {
+            queue.recv().await
+        } else {
+            match tokio::time::timeout(batching.delay, queue.recv()).await {
+                Ok(first) => first,
+                Err(_) => {
+                    delivering = sink.send(Vec::new()).await;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
         let mut flushed = None;
         match first {
             Message::Item(item) => batch.push(*item),
@@ -89,7 +107,8 @@ async fn run<T, S: Sink<T>>(sink: S, mut queue: mpsc::Receiver<Message<T>>, batc
         if !batch.is_empty() {
             let items = std::mem::replace(&mut batch, Vec::with_capacity(batching.max_batch));
             let count = items.len();
-            if !sink.send(items).await {
+            delivering = sink.send(items).await;
+            if !delivering {
                 dropped(signal, count);
             }
         }
@@ -105,20 +124,25 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
 
-    /// Keeps batch sizes; blocks forever once `block` is set.
+    /// Keeps batch sizes; fails the first `failures` sends; blocks forever once `block` is set.
     #[derive(Clone, Default)]
     struct Recorder {
         batches: Arc<Mutex<Vec<usize>>>,
+        failures: usize,
         block: bool,
     }
 
     impl Sink<u32> for Recorder {
         async fn send(&self, batch: Vec<u32>) -> bool {
-            self.batches.lock().unwrap().push(batch.len());
+            let sent = {
+                let mut batches = self.batches.lock().unwrap();
+                batches.push(batch.len());
+                batches.len()
+            };
             if self.block {
                 std::future::pending::<()>().await;
             }
-            true
+            sent > self.failures
         }
     }
 
@@ -135,6 +159,36 @@ mod tests {
         }
         handle.flush().await;
         assert_eq!(*sink.batches.lock().unwrap(), [3, 3, 1]);
+    }
+
+    /// Waits until the sink saw `count` batches (at most 10 s), then ten more `delay`s.
+    async fn settle(sink: &Recorder, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sink.batches.lock().unwrap().len() < count && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_batch_an_idle_queue_probes_until_one_is_delivered() {
+        let sink = Recorder { failures: 3, ..Recorder::default() };
+        let batching = Batching { delay: Duration::from_millis(20), ..batching(16, 8) };
+        let (queue, _handle) = Queue::start(sink.clone(), batching, "logs");
+        queue.offer(1);
+        settle(&sink, 4).await;
+        // The batch fails, two empty probes fail, the third is delivered, then silence.
+        assert_eq!(*sink.batches.lock().unwrap(), [1, 0, 0, 0]);
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_delivers_sends_nothing_while_idle() {
+        let sink = Recorder::default();
+        let batching = Batching { delay: Duration::from_millis(20), ..batching(16, 8) };
+        let (queue, _handle) = Queue::start(sink.clone(), batching, "logs");
+        queue.offer(1);
+        settle(&sink, 1).await;
+        assert_eq!(*sink.batches.lock().unwrap(), [1]);
     }
 
     #[tokio::test]

@@ -34,6 +34,10 @@ pub enum Opts {
         /// Loopback port to listen on.
         #[arg(long, default_value_t = 18080)]
         port: u16,
+        /// Answer with the status, headers and body of one GET of this URL (e.g. the service's
+        /// `/health`) instead of the fixed JSON body.
+        #[arg(long, value_name = "URL")]
+        answer_from: Option<String>,
     },
     /// Render saved runs (JSON files from `bench run --out`) as Markdown with SVG plots.
     Report {
@@ -97,7 +101,7 @@ pub struct RunOpts {
 pub async fn run(opts: Opts) -> anyhow::Result<()> {
     match opts {
         Opts::Run(run) => load::run(run).await,
-        Opts::Baseline { port } => baseline::serve(port).await,
+        Opts::Baseline { port, answer_from } => baseline::serve(port, answer_from).await,
         Opts::Report { runs, out, title } => report::write(&runs, &out, &title),
     }
 }
