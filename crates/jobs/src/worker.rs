@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 pub struct WorkerSettings {
     /// Jobs run at once by this process.
     pub concurrency: usize,
-    /// How often an idle worker looks for work (an enqueue in this process wakes it at once).
+    /// How often an idle process looks for work, once for all its workers (an enqueue in this
+    /// process wakes one at once).
     pub poll_interval: Duration,
     /// How long a claim holds a job without a heartbeat; the heartbeat runs every third of it.
     /// A crashed worker's job is claimable again this long after its last heartbeat.
@@ -29,12 +30,21 @@ pub struct WorkerSettings {
 /// How often each worker process applies [`Retention`]; several processes doing it is harmless.
 pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 
+/// How often each worker process refreshes `jobs_queue_depth` (or every poll interval, if
+/// longer): a few times per usual Prometheus scrape interval is enough for a gauge, and every
+/// idle replica asking the database each second is not.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+
 /// The handlers by kind, the queue, and a doorbell that wakes idle workers on enqueue.
 pub struct WorkerPool {
     queue: Arc<dyn JobQueue>,
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     settings: WorkerSettings,
     doorbell: Arc<Notify>,
+    /// Held by the one idle worker whose timer polls the queue; the other idle workers wait
+    /// for the doorbell or their turn, so an idle process asks the database once per poll
+    /// interval however many workers it runs.
+    poll_turn: tokio::sync::Mutex<()>,
 }
 
 /// What happened to one claimed job, for tests and logs.
@@ -47,7 +57,7 @@ pub struct Settled {
 
 impl WorkerPool {
     pub fn new(queue: Arc<dyn JobQueue>, settings: WorkerSettings, doorbell: Arc<Notify>) -> Self {
-        Self { queue, handlers: HashMap::new(), settings, doorbell }
+        Self { queue, handlers: HashMap::new(), settings, doorbell, poll_turn: tokio::sync::Mutex::new(()) }
     }
 
     pub fn with_handler(mut self, handler: Arc<dyn JobHandler>) -> Self {
@@ -79,11 +89,25 @@ impl WorkerPool {
                     self.settings.poll_interval
                 }
             };
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = self.doorbell.notified() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
+            self.wait_for_work(wait, &shutdown).await;
+        }
+    }
+
+    /// Returns when this worker should look for work again: at once when the doorbell rings,
+    /// else after `wait` once it is this worker's turn to keep the poll timer.
+    async fn wait_for_work(&self, wait: Duration, shutdown: &CancellationToken) {
+        // One registration for both waits, so a ring between them is not missed.
+        let doorbell = self.doorbell.notified();
+        tokio::pin!(doorbell);
+        let _turn = tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = &mut doorbell => return,
+            turn = self.poll_turn.lock() => turn,
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = &mut doorbell => {}
+            () = tokio::time::sleep(wait) => {}
         }
     }
 
@@ -93,6 +117,9 @@ impl WorkerPool {
         let Some(job) = self.queue.claim(Timestamp::now(), self.settings.lease).await? else {
             return Ok(None);
         };
+        // Where there was one job there may be more: an idle peer looks at once rather than
+        // at the next poll.
+        self.doorbell.notify_one();
         Ok(Some(self.settle(&job, shutdown).await))
     }
 
@@ -216,10 +243,10 @@ impl WorkerPool {
         }
     }
 
-    /// Keeps `jobs_queue_depth{state}` current, one cheap indexed count per poll interval,
+    /// Keeps `jobs_queue_depth{state}` current, one cheap indexed count every [`DEPTH_EVERY`],
     /// and applies the retention rules every [`PURGE_EVERY`].
     async fn report_depth(&self, shutdown: CancellationToken) {
-        let interval = self.settings.poll_interval.max(Duration::from_secs(1));
+        let interval = self.settings.poll_interval.max(DEPTH_EVERY);
         let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
             if let Ok(depth) = self.queue.depth().await {

@@ -11,7 +11,7 @@ pub struct JobsConfig {
     pub workers_enabled: bool,
     /// Jobs one process runs at once.
     pub concurrency: usize,
-    /// How often an idle worker polls the queue.
+    /// How often an idle process polls the queue, once for all its workers.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// How long a claimed job stays with its worker without a heartbeat (sent every third of
