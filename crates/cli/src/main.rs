@@ -15,11 +15,6 @@ use pfs_platform::{Config, ConfigSources};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's allocator: profiling GET by id showed about a tenth of the CPU in
-/// glibc `malloc`/`free` and their arena locks, and glibc's per-thread arenas inflate RSS.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(name = "portfolio-service", version, about = "GlobeCo Portfolio Service")]
 struct Cli {
@@ -53,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    pfs_allocator::return_freed_memory_promptly();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
