@@ -11,7 +11,7 @@
 //! (docs/RELIABILITY.md, "The allocator"): RSS at rest about 10 MiB lower, the peak of the
 //! long-names load a third lower, and no measurable CPU per request.
 
-use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use libmimalloc_sys::{mi_option_set, mi_option_t};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,18 +35,17 @@ pub fn return_freed_memory_promptly() {
     let _ = nix::sys::prctl::set_thp_disable(true);
 }
 
-/// mimalloc's purge delay now, in milliseconds.
-pub fn purge_delay_ms() -> std::ffi::c_long {
-    // SAFETY: reads one entry of mimalloc's option table.
-    #[allow(unsafe_code)]
-    unsafe {
-        mi_option_get(PURGE_DELAY)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn purge_delay_ms() -> std::ffi::c_long {
+        // SAFETY: reads one entry of mimalloc's option table.
+        #[allow(unsafe_code)]
+        unsafe {
+            libmimalloc_sys::mi_option_get(PURGE_DELAY)
+        }
+    }
 
     fn anonymous_mib() -> u64 {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
